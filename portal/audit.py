@@ -1,0 +1,44 @@
+"""Writing the audit trail. Every change in credportal records one event through `record`."""
+
+import contextvars
+from typing import Any
+
+from django.db import models
+
+from .models import AuditEvent, Firm, User
+
+# The IP of the request being served, set by MembershipMiddleware; None for Celery and commands.
+current_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_ip", default=None)
+
+
+def client_ip(request) -> str | None:
+    """The client's address as the WSGI server saw it. Behind a proxy, configure the proxy
+    to set REMOTE_ADDR (gunicorn --forwarded-allow-ips) rather than trusting a header here."""
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def record(
+    verb: str,
+    *,
+    actor: User | None,
+    firm: Firm | None,
+    target: models.Model | None = None,
+    target_label: str = "",
+    client_uuid=None,
+    data: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> AuditEvent:
+    target_id = ""
+    if target is not None:
+        target_id = str(getattr(target, "public_id", None) or target.pk)
+    return AuditEvent.objects.create(
+        verb=verb,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        firm=firm,
+        target_type=target._meta.label_lower if target is not None else "",
+        target_id=target_id,
+        target_label=target_label[:255],
+        client_uuid=client_uuid,
+        data=data or {},
+        ip=ip or current_ip.get(),
+    )

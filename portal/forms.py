@@ -1,0 +1,52 @@
+from django import forms
+from django.contrib.auth import password_validation
+
+from .models import Role, normalize_email
+
+FIRM_ROLE_CHOICES = [(Role.STAFF.value, Role.STAFF.label), (Role.ADMIN.value, Role.ADMIN.label)]
+
+
+class InviteMemberForm(forms.Form):
+    email = forms.EmailField(label="Email address")
+    role = forms.ChoiceField(choices=FIRM_ROLE_CHOICES, initial=Role.STAFF)
+
+    def clean_email(self):
+        return normalize_email(self.cleaned_data["email"])
+
+
+class ChangeRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=FIRM_ROLE_CHOICES)
+
+
+class AcceptInvitationForm(forms.Form):
+    full_name = forms.CharField(label="Your full name", max_length=200)
+    password1 = forms.CharField(
+        label="Choose a password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label="Repeat the password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self):
+        cleaned = super().clean()
+        p1, p2 = cleaned.get("password1"), cleaned.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", "The two passwords differ.")
+        elif p1:
+            from .models import User
+
+            probe = User(email=self.email, full_name=cleaned.get("full_name", ""))
+            try:
+                password_validation.validate_password(p1, probe)
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return cleaned

@@ -1,0 +1,54 @@
+"""Audit receivers for Django's authentication signals (allauth logs in through Django)."""
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from . import audit
+from .models import Membership, User, normalize_email
+
+
+def _firm_of(user):
+    membership = (
+        Membership.objects.filter(user=user, is_active=True)
+        .select_related("firm")
+        .order_by("created_at", "id")
+        .first()
+    )
+    return membership.firm if membership else None
+
+
+@receiver(user_logged_in, dispatch_uid="portal.audit_login")
+def audit_login(sender, request, user, **kwargs):
+    audit.record(
+        "auth.login",
+        actor=user,
+        firm=_firm_of(user),
+        target=user,
+        ip=audit.client_ip(request) if request else None,
+    )
+
+
+@receiver(user_logged_out, dispatch_uid="portal.audit_logout")
+def audit_logout(sender, request, user, **kwargs):
+    if user is not None:
+        audit.record(
+            "auth.logout",
+            actor=user,
+            firm=_firm_of(user),
+            target=user,
+            ip=audit.client_ip(request) if request else None,
+        )
+
+
+@receiver(user_login_failed, dispatch_uid="portal.audit_login_failed")
+def audit_login_failed(sender, credentials, request=None, **kwargs):
+    email = normalize_email(credentials.get("email") or credentials.get("username") or "")
+    user = User.objects.filter(email=email).first() if email else None
+    audit.record(
+        "auth.login_failed",
+        actor=None,
+        firm=_firm_of(user) if user else None,
+        target=user,
+        target_label=email,
+        ip=audit.client_ip(request) if request else None,
+    )

@@ -1,0 +1,45 @@
+"""The one place that knows every app's routes."""
+
+from allauth.account.decorators import secure_admin_login
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from . import views
+
+# The admin login goes through allauth: its rate limits and MFA apply to operators too.
+admin.site.login = secure_admin_login(admin.site.login)
+admin.site.site_header = "credportal platform administration"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("team/", views.team, name="team"),
+    path("team/invite/", views.invite_member, name="invite_member"),
+    path(
+        "team/invitations/<uuid:public_id>/resend/",
+        views.resend_invitation,
+        name="resend_invitation",
+    ),
+    path(
+        "team/invitations/<uuid:public_id>/revoke/",
+        views.revoke_invitation,
+        name="revoke_invitation",
+    ),
+    path("team/members/<uuid:public_id>/role/", views.change_role, name="change_role"),
+    path(
+        "team/members/<uuid:public_id>/deactivate/",
+        views.deactivate_member,
+        name="deactivate_member",
+    ),
+    path(
+        "team/members/<uuid:public_id>/reactivate/",
+        views.reactivate_member,
+        name="reactivate_member",
+    ),
+    path("invitations/<str:token>/", views.accept_invitation, name="accept_invitation"),
+    # A member's email is their identity in the firm: only an admin's new invitation changes it.
+    path("accounts/email/", views.email_managed_by_firm, name="account_email"),
+    path("accounts/", include("allauth.urls")),
+    path(settings.ADMIN_URL, admin.site.urls),
+]

@@ -1,0 +1,217 @@
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from . import services
+from .access import (
+    admin_required,
+    get_invitation_for,
+    get_membership_for,
+    member_required,
+)
+from .errors import DomainError
+from .forms import AcceptInvitationForm, ChangeRoleForm, InviteMemberForm
+from .middleware import CURRENT_FIRM_SESSION_KEY
+from .models import Invitation, Membership, Role, User
+
+
+@require_GET
+def home(request):
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    return redirect("account_login")
+
+
+@member_required()
+def dashboard(request):
+    return render(request, "portal/dashboard.html", {})
+
+
+@admin_required
+def team(request):
+    members = (
+        Membership.objects.filter(firm=request.firm, role__in=[Role.ADMIN, Role.STAFF])
+        .select_related("user")
+        .order_by("-is_active", "user__email")
+    )
+    invitations = Invitation.objects.open().filter(
+        firm=request.firm, role__in=[Role.ADMIN, Role.STAFF]
+    )
+    return render(
+        request,
+        "portal/team.html",
+        {
+            "members": members,
+            "invitations": invitations,
+            "invite_form": InviteMemberForm(),
+            "role_choices": ChangeRoleForm.base_fields["role"].choices,
+        },
+    )
+
+
+def _run(request, action, success: str):
+    """Run a service; show its refusal as a message instead of an error page."""
+    try:
+        action()
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, success)
+
+
+@admin_required
+@require_POST
+def invite_member(request):
+    form = InviteMemberForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("team")
+    email, role = form.cleaned_data["email"], form.cleaned_data["role"]
+    _run(
+        request,
+        lambda: services.invitation_create(
+            firm=request.firm, email=email, role=role, invited_by=request.user
+        ),
+        f"Invitation sent to {email}.",
+    )
+    return redirect("team")
+
+
+@admin_required
+@require_POST
+def resend_invitation(request, public_id):
+    invitation = get_invitation_for(request, public_id)
+    _run(
+        request,
+        lambda: services.invitation_resend(invitation=invitation, actor=request.user),
+        f"A new link was sent to {invitation.email}; the old one no longer works.",
+    )
+    return redirect("team")
+
+
+@admin_required
+@require_POST
+def revoke_invitation(request, public_id):
+    invitation = get_invitation_for(request, public_id)
+    _run(
+        request,
+        lambda: services.invitation_revoke(invitation=invitation, actor=request.user),
+        f"The invitation for {invitation.email} was revoked.",
+    )
+    return redirect("team")
+
+
+@admin_required
+@require_POST
+def change_role(request, public_id):
+    membership = get_membership_for(request, public_id)
+    form = ChangeRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose admin or staff.")
+        return redirect("team")
+    role = form.cleaned_data["role"]
+    _run(
+        request,
+        lambda: services.membership_change_role(
+            membership=membership, role=role, actor=request.user
+        ),
+        f"{membership.user.display_name} is now {Role(role).label}.",
+    )
+    return redirect("team")
+
+
+@admin_required
+@require_POST
+def deactivate_member(request, public_id):
+    membership = get_membership_for(request, public_id)
+    _run(
+        request,
+        lambda: services.membership_deactivate(membership=membership, actor=request.user),
+        f"{membership.user.display_name} was deactivated and logged out everywhere.",
+    )
+    return redirect("team")
+
+
+@admin_required
+@require_POST
+def reactivate_member(request, public_id):
+    membership = get_membership_for(request, public_id)
+    _run(
+        request,
+        lambda: services.membership_reactivate(membership=membership, actor=request.user),
+        f"{membership.user.display_name} can log in again.",
+    )
+    return redirect("team")
+
+
+def accept_invitation(request, token):
+    """Public page behind the emailed link: name and password, then MFA enrolment.
+
+    Someone who already has an account (a member of another firm) logs in and confirms.
+    """
+    try:
+        invitation = services.invitation_from_token(token)
+        services.invitation_ensure_pending(invitation)
+    except DomainError as exc:
+        return _invitation_invalid(request, exc)
+    if User.objects.filter(email__iexact=invitation.email).exists():
+        return _accept_with_existing_account(request, invitation)
+    form = AcceptInvitationForm(request.POST or None, email=invitation.email)
+    if request.method == "POST" and form.is_valid():
+        try:
+            membership = services.invitation_accept(
+                invitation=invitation,
+                password=form.cleaned_data["password1"],
+                full_name=form.cleaned_data["full_name"],
+            )
+        except DomainError as exc:
+            return _invitation_invalid(request, exc)
+        login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+        return _welcome(request, membership)
+    return render(
+        request, "portal/accept_invitation.html", {"invitation": invitation, "form": form}
+    )
+
+
+def _accept_with_existing_account(request, invitation):
+    if request.method == "POST" and request.user.is_authenticated:
+        try:
+            membership = services.invitation_accept(
+                invitation=invitation, password=None, user=request.user
+            )
+        except DomainError as exc:
+            return _invitation_invalid(request, exc)
+        return _welcome(request, membership)
+    return render(
+        request,
+        "portal/accept_invitation.html",
+        {"invitation": invitation, "existing_account": True},
+    )
+
+
+def _invitation_invalid(request, exc: DomainError):
+    return render(request, "portal/invitation_invalid.html", {"reason": exc.message}, status=400)
+
+
+def _welcome(request, membership):
+    request.session[CURRENT_FIRM_SESSION_KEY] = str(membership.firm.public_id)
+    messages.success(request, f"Welcome to {membership.firm.name}.")
+    return redirect("dashboard")
+
+
+@login_required
+def email_managed_by_firm(request):
+    messages.info(
+        request,
+        "Your email address is how your firm knows you. To change it, ask your firm's admin.",
+    )
+    return redirect("mfa_index")
+
+
+def csrf_failure(request, reason=""):
+    return TemplateResponse(request, "403_csrf.html", {}, status=403)

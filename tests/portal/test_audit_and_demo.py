@@ -1,0 +1,61 @@
+import pytest
+from django.core.management import call_command
+
+from portal import audit
+from portal.models import AuditEvent, Firm, Membership, User
+
+pytestmark = pytest.mark.django_db
+
+
+def test_audit_events_are_append_only(northwind, northwind_admin):
+    event = audit.record("test.happened", actor=northwind_admin, firm=northwind)
+    event.verb = "test.rewritten"
+    with pytest.raises(TypeError):
+        event.save()
+    with pytest.raises(TypeError):
+        event.delete()
+    with pytest.raises(TypeError):
+        AuditEvent.objects.filter(pk=event.pk).update(verb="x")
+    with pytest.raises(TypeError):
+        AuditEvent.objects.filter(pk=event.pk).delete()
+    assert AuditEvent.objects.get(pk=event.pk).verb == "test.happened"
+
+
+def test_system_events_have_no_actor(northwind):
+    event = audit.record("system.did", actor=None, firm=northwind)
+    assert event.actor is None
+    assert event.actor_label == "System"
+
+
+def test_seed_demo_is_idempotent():
+    def snapshot():
+        return (
+            list(Firm.objects.values_list("slug", "name").order_by("slug")),
+            list(User.objects.values_list("email", "password").order_by("email")),
+            list(
+                Membership.objects.values_list("user__email", "firm__slug", "role").order_by("pk")
+            ),
+        )
+
+    call_command("seed_demo")
+    first = snapshot()
+    call_command("seed_demo")
+    assert snapshot() == first
+    assert {slug for slug, _ in first[0]} == {"northwind", "bluebird"}
+    assert User.objects.get(email="admin@northwind.example").check_password("demo-pass-2026!")
+
+
+def test_demo_staff_log_in_with_the_published_totp_secret(client):
+    from django.urls import reverse
+
+    from tests.conftest import totp_code
+
+    call_command("seed_demo")
+    client.post(
+        reverse("account_login"),
+        {"login": "staff@northwind.example", "password": "demo-pass-2026!"},
+    )
+    client.post(reverse("mfa_authenticate"), {"code": totp_code("JBSWY3DPEHPK3PXP")})
+    response = client.get(reverse("dashboard"))
+    assert response.status_code == 200
+    assert b"Northwind Credentialing" in response.content

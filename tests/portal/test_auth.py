@@ -1,0 +1,164 @@
+import re
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from portal.models import AuditEvent, Role
+from tests.conftest import totp_code
+from tests.portal.factories import PASSWORD, MembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def log_in(client, email, password=PASSWORD):
+    return client.post(reverse("account_login"), {"login": email, "password": password})
+
+
+def test_staff_login_needs_password_and_totp(client, northwind_staff):
+    response = log_in(client, northwind_staff.email)
+    assert response.status_code == 302
+    assert response.url == reverse("mfa_authenticate")
+    # Password alone is not a session: data stays out of reach.
+    assert client.get(reverse("dashboard")).status_code == 302
+    response = client.post(reverse("mfa_authenticate"), {"code": totp_code()})
+    assert response.status_code == 302
+    assert client.get(reverse("dashboard")).status_code == 200
+    assert AuditEvent.objects.filter(verb="auth.login", actor=northwind_staff).exists()
+
+
+def test_wrong_totp_code_is_refused(client, northwind_staff):
+    log_in(client, northwind_staff.email)
+    response = client.post(reverse("mfa_authenticate"), {"code": "000000"})
+    assert response.status_code == 200
+    assert client.get(reverse("dashboard")).status_code == 302
+
+
+def test_staff_without_authenticator_is_sent_to_enrol(client, northwind):
+    member = MembershipFactory(firm=northwind, role=Role.STAFF, user__totp=False)
+    log_in(client, member.user.email)
+    for name in ("dashboard", "team"):
+        response = client.get(reverse(name))
+        assert response.status_code == 302
+        assert response.url == reverse("mfa_activate_totp")
+    assert client.get(reverse("mfa_activate_totp")).status_code == 200
+
+
+def test_enrolling_totp_opens_the_dashboard(client, northwind):
+    member = MembershipFactory(firm=northwind, role=Role.STAFF, user__totp=False)
+    log_in(client, member.user.email)
+    page = client.get(reverse("mfa_activate_totp"))
+    secret = page.context["form"].secret
+    response = client.post(reverse("mfa_activate_totp"), {"code": totp_code(secret)})
+    assert response.status_code == 302
+    assert client.get(reverse("dashboard")).status_code == 200
+
+
+def test_failed_login_is_audited_without_logging_the_password(client, northwind_staff):
+    log_in(client, northwind_staff.email, "wrong-password")
+    event = AuditEvent.objects.get(verb="auth.login_failed")
+    assert event.target_label == northwind_staff.email
+    assert event.ip == "127.0.0.1"
+    assert "wrong-password" not in str(event.data)
+
+
+def test_login_attempts_are_rate_limited(client, northwind_staff):
+    for _ in range(5):
+        log_in(client, northwind_staff.email, "wrong-password")
+    response = log_in(client, northwind_staff.email)  # right password, too late
+    assert response.status_code == 429 or b"Too many failed login attempts" in response.content
+    assert client.get(reverse("dashboard")).status_code == 302
+
+
+def test_password_reset_by_email(client, northwind_staff):
+    client.post(reverse("account_reset_password"), {"email": northwind_staff.email})
+    assert len(mail.outbox) == 1
+    path = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/\S+)", mail.outbox[0].body)
+    response = client.get(path.group(1), follow=True)
+    form_url = response.redirect_chain[-1][0] if response.redirect_chain else path.group(1)
+    new = "a-brand-new-passphrase-42"
+    response = client.post(form_url, {"password1": new, "password2": new})
+    assert response.status_code == 302
+    response = log_in(client, northwind_staff.email, new)
+    assert response.url == reverse("mfa_authenticate")
+
+
+def test_password_reset_does_not_reveal_unknown_addresses(client, db):
+    response = client.post(reverse("account_reset_password"), {"email": "nobody@nowhere.test"})
+    assert response.status_code == 302
+    # allauth may mail a "no account" notice; it never confirms or denies on the page.
+    assert all("nobody" not in m.body or "account" in m.body for m in mail.outbox)
+
+
+def test_provider_logs_in_with_an_emailed_code(client, northwind):
+    provider = MembershipFactory(firm=northwind, role=Role.CLIENT, user__totp=False).user
+    client.post(reverse("account_request_login_code"), {"email": provider.email})
+    assert len(mail.outbox) == 1
+    code = re.search(r"\b([A-Z0-9]{4}-[A-Z0-9]{4})\b", mail.outbox[0].body).group(1)
+    response = client.post(reverse("account_confirm_login_code"), {"code": code})
+    assert response.status_code == 302
+    # Providers are not forced to enrol MFA.
+    assert client.get(reverse("dashboard")).status_code == 200
+
+
+def test_there_is_no_open_signup(client, db):
+    response = client.get(reverse("account_signup"))
+    assert b"Sign Up Closed" in response.content or b"closed" in response.content.lower()
+    client.post(
+        reverse("account_signup"),
+        {"email": "x@y.test", "password1": "some-long-pass-1", "password2": "some-long-pass-1"},
+    )
+    from portal.models import User
+
+    assert not User.objects.filter(email="x@y.test").exists()
+
+
+def test_admin_login_goes_through_allauth(client, db):
+    response = client.get("/admin/login/")
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("account_login"))
+
+
+def test_firm_member_cannot_use_the_django_admin(as_user, northwind_admin):
+    response = as_user(northwind_admin).get("/admin/")
+    assert response.status_code in (302, 403)
+    assert b"Site administration" not in response.content
+
+
+def test_operator_reaches_the_django_admin_after_mfa(as_user, operator):
+    response = as_user(operator).get("/admin/")
+    assert response.status_code == 200
+
+
+def test_operator_without_mfa_is_sent_to_enrol(as_user, db):
+    from tests.portal.factories import UserFactory
+
+    op = UserFactory(is_staff=True, is_superuser=True, totp=False)
+    response = as_user(op).get("/admin/")
+    assert response.status_code == 302
+    assert response.url == reverse("mfa_activate_totp")
+
+
+def test_csrf_failure_page_is_readable(db, northwind_admin):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(northwind_admin)
+    response = client.post(reverse("invite_member"), {"email": "a@b.test", "role": "staff"})
+    assert response.status_code == 403
+    assert b"Your form expired" in response.content
+
+
+def test_404_page_is_readable(client, db):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert b"We can" in response.content
+
+
+def test_security_headers(client, db):
+    response = client.get(reverse("account_login"))
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "same-origin"

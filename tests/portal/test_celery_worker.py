@@ -1,0 +1,75 @@
+"""The invitation email goes through the real broker and a real worker to a real SMTP server.
+
+Everything else in the suite runs tasks eagerly; this test publishes for real (on commit),
+a `celery worker` subprocess picks the task up from the configured broker, renders the
+email against the test database and delivers it over SMTP to the sink, exactly once.
+"""
+
+import re
+import time
+
+import pytest
+
+from portal import services
+from portal.celery import app as celery_app
+from portal.models import Invitation, Role
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+DELIVERY_TIMEOUT = 30.0
+GRACE_PERIOD = 2.0
+TASK_LOG = r"Task portal\.tasks\.send_invitation_email\[[0-9a-f-]+\] {event}"
+
+
+@pytest.fixture
+def publish_to_broker(settings):
+    """Turn eager mode off for this process, so `.delay()` publishes to the broker."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def test_invitation_email_is_delivered_once_by_a_real_worker(
+    celery_worker_process, smtp_sink, publish_to_broker, mailoutbox, northwind, northwind_admin
+):
+    # invitation_create is atomic and the test transactional: when it returns, the row is
+    # committed and its on_commit hook has published the task to the broker.
+    invitation = services.invitation_create(
+        firm=northwind, email="new@northwind.test", role=Role.STAFF, invited_by=northwind_admin
+    )
+
+    [message] = smtp_sink.wait_for(1, timeout=DELIVERY_TIMEOUT)
+
+    assert message["To"].addresses[0].addr_spec == "new@northwind.test"
+    assert [envelope.rcpt_tos for envelope in smtp_sink.envelopes] == [("new@northwind.test",)]
+    assert "Northwind Credentialing" in message["Subject"]
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    assert "http://testserver/invitations/" in body
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert "/invitations/" in html
+
+    assert wait_until(
+        lambda: Invitation.objects.filter(pk=invitation.pk, sent_at__isnull=False).exists(),
+        timeout=DELIVERY_TIMEOUT,
+    ), "the worker sent the email but did not record sent_at"
+
+    # Exactly once: no second email, the worker received and ran the task once (no retry, no
+    # redelivery), and nothing ran eagerly in this process (its mail backend is locmem).
+    smtp_sink.assert_no_more_than(1, within=GRACE_PERIOD)
+    celery_worker_process.wait_for_log(TASK_LOG.format(event="succeeded"), timeout=5)
+    log = celery_worker_process.log()
+    assert len(re.findall(TASK_LOG.format(event="received"), log)) == 1, log
+    assert len(re.findall(TASK_LOG.format(event="succeeded"), log)) == 1, log
+    assert len(smtp_sink.message_ids()) == 1
+    assert mailoutbox == []

@@ -1,0 +1,60 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+MANAGE = [sys.executable, "manage.py"]
+
+
+def run_manage(*args, **env):
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "TESTING"}
+    }
+    return subprocess.run(
+        [*MANAGE, *args], env=clean | env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_production_refuses_to_start_without_secret_key():
+    result = run_manage("check", DEBUG="false", ALLOWED_HOSTS="portal.example")
+    assert result.returncode != 0
+    assert "SECRET_KEY and ALLOWED_HOSTS must be set" in result.stderr
+
+
+def test_production_refuses_to_start_without_allowed_hosts():
+    result = run_manage("check", DEBUG="false", SECRET_KEY="x" * 60)
+    assert result.returncode != 0
+    assert "SECRET_KEY and ALLOWED_HOSTS must be set" in result.stderr
+
+
+def test_debug_must_be_a_real_boolean():
+    result = run_manage("check", DEBUG="perhaps")
+    assert result.returncode != 0
+
+
+def test_deploy_check_flags_the_development_mail_default():
+    result = run_manage(
+        "check", "--deploy", DEBUG="false", SECRET_KEY="s" * 64, ALLOWED_HOSTS="portal.example"
+    )
+    assert result.returncode != 0
+    assert "mail.E001" in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--deploy"])
+def test_production_settings_pass_the_deploy_check(flag):
+    result = run_manage(
+        "check",
+        flag,
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY="k" * 20 + "-production-like-secret-with-enough-entropy-9f8e7d6c5b4a",
+        ALLOWED_HOSTS="portal.example",
+        EMAIL_URL="smtp://mail.portal.example:587/?tls=True",
+        DATABASE_URL="postgres://credportal@db.portal.example/credportal",
+        CELERY_BROKER_URL="redis://cache.portal.example:6379/0",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

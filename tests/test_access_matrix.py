@@ -1,0 +1,169 @@
+"""The access matrix: every URL pattern, every persona, one expected outcome each.
+
+A route missing from ROUTES fails `test_every_route_is_in_the_matrix`: a new view is not done
+until this table says who may reach it. Objects are Northwind's, so Bluebird's people must get
+404 for them, exactly as for something that does not exist.
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.portal.factories import InvitationFactory, MembershipFactory
+
+OK, LOGIN, FORBIDDEN, NOT_FOUND, REDIRECT = 200, "login", 403, 404, 302
+PERSONAS = [
+    "anonymous",
+    "northwind_admin",
+    "northwind_staff",
+    "bluebird_staff",
+    "deactivated",
+    "operator",
+]
+
+
+def row(anonymous, northwind_admin, northwind_staff, bluebird_staff, deactivated, operator):
+    return dict(
+        zip(
+            PERSONAS,
+            [anonymous, northwind_admin, northwind_staff, bluebird_staff, deactivated, operator],
+            strict=True,
+        )
+    )
+
+
+# Firm pages for admins only. The operator belongs to no firm: 403.
+ADMIN_ONLY = row(LOGIN, OK, FORBIDDEN, FORBIDDEN, LOGIN, FORBIDDEN)
+# Admin-only actions on a Northwind object: Bluebird's admin-less staff is stopped by role (403).
+ADMIN_ACTION = row(LOGIN, REDIRECT, FORBIDDEN, FORBIDDEN, LOGIN, FORBIDDEN)
+MEMBER_PAGE = row(LOGIN, OK, OK, OK, LOGIN, FORBIDDEN)
+# allauth's own pages: the outcome depends on the person's state, never an error or a leak.
+AUTH_PAGE = "auth"
+
+# name -> (method, kwargs builder, expectations)
+ROUTES = {
+    "home": ("get", None, row(LOGIN, REDIRECT, REDIRECT, REDIRECT, LOGIN, REDIRECT)),
+    "dashboard": ("get", None, MEMBER_PAGE),
+    "team": ("get", None, ADMIN_ONLY),
+    "invite_member": ("post", None, ADMIN_ACTION),
+    "resend_invitation": ("post", "invitation", ADMIN_ACTION),
+    "revoke_invitation": ("post", "invitation", ADMIN_ACTION),
+    "change_role": ("post", "membership", ADMIN_ACTION),
+    "deactivate_member": ("post", "membership", ADMIN_ACTION),
+    "reactivate_member": ("post", "membership", ADMIN_ACTION),
+    "accept_invitation": ("get", "token", row(OK, OK, OK, OK, LOGIN, OK)),
+    "account_email": ("get", None, row(LOGIN, REDIRECT, REDIRECT, REDIRECT, LOGIN, REDIRECT)),
+}
+ALLAUTH_PREFIXES = ("account_", "mfa_")
+
+
+def iter_patterns(patterns=None, namespace="", params=frozenset()):
+    """Yield (name, parameter names) for every route, parameters of enclosing includes too."""
+    for pattern in patterns if patterns is not None else get_resolver().url_patterns:
+        own = params | set(pattern.pattern.regex.groupindex)
+        if isinstance(pattern, URLResolver):
+            ns = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from iter_patterns(pattern.url_patterns, ns, own)
+        elif isinstance(pattern, URLPattern):
+            yield f"{namespace}{pattern.name}", own
+
+
+def is_allauth(name: str) -> bool:
+    return name.startswith(ALLAUTH_PREFIXES)
+
+
+def test_every_route_is_in_the_matrix():
+    missing = sorted(
+        name
+        for name, _params in iter_patterns()
+        if name not in ROUTES and not is_allauth(name) and not name.startswith("admin:")
+    )
+    assert not missing, f"Routes with no row in the access matrix: {missing}"
+
+
+@pytest.fixture
+def people(request, northwind_admin, northwind_staff, bluebird_staff, deactivated, operator):
+    return {
+        "anonymous": None,
+        "northwind_admin": northwind_admin,
+        "northwind_staff": northwind_staff,
+        "bluebird_staff": bluebird_staff,
+        "deactivated": deactivated,
+        "operator": operator,
+    }
+
+
+@pytest.fixture
+def objects(northwind):
+    from portal.services import invitation_token
+
+    invitation = InvitationFactory(firm=northwind)
+    # A member other than the personas, so acting on it never logs a persona out mid-table.
+    colleague = MembershipFactory(firm=northwind)
+    return {
+        "invitation": {"public_id": invitation.public_id},
+        "membership": {"public_id": colleague.public_id},
+        "token": {"token": invitation_token(invitation)},
+    }
+
+
+def outcome(response):
+    if response.status_code == 302 and "/accounts/login/" in response.url:
+        return LOGIN
+    return response.status_code
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(ROUTES))
+def test_route_answers_each_persona_as_the_matrix_says(name, people, objects, as_user):
+    method, kwargs_key, expected = ROUTES[name]
+    url = reverse(name, kwargs=objects[kwargs_key] if kwargs_key else None)
+    got = {}
+    for persona, user in people.items():
+        response = getattr(as_user(user), method)(url)
+        got[persona] = outcome(response)
+    assert got == expected
+
+
+@pytest.mark.django_db
+def test_allauth_pages_never_fail_or_leak(people, as_user, northwind):
+    """allauth's routes: each persona gets a page, a redirect or a refusal; never a 500,
+    and no page of theirs shows firm data."""
+    for name, params in iter_patterns():
+        if not is_allauth(name):
+            continue
+        kwargs = dict.fromkeys(params, "1")
+        if "key" in kwargs:
+            kwargs["key"] = "bogus-key"
+        url = reverse(name, kwargs=kwargs)
+        for persona, user in people.items():
+            response = as_user(user).get(url)
+            assert response.status_code in (200, 302, 403, 404, 405), (name, persona)
+            assert b"Northwind Credentialing" not in response.content or persona.startswith(
+                "northwind"
+            ), (name, persona)
+
+
+@pytest.mark.django_db
+def test_only_the_operator_reaches_the_django_admin(people, as_user):
+    # The admin's nameless catch-all is reached through a path of its own below.
+    admin_routes = [
+        (name, params)
+        for name, params in iter_patterns()
+        if name.startswith("admin:") and name != "admin:None"
+    ]
+    assert admin_routes
+    for name, params in admin_routes:
+        kwargs = dict.fromkeys(params, "1")
+        if name == "admin:app_list":
+            kwargs = {"app_label": "portal"}
+        if name == "admin:view_on_site":
+            kwargs = {"content_type_id": "1", "object_id": "1"}
+        url = reverse(name, kwargs=kwargs or None)
+        for persona, user in people.items():
+            response = as_user(user).get(url)
+            if persona == "operator":
+                # autocomplete answers 403 without its query parameters.
+                assert response.status_code in (200, 302, 403, 404, 405), name
+            else:
+                assert response.status_code in (302, 403, 404, 405), (name, persona)
+                assert b"Site administration" not in response.content
