@@ -1,1 +1,219 @@
-"""Filled in by its own issue; exists so the layout and migrations are stable."""
+"""Provider clients: the person, their companies, the CMS profiles access is granted on, and
+the people at their office who may act for them."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from portal.models import Firm
+
+from .npi import validate_npi
+
+
+class Client(models.Model):
+    """A provider (clinician) the firm works for."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="clients")
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    credentials = models.CharField(
+        max_length=50, blank=True, help_text="For example MD, DO, LCSW, PsyD."
+    )
+    npi = models.CharField("individual NPI", max_length=10, validators=[validate_npi])
+    email = models.EmailField()
+    phone = models.CharField(max_length=30, blank=True)
+    assigned_staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_clients",
+    )
+    notes = models.TextField(blank=True)
+    # The provider's own portal account, once they accepted the firm's invitation.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="client_records",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_activity_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["firm", "npi"], name="clients_client_npi_per_firm"),
+        ]
+        indexes = [
+            models.Index(fields=["firm", "assigned_staff"], name="clients_client_caseload"),
+            models.Index("firm", Lower("last_name"), name="clients_client_name"),
+        ]
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return f"{name}, {self.credentials}" if self.credentials else name
+
+
+class Organization(models.Model):
+    """The provider's company (LLC, PLLC, group practice): a CMS profile of its own."""
+
+    class Kind(models.TextChoices):
+        LLC = "llc", "LLC"
+        PLLC = "pllc", "PLLC"
+        GROUP = "group", "Group practice"
+        CORPORATION = "corporation", "Corporation"
+        OTHER = "other", "Other"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="organizations")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="organizations")
+    legal_name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PLLC)
+    npi = models.CharField(
+        "organizational NPI", max_length=10, blank=True, validators=[validate_npi]
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["legal_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "legal_name"], name="clients_organization_name_per_client"
+            ),
+        ]
+
+    def __str__(self):
+        return self.legal_name
+
+
+class Profile(models.Model):
+    """What CMS manages separately and access is granted on: the client's individual profile,
+    or one organization's. A client with a PLLC has two, and needs two access grants."""
+
+    class Kind(models.TextChoices):
+        INDIVIDUAL = "individual", "Individual"
+        ORGANIZATIONAL = "organizational", "Organizational"
+
+    class IAController(models.TextChoices):
+        PROVIDER = "provider", "The provider"
+        SOMEONE_ELSE = "someone_else", "Someone else (former biller, group admin…)"
+        UNKNOWN = "unknown", "Unknown"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="profiles")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="profiles")
+    organization = models.OneToOneField(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="profile"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    ia_controller = models.CharField(
+        "who controls the I&A account",
+        max_length=16,
+        choices=IAController.choices,
+        default=IAController.PROVIDER,
+    )
+    ia_controller_note = models.CharField(max_length=200, blank=True)
+    password_reset_likely = models.BooleanField(
+        "I&A password reset likely",
+        default=False,
+        help_text="No I&A login for a long time: the password has probably expired.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["kind", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client"],
+                condition=models.Q(kind="individual"),
+                name="clients_profile_one_individual",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="individual", organization__isnull=True)
+                    | models.Q(kind="organizational", organization__isnull=False)
+                ),
+                name="clients_profile_kind_matches_organization",
+            ),
+        ]
+
+    def __str__(self):
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """How the portal names the profile: "Individual" or the company's legal name."""
+        if self.kind == self.Kind.INDIVIDUAL:
+            return "Individual profile"
+        return self.organization.legal_name
+
+    @property
+    def is_individual(self) -> bool:
+        return self.kind == self.Kind.INDIVIDUAL
+
+
+class CMSRole(models.TextChoices):
+    """A person's role on a CMS record; it decides what they may do, not their title."""
+
+    AUTHORIZED_OFFICIAL = "authorized_official", "Authorized Official"
+    ACCESS_MANAGER = "access_manager", "Access Manager"
+    STAFF_END_USER = "staff_end_user", "Staff End User"
+
+
+class Delegate(models.Model):
+    """Someone at the provider's office the provider lets act on their to-dos."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="delegates")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="delegates")
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    title = models.CharField(max_length=100, blank=True, help_text="For example Office manager.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="delegations",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                "client", Lower("email"), name="clients_delegate_email_per_client"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class DelegateRole(models.Model):
+    """A delegate's CMS role on one of the client's profiles."""
+
+    delegate = models.ForeignKey(Delegate, on_delete=models.CASCADE, related_name="roles")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="delegate_roles")
+    cms_role = models.CharField(max_length=24, choices=CMSRole.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["delegate", "profile"], name="clients_delegate_role_per_profile"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.delegate} – {self.get_cms_role_display()} on {self.profile}"

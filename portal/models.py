@@ -90,6 +90,16 @@ class Firm(models.Model):
     invitation_days = models.PositiveSmallIntegerField(
         default=7, help_text="How long an invitation link stays valid."
     )
+    grant_expiry_days = models.PositiveSmallIntegerField(
+        "connection request lifetime (days)",
+        default=30,
+        help_text="CMS rejects a connection request not approved within 30 days.",
+    )
+    signature_deadline_days = models.PositiveSmallIntegerField(
+        "signature deadline (days)",
+        default=20,
+        help_text="Contractors reject applications left unsigned (20 days at Noridian).",
+    )
     contact_email = models.EmailField(
         blank=True, help_text="Where providers write with questions; shown in emails."
     )
@@ -181,6 +191,9 @@ class Invitation(models.Model):
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # For providers and delegates: the public id of the client or delegate record the
+    # accepted account is linked to (the clients app does the linking).
+    subject_uuid = models.UUIDField(null=True, blank=True)
 
     objects = InvitationQuerySet.as_manager()
 

@@ -37,6 +37,8 @@ urlpatterns = [
         views.reactivate_member,
         name="reactivate_member",
     ),
+    path("clients/", include("clients.urls")),
+    path("work/", include("workflows.urls")),
     path("invitations/<str:token>/", views.accept_invitation, name="accept_invitation"),
     # A member's email is their identity in the firm: only an admin's new invitation changes it.
     path("accounts/email/", views.email_managed_by_firm, name="account_email"),

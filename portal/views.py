@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.db import transaction
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -13,6 +14,7 @@ from .access import (
     member_required,
 )
 from .errors import DomainError
+from .feedback import attempt, form_errors
 from .forms import AcceptInvitationForm, ChangeRoleForm, InviteMemberForm
 from .middleware import CURRENT_FIRM_SESSION_KEY
 from .models import Invitation, Membership, Role, User
@@ -27,7 +29,12 @@ def home(request):
 
 @member_required()
 def dashboard(request):
-    return render(request, "portal/dashboard.html", {})
+    """Firm admins and staff see their caseload; providers and delegates their to-dos."""
+    from workflows.views import caseload_page, todos_page
+
+    if request.membership.works_for_firm:
+        return caseload_page(request)
+    return todos_page(request)
 
 
 @admin_required
@@ -52,27 +59,15 @@ def team(request):
     )
 
 
-def _run(request, action, success: str):
-    """Run a service; show its refusal as a message instead of an error page."""
-    try:
-        action()
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, success)
-
-
 @admin_required
 @require_POST
 def invite_member(request):
     form = InviteMemberForm(request.POST)
     if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
+        form_errors(request, form)
         return redirect("team")
     email, role = form.cleaned_data["email"], form.cleaned_data["role"]
-    _run(
+    attempt(
         request,
         lambda: services.invitation_create(
             firm=request.firm, email=email, role=role, invited_by=request.user
@@ -86,7 +81,7 @@ def invite_member(request):
 @require_POST
 def resend_invitation(request, public_id):
     invitation = get_invitation_for(request, public_id)
-    _run(
+    attempt(
         request,
         lambda: services.invitation_resend(invitation=invitation, actor=request.user),
         f"A new link was sent to {invitation.email}; the old one no longer works.",
@@ -98,7 +93,7 @@ def resend_invitation(request, public_id):
 @require_POST
 def revoke_invitation(request, public_id):
     invitation = get_invitation_for(request, public_id)
-    _run(
+    attempt(
         request,
         lambda: services.invitation_revoke(invitation=invitation, actor=request.user),
         f"The invitation for {invitation.email} was revoked.",
@@ -115,7 +110,7 @@ def change_role(request, public_id):
         messages.error(request, "Choose admin or staff.")
         return redirect("team")
     role = form.cleaned_data["role"]
-    _run(
+    attempt(
         request,
         lambda: services.membership_change_role(
             membership=membership, role=role, actor=request.user
@@ -129,7 +124,7 @@ def change_role(request, public_id):
 @require_POST
 def deactivate_member(request, public_id):
     membership = get_membership_for(request, public_id)
-    _run(
+    attempt(
         request,
         lambda: services.membership_deactivate(membership=membership, actor=request.user),
         f"{membership.user.display_name} was deactivated and logged out everywhere.",
@@ -141,7 +136,7 @@ def deactivate_member(request, public_id):
 @require_POST
 def reactivate_member(request, public_id):
     membership = get_membership_for(request, public_id)
-    _run(
+    attempt(
         request,
         lambda: services.membership_reactivate(membership=membership, actor=request.user),
         f"{membership.user.display_name} can log in again.",
@@ -164,7 +159,7 @@ def accept_invitation(request, token):
     form = AcceptInvitationForm(request.POST or None, email=invitation.email)
     if request.method == "POST" and form.is_valid():
         try:
-            membership = services.invitation_accept(
+            membership = _accept(
                 invitation=invitation,
                 password=form.cleaned_data["password1"],
                 full_name=form.cleaned_data["full_name"],
@@ -178,12 +173,21 @@ def accept_invitation(request, token):
     )
 
 
+@transaction.atomic
+def _accept(*, invitation, **kwargs):
+    """Accept, and for a provider or delegate link the account to their client record."""
+    from clients.services import link_portal_user
+
+    membership = services.invitation_accept(invitation=invitation, **kwargs)
+    if invitation.subject_uuid:
+        link_portal_user(subject_uuid=invitation.subject_uuid, user=membership.user)
+    return membership
+
+
 def _accept_with_existing_account(request, invitation):
     if request.method == "POST" and request.user.is_authenticated:
         try:
-            membership = services.invitation_accept(
-                invitation=invitation, password=None, user=request.user
-            )
+            membership = _accept(invitation=invitation, password=None, user=request.user)
         except DomainError as exc:
             return _invitation_invalid(request, exc)
         return _welcome(request, membership)

@@ -1,1 +1,317 @@
-"""Filled in by its own issue; exists so the layout and migrations are stable."""
+"""The firm's work on each client: enrollments, access grants and signature rounds.
+
+Each workflow's states and allowed moves are declared here, in one place per workflow; the
+moves themselves are the service functions in `workflows/services.py`.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from clients.models import CMSRole, Profile
+from portal.models import Firm
+
+
+class Holder(models.TextChoices):
+    """Who holds the ball: whose move it is."""
+
+    FIRM = "firm", "Firm"
+    PROVIDER = "provider", "Provider"
+    CMS = "cms", "CMS / contractor"
+
+
+class Enrollment(models.Model):
+    """A Medicare enrollment application in PECOS for one profile."""
+
+    class Kind(models.TextChoices):
+        INITIAL = "initial", "Initial enrollment"
+        REVALIDATION = "revalidation", "Revalidation"
+        CHANGE = "change", "Change of information"
+        REASSIGNMENT = "reassignment", "Reassignment"
+
+    class State(models.TextChoices):
+        PREPARING = "preparing", "Preparing"
+        AWAITING_SIGNATURE = "awaiting_signature", "Awaiting signature"
+        SUBMITTED = "submitted", "Submitted"
+        IN_DEVELOPMENT = "in_development", "In development (more information requested)"
+        APPROVED = "approved", "Approved"
+        DENIED = "denied", "Denied"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    OPEN_STATES = (
+        State.PREPARING,
+        State.AWAITING_SIGNATURE,
+        State.SUBMITTED,
+        State.IN_DEVELOPMENT,
+    )
+    # Opening a signature round moves the application to awaiting signature, and closing or
+    # cancelling the round moves it on; staff make the other moves with "change state".
+    TRANSITIONS = {
+        State.PREPARING: {State.AWAITING_SIGNATURE, State.SUBMITTED, State.WITHDRAWN},
+        State.AWAITING_SIGNATURE: {State.PREPARING, State.SUBMITTED, State.WITHDRAWN},
+        State.SUBMITTED: {
+            State.AWAITING_SIGNATURE,
+            State.IN_DEVELOPMENT,
+            State.APPROVED,
+            State.DENIED,
+            State.WITHDRAWN,
+        },
+        State.IN_DEVELOPMENT: {
+            State.AWAITING_SIGNATURE,
+            State.SUBMITTED,
+            State.APPROVED,
+            State.DENIED,
+            State.WITHDRAWN,
+        },
+        State.APPROVED: set(),
+        State.DENIED: set(),
+        State.WITHDRAWN: set(),
+    }
+    # Who usually holds the ball in each state (staff may say otherwise, with a reason).
+    DEFAULT_HOLDER = {
+        State.PREPARING: Holder.FIRM,
+        State.AWAITING_SIGNATURE: Holder.PROVIDER,
+        State.SUBMITTED: Holder.CMS,
+        State.IN_DEVELOPMENT: Holder.FIRM,
+        State.APPROVED: Holder.FIRM,
+        State.DENIED: Holder.FIRM,
+        State.WITHDRAWN: Holder.FIRM,
+    }
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="enrollments")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="enrollments")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.INITIAL)
+    state = models.CharField(max_length=24, choices=State.choices, default=State.PREPARING)
+    holder = models.CharField(max_length=16, choices=Holder.choices, default=Holder.FIRM)
+    holder_reason = models.CharField(max_length=200, blank=True)
+    assigned_staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    follow_up_on = models.DateField(null=True, blank=True)
+    tracking_number = models.CharField("PECOS tracking number", max_length=40, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    state_entered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["firm", "state_entered_at"],
+                condition=models.Q(
+                    state__in=["preparing", "awaiting_signature", "submitted", "in_development"]
+                ),
+                name="wf_enrollment_open",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.profile})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+    def staff_moves(self) -> list[tuple[str, str]]:
+        """(state, label) staff may choose directly; signature rounds handle the signature."""
+        allowed = self.TRANSITIONS[self.State(self.state)] - {self.State.AWAITING_SIGNATURE}
+        if self.state == self.State.AWAITING_SIGNATURE:
+            allowed -= {self.State.PREPARING, self.State.SUBMITTED}
+        return [(state.value, state.label) for state in self.State if state in allowed]
+
+
+class AccessGrant(models.Model):
+    """Giving the firm access to one profile's records in PECOS and NPPES."""
+
+    class Method(models.TextChoices):
+        CONNECTION_REQUEST = "connection_request", "Connection request from the firm"
+        ADD_STAFF = "add_staff", "Provider adds the firm as staff"
+        ADD_SURROGATE = "add_surrogate", "Provider adds the firm as surrogate"
+
+    class State(models.TextChoices):
+        PREPARED = "prepared", "Prepared"
+        AWAITING_PROVIDER = "awaiting_provider", "Awaiting the provider"
+        PROVIDER_SAYS_DONE = "provider_says_done", "Provider says done"
+        ACTIVE = "active", "Active"
+        EXPIRED = "expired", "Expired"
+        REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled"
+
+    OPEN_STATES = (State.PREPARED, State.AWAITING_PROVIDER, State.PROVIDER_SAYS_DONE)
+    # "Send again" is possible from these: a new attempt replaces the closed one.
+    RETRYABLE_STATES = (State.EXPIRED, State.REJECTED)
+    TRANSITIONS = {
+        State.PREPARED: {State.AWAITING_PROVIDER, State.CANCELLED},
+        State.AWAITING_PROVIDER: {
+            State.PROVIDER_SAYS_DONE,
+            State.ACTIVE,
+            State.EXPIRED,
+            State.REJECTED,
+            State.CANCELLED,
+        },
+        State.PROVIDER_SAYS_DONE: {
+            State.ACTIVE,
+            State.AWAITING_PROVIDER,
+            State.EXPIRED,
+            State.REJECTED,
+            State.CANCELLED,
+        },
+        State.ACTIVE: set(),
+        State.EXPIRED: set(),
+        State.REJECTED: set(),
+        State.CANCELLED: set(),
+    }
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="access_grants")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="access_grants")
+    method = models.CharField(
+        max_length=24, choices=Method.choices, default=Method.CONNECTION_REQUEST
+    )
+    pecos = models.BooleanField("PECOS", default=True)
+    nppes = models.BooleanField("NPPES", default=True)
+    requested_role = models.CharField(
+        "CMS role requested (add staff)",
+        max_length=24,
+        choices=CMSRole.choices,
+        blank=True,
+        help_text="Access Manager (usual) or Staff End User; for add-staff only.",
+    )
+    state = models.CharField(max_length=24, choices=State.choices, default=State.PREPARED)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    previous = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="next_attempt"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    state_entered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One live attempt per profile: "send again" closes the old one first.
+            models.UniqueConstraint(
+                fields=["profile"],
+                condition=models.Q(
+                    state__in=["prepared", "awaiting_provider", "provider_says_done", "active"]
+                ),
+                name="wf_grant_one_live_per_profile",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state="awaiting_provider", deadline__isnull=True)
+                | ~models.Q(method="connection_request"),
+                name="wf_grant_pending_request_has_deadline",
+            ),
+        ]
+        indexes = [
+            # The expiry scan: pending requests by deadline.
+            models.Index(
+                fields=["deadline"],
+                condition=models.Q(state__in=["awaiting_provider", "provider_says_done"]),
+                name="wf_grant_due",
+            ),
+            models.Index(
+                fields=["firm", "state_entered_at"],
+                condition=models.Q(
+                    state__in=["prepared", "awaiting_provider", "provider_says_done"]
+                ),
+                name="wf_grant_open",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_method_display()} ({self.profile})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+    @property
+    def systems_label(self) -> str:
+        return " and ".join(
+            name for name, on in (("PECOS", self.pecos), ("NPPES", self.nppes)) if on
+        )
+
+
+class SignatureRound(models.Model):
+    """One signature the provider owes on an enrollment: round 1, then one per revision."""
+
+    class Method(models.TextChoices):
+        ELECTRONIC = "electronic", "Electronic"
+        PAPER = "paper", "Paper"
+
+    class State(models.TextChoices):
+        AWAITING_SIGNATURE = "awaiting_signature", "Awaiting signature"
+        PROVIDER_SAYS_SIGNED = "provider_says_signed", "Provider says signed"
+        MAILED = "mailed", "Paper mailed"
+        CONFIRMED = "confirmed", "Signature confirmed"
+        RECEIVED = "received", "Paper received"
+        CANCELLED = "cancelled", "Cancelled"
+
+    OPEN_STATES = (State.AWAITING_SIGNATURE, State.PROVIDER_SAYS_SIGNED, State.MAILED)
+    TRANSITIONS = {
+        State.AWAITING_SIGNATURE: {
+            State.PROVIDER_SAYS_SIGNED,
+            State.CONFIRMED,
+            State.MAILED,
+            State.CANCELLED,
+        },
+        State.PROVIDER_SAYS_SIGNED: {State.CONFIRMED, State.AWAITING_SIGNATURE, State.CANCELLED},
+        State.MAILED: {State.RECEIVED, State.CANCELLED},
+        State.CONFIRMED: set(),
+        State.RECEIVED: set(),
+        State.CANCELLED: set(),
+    }
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="signature_rounds")
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="rounds")
+    number = models.PositiveSmallIntegerField()
+    is_revision = models.BooleanField(default=False)
+    reason = models.CharField(
+        max_length=300, help_text="Initial signature, or what changed in this revision."
+    )
+    method = models.CharField(max_length=16, choices=Method.choices, default=Method.ELECTRONIC)
+    state = models.CharField(max_length=24, choices=State.choices, default=State.AWAITING_SIGNATURE)
+    opened_at = models.DateTimeField(default=timezone.now)
+    deadline = models.DateTimeField()
+    mailed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    state_entered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["enrollment", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrollment"],
+                condition=models.Q(
+                    state__in=["awaiting_signature", "provider_says_signed", "mailed"]
+                ),
+                name="wf_round_one_open_per_enrollment",
+            ),
+            models.UniqueConstraint(
+                fields=["enrollment", "number"], name="wf_round_number_per_enrollment"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["deadline"],
+                condition=models.Q(
+                    state__in=["awaiting_signature", "provider_says_signed", "mailed"]
+                ),
+                name="wf_round_due",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Signature round {self.number}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+    @property
+    def is_paper(self) -> bool:
+        return self.method == self.Method.PAPER

@@ -1,0 +1,97 @@
+from django import forms
+
+from portal.models import Role, User
+
+from .models import Client, CMSRole, Organization, Profile
+
+
+def staff_choices(firm) -> forms.ModelChoiceField:
+    return forms.ModelChoiceField(
+        queryset=User.objects.filter(
+            memberships__firm=firm,
+            memberships__is_active=True,
+            memberships__role__in=[Role.ADMIN, Role.STAFF],
+        ).order_by("full_name", "email"),
+        required=False,
+        label="Assigned staff member",
+        empty_label="Unassigned",
+        to_field_name="public_id",
+    )
+
+
+class ClientForm(forms.ModelForm):
+    class Meta:
+        model = Client
+        fields = [
+            "first_name",
+            "last_name",
+            "credentials",
+            "npi",
+            "email",
+            "phone",
+            "assigned_staff",
+            "notes",
+        ]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, firm, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.firm = firm
+        self.fields["assigned_staff"] = staff_choices(firm)
+        self.fields["npi"].widget.attrs.update({"inputmode": "numeric", "autocomplete": "off"})
+
+    def validate_unique(self):
+        # The firm is set by the service; uniqueness per firm is checked there (and by the DB).
+        pass
+
+
+class OrganizationForm(forms.ModelForm):
+    class Meta:
+        model = Organization
+        fields = ["legal_name", "kind", "npi"]
+        labels = {"npi": "Organizational NPI (optional)"}
+
+
+class ProfileIAForm(forms.ModelForm):
+    class Meta:
+        model = Profile
+        fields = ["ia_controller", "ia_controller_note", "password_reset_likely"]
+        labels = {"ia_controller_note": "Who, if known"}
+
+
+class DelegateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    email = forms.EmailField()
+    title = forms.CharField(max_length=100, required=False, label="Title (optional)")
+
+    def __init__(self, *args, profiles, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.profiles = list(profiles)
+        for profile in self.profiles:
+            self.fields[f"role_{profile.public_id}"] = forms.ChoiceField(
+                label=f"CMS role on {profile.label}",
+                choices=[("", "No role on this profile"), *CMSRole.choices],
+                required=False,
+            )
+
+    def roles(self) -> dict:
+        return {
+            profile: self.cleaned_data[f"role_{profile.public_id}"]
+            for profile in self.profiles
+            if self.cleaned_data.get(f"role_{profile.public_id}")
+        }
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text="Use the template's columns; UTF-8.")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > 5 * 1024 * 1024:
+            raise forms.ValidationError("The file is larger than 5 MB; split it.")
+        try:
+            return upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise forms.ValidationError(
+                "The file is not UTF-8 text; save it as CSV UTF-8."
+            ) from None

@@ -1,0 +1,217 @@
+"""Writes to provider clients. Each is atomic and leaves an event on the client's timeline."""
+
+from django.db import IntegrityError, transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from portal import audit
+from portal.errors import DomainError
+from portal.models import Firm, Invitation, Membership, Role, User, normalize_email
+from portal.services import invitation_create
+
+from .models import Client, CMSRole, Delegate, DelegateRole, Organization, Profile
+
+CLIENT_FIELDS = ("first_name", "last_name", "credentials", "npi", "email", "phone", "notes")
+
+
+def record(verb: str, client: Client, *, actor: User | None, target: Model | None = None, **data):
+    audit.record(
+        verb,
+        actor=actor,
+        firm=client.firm,
+        target=target or client,
+        target_label=str(target or client),
+        client_uuid=client.public_id,
+        data=data,
+    )
+    Client.objects.filter(pk=client.pk).update(last_activity_at=timezone.now())
+
+
+def _ensure_staff_of(firm: Firm, user: User | None) -> None:
+    if (
+        user is not None
+        and not Membership.objects.filter(
+            firm=firm, user=user, is_active=True, role__in=[Role.ADMIN, Role.STAFF]
+        ).exists()
+    ):
+        raise DomainError("Assign the client to an active member of your firm.")
+
+
+@transaction.atomic
+def client_create(
+    *, firm: Firm, actor: User, assigned_staff: User | None = None, **fields
+) -> Client:
+    """A new provider client, with their individual profile."""
+    _ensure_staff_of(firm, assigned_staff)
+    fields["email"] = normalize_email(fields.get("email", ""))
+    client = Client(firm=firm, assigned_staff=assigned_staff, **fields)
+    try:
+        with transaction.atomic():
+            client.save()
+    except IntegrityError:
+        raise DomainError(f"A client with NPI {client.npi} already exists in your firm.") from None
+    Profile.objects.create(firm=firm, client=client, kind=Profile.Kind.INDIVIDUAL)
+    record("client.created", client, actor=actor)
+    return client
+
+
+@transaction.atomic
+def client_update(*, client: Client, actor: User, **fields) -> Client:
+    client = Client.objects.select_for_update().get(pk=client.pk)
+    if "assigned_staff" in fields:
+        _ensure_staff_of(client.firm, fields["assigned_staff"])
+    if "email" in fields:
+        fields["email"] = normalize_email(fields["email"])
+    changed = [name for name, value in fields.items() if getattr(client, name) != value]
+    if not changed:
+        return client
+    for name in changed:
+        setattr(client, name, fields[name])
+    try:
+        with transaction.atomic():
+            client.save(update_fields=changed)
+    except IntegrityError:
+        raise DomainError(f"Another client in your firm has NPI {client.npi}.") from None
+    record("client.updated", client, actor=actor, fields=sorted(changed))
+    return client
+
+
+@transaction.atomic
+def organization_add(
+    *, client: Client, legal_name: str, kind: str, npi: str = "", actor: User
+) -> Organization:
+    """The provider's company, and its organizational profile (access is granted per profile)."""
+    organization = Organization(
+        firm=client.firm, client=client, legal_name=legal_name.strip(), kind=kind, npi=npi
+    )
+    try:
+        with transaction.atomic():
+            organization.save()
+    except IntegrityError:
+        raise DomainError(f"{client.display_name} already has “{legal_name}”.") from None
+    Profile.objects.create(
+        firm=client.firm,
+        client=client,
+        organization=organization,
+        kind=Profile.Kind.ORGANIZATIONAL,
+    )
+    record("organization.added", client, actor=actor, target=organization)
+    return organization
+
+
+@transaction.atomic
+def profile_update_ia(
+    *,
+    profile: Profile,
+    actor: User,
+    ia_controller: str,
+    ia_controller_note: str,
+    password_reset_likely: bool,
+) -> Profile:
+    """Who controls the profile's I&A account, and whether its password has likely expired."""
+    profile = (
+        Profile.objects.select_for_update()
+        .select_related("client", "organization")
+        .get(pk=profile.pk)
+    )
+    profile.ia_controller = ia_controller
+    profile.ia_controller_note = ia_controller_note
+    profile.password_reset_likely = password_reset_likely
+    profile.save(update_fields=["ia_controller", "ia_controller_note", "password_reset_likely"])
+    record(
+        "profile.ia_updated",
+        profile.client,
+        actor=actor,
+        target=profile,
+        ia_controller=ia_controller,
+        password_reset_likely=password_reset_likely,
+    )
+    return profile
+
+
+@transaction.atomic
+def delegate_save(
+    *,
+    client: Client,
+    actor: User,
+    name: str,
+    email: str,
+    title: str = "",
+    roles: dict[Profile, str],
+    delegate: Delegate | None = None,
+) -> Delegate:
+    """Add a delegate, or change one, with their CMS role on each of the client's profiles."""
+    email = normalize_email(email)
+    if any(profile.client_id != client.pk for profile in roles):
+        raise DomainError("A delegate's roles must be on this client's profiles.")
+    if any(role not in CMSRole.values for role in roles.values()):
+        raise DomainError("Choose Authorized Official, Access Manager or Staff End User.")
+    if delegate is None:
+        delegate = Delegate(firm=client.firm, client=client)
+    delegate.name, delegate.email, delegate.title = name.strip(), email, title.strip()
+    try:
+        with transaction.atomic():
+            delegate.save()
+    except IntegrityError:
+        raise DomainError(f"{email} is already a delegate of {client.display_name}.") from None
+    DelegateRole.objects.filter(delegate=delegate).exclude(profile__in=list(roles)).delete()
+    for profile, cms_role in roles.items():
+        DelegateRole.objects.update_or_create(
+            delegate=delegate, profile=profile, defaults={"cms_role": cms_role}
+        )
+    record(
+        "delegate.saved",
+        client,
+        actor=actor,
+        target=delegate,
+        roles={profile.label: role for profile, role in roles.items()},
+    )
+    return delegate
+
+
+@transaction.atomic
+def delegate_remove(*, delegate: Delegate, actor: User) -> Delegate:
+    delegate = Delegate.objects.select_for_update().select_related("client").get(pk=delegate.pk)
+    if not delegate.is_active:
+        raise DomainError(f"{delegate.name} was already removed.")
+    delegate.is_active = False
+    delegate.save(update_fields=["is_active"])
+    record("delegate.removed", delegate.client, actor=actor, target=delegate)
+    return delegate
+
+
+# --- portal accounts for providers and delegates ----------------------------------------
+
+
+@transaction.atomic
+def portal_invite(*, subject: Client | Delegate, actor: User) -> Invitation | None:
+    """Invite a provider or delegate to the portal. Someone who already has an account in
+    this firm is linked at once (None is returned); others get an invitation email."""
+    client = subject if isinstance(subject, Client) else subject.client
+    if subject.user_id:
+        raise DomainError(f"{subject.email} already has portal access.")
+    existing = User.objects.filter(email__iexact=subject.email).first()
+    if existing and Membership.objects.filter(user=existing, firm=client.firm).exists():
+        link_portal_user(subject_uuid=subject.public_id, user=existing, actor=actor)
+        return None
+    invitation = invitation_create(
+        firm=client.firm, email=subject.email, role=Role.CLIENT, invited_by=actor
+    )
+    Invitation.objects.filter(pk=invitation.pk).update(subject_uuid=subject.public_id)
+    invitation.subject_uuid = subject.public_id
+    record("portal.invited", client, actor=actor, target=subject)
+    return invitation
+
+
+@transaction.atomic
+def link_portal_user(*, subject_uuid, user: User, actor: User | None = None) -> None:
+    """After an accepted invitation: the account now stands for this provider or delegate."""
+    client = Client.objects.filter(public_id=subject_uuid).first()
+    if client is not None:
+        Client.objects.filter(pk=client.pk, user__isnull=True).update(user=user)
+        record("portal.linked", client, actor=actor or user, target=client)
+        return
+    delegate = Delegate.objects.select_related("client").filter(public_id=subject_uuid).first()
+    if delegate is not None:
+        Delegate.objects.filter(pk=delegate.pk, user__isnull=True).update(user=user)
+        record("portal.linked", delegate.client, actor=actor or user, target=delegate)

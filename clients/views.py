@@ -1,0 +1,352 @@
+"""Client pages for firm staff: create, edit, the client page and its forms, import."""
+
+from django import forms
+from django.contrib import messages
+from django.db.models import Prefetch
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from portal.access import firm_member_required, get_for_firm, member_required
+from portal.errors import DomainError
+from portal.feedback import form_errors
+from portal.models import AuditEvent
+from workflows.forms import (
+    ChangeStateForm,
+    EnrollmentForm,
+    EnrollmentUpdateForm,
+    GrantForm,
+    ReasonForm,
+    RoundForm,
+)
+from workflows.models import AccessGrant, Enrollment, SignatureRound
+from workflows.todos import client_queryset_for_todos, todos_for
+
+from . import importing, services
+from .forms import ClientForm, DelegateForm, ImportForm, OrganizationForm, ProfileIAForm
+from .models import Client, Delegate, DelegateRole, Profile
+from .selectors import get_client_for
+
+TIMELINE_LENGTH = 100
+IMPORT_SESSION_KEY = "clients.import"
+
+
+@firm_member_required
+def client_new(request):
+    form = ClientForm(request.POST or None, firm=request.firm)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            client = services.client_create(
+                firm=request.firm,
+                actor=request.user,
+                assigned_staff=data.pop("assigned_staff"),
+                **data,
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"{client.display_name} added.")
+            return redirect("client_detail", public_id=client.public_id)
+    return render(request, "clients/client_form.html", {"form": form, "client": None})
+
+
+@firm_member_required
+def client_edit(request, public_id):
+    client = get_client_for(request, public_id)
+    form = ClientForm(request.POST or None, instance=client, firm=request.firm)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.client_update(client=client, actor=request.user, **form.cleaned_data)
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Client saved.")
+            return redirect("client_detail", public_id=client.public_id)
+    return render(request, "clients/client_form.html", {"form": form, "client": client})
+
+
+def _client_page_queryset():
+    """Everything the client page shows, in a fixed number of queries."""
+    return Client.objects.select_related("firm", "assigned_staff", "user").prefetch_related(
+        Prefetch(
+            "profiles",
+            queryset=Profile.objects.select_related("organization").prefetch_related(
+                Prefetch(
+                    "access_grants",
+                    queryset=AccessGrant.objects.order_by("-created_at"),
+                    to_attr="all_grants",
+                ),
+                Prefetch(
+                    "enrollments",
+                    queryset=Enrollment.objects.select_related("assigned_staff").prefetch_related(
+                        Prefetch(
+                            "rounds",
+                            queryset=SignatureRound.objects.order_by("number"),
+                            to_attr="all_rounds",
+                        )
+                    ),
+                    to_attr="all_enrollments",
+                ),
+            ),
+        ),
+        Prefetch(
+            "delegates",
+            queryset=Delegate.objects.filter(is_active=True).prefetch_related(
+                Prefetch(
+                    "roles", queryset=DelegateRole.objects.select_related("profile__organization")
+                )
+            ),
+        ),
+    )
+
+
+@member_required()
+def client_detail(request, public_id):
+    """Staff: the whole client. Providers and delegates: redirected to their to-dos."""
+    if not request.membership.works_for_firm:
+        get_client_for(request, public_id)
+        return redirect("dashboard")
+    client = get_client_for(request, public_id, _client_page_queryset())
+    profiles = list(client.profiles.all())
+    for profile in profiles:
+        profile.live_grant = next(
+            (
+                g
+                for g in profile.all_grants
+                if g.state in (*AccessGrant.OPEN_STATES, AccessGrant.State.ACTIVE)
+            ),
+            None,
+        )
+        profile.retryable = [
+            g
+            for g in profile.all_grants
+            if g.state in AccessGrant.RETRYABLE_STATES
+            and not any(o.previous_id == g.pk for o in profile.all_grants)
+        ]
+    connected = sum(
+        1 for p in profiles if p.live_grant and p.live_grant.state == AccessGrant.State.ACTIVE
+    )
+    timeline = list(
+        AuditEvent.objects.filter(firm=request.firm, client_uuid=client.public_id)
+        .select_related("actor")
+        .order_by("-created_at", "-id")[:TIMELINE_LENGTH]
+    )
+    todo_client = client_queryset_for_todos().get(pk=client.pk)
+    return render(
+        request,
+        "clients/client_detail.html",
+        {
+            "client": client,
+            "profiles": profiles,
+            "connected": connected,
+            "timeline": timeline,
+            "todos": todos_for(todo_client, None),
+            "grant_form": GrantForm(),
+            "enrollment_form": EnrollmentForm(),
+            "round_form": RoundForm(),
+            "reason_form": ReasonForm(),
+            "state_form": ChangeStateForm(),
+            "update_form_for": lambda e: EnrollmentUpdateForm(firm=request.firm),
+            "organization_form": OrganizationForm(),
+            "delegate_form": DelegateForm(profiles=profiles),
+            "staff_field": ClientForm(firm=request.firm)["assigned_staff"],
+        },
+    )
+
+
+@firm_member_required
+@require_POST
+def organization_add(request, public_id):
+    client = get_client_for(request, public_id)
+    form = OrganizationForm(request.POST)
+    if form.is_valid():
+        try:
+            organization = services.organization_add(
+                client=client, actor=request.user, **form.cleaned_data
+            )
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                f"{organization.legal_name} added: it is a profile of its own and needs "
+                "its own access grant.",
+            )
+    else:
+        form_errors(request, form)
+    return redirect("client_detail", public_id=client.public_id)
+
+
+@firm_member_required
+@require_POST
+def profile_ia(request, public_id):
+    profile = get_for_firm(
+        Profile.objects.select_related("client"), request.firm, public_id=public_id
+    )
+    form = ProfileIAForm(request.POST, instance=profile)
+    if form.is_valid():
+        services.profile_update_ia(profile=profile, actor=request.user, **form.cleaned_data)
+        messages.success(request, f"I&A situation of {profile.label} saved.")
+    else:
+        form_errors(request, form)
+    return redirect("client_detail", public_id=profile.client.public_id)
+
+
+@firm_member_required
+@require_POST
+def client_reassign(request, public_id):
+    client = get_client_for(request, public_id)
+    form = ClientForm(firm=request.firm)
+    field = form.fields["assigned_staff"]
+    try:
+        staff = field.clean(request.POST.get("assigned_staff"))
+        services.client_update(client=client, actor=request.user, assigned_staff=staff)
+    except forms.ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Client reassigned.")
+    return redirect("client_detail", public_id=client.public_id)
+
+
+def _back(request, client):
+    """Staff return to the client page; providers to their to-dos."""
+    if request.membership.works_for_firm:
+        return redirect("client_detail", public_id=client.public_id)
+    return redirect("dashboard")
+
+
+# --- delegates and portal access ------------------------------------------------------
+
+
+@member_required()
+@require_POST
+def delegate_add(request, public_id):
+    """Staff add a delegate on the provider's behalf; the provider adds their own."""
+    client = get_client_for(
+        request, public_id, Client.objects.prefetch_related("profiles__organization")
+    )
+    if not request.membership.works_for_firm and client.user_id != request.user.pk:
+        return render(request, "403.html", status=403)
+    form = DelegateForm(request.POST, profiles=client.profiles.all())
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.delegate_save(
+                client=client,
+                actor=request.user,
+                name=data["name"],
+                email=data["email"],
+                title=data["title"],
+                roles=form.roles(),
+            )
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{data['name']} added as a delegate.")
+    else:
+        form_errors(request, form)
+    return _back(request, client)
+
+
+@member_required()
+@require_POST
+def delegate_remove(request, public_id):
+    delegate = get_for_firm(
+        Delegate.objects.select_related("client"), request.firm, public_id=public_id
+    )
+    client = get_client_for(request, delegate.client.public_id)
+    if not request.membership.works_for_firm and client.user_id != request.user.pk:
+        return render(request, "403.html", status=403)
+    try:
+        services.delegate_remove(delegate=delegate, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{delegate.name} can no longer act for {client.display_name}.")
+    return _back(request, client)
+
+
+@member_required()
+@require_POST
+def portal_invite(request, kind, public_id):
+    """Invite the provider (staff only) or a delegate (staff, or the provider) to log in."""
+    if kind == "client":
+        if not request.membership.works_for_firm:
+            return render(request, "403.html", status=403)
+        subject = get_client_for(request, public_id)
+        client = subject
+    else:
+        subject = get_for_firm(
+            Delegate.objects.select_related("client"), request.firm, public_id=public_id
+        )
+        client = get_client_for(request, subject.client.public_id)
+        if not request.membership.works_for_firm and client.user_id != request.user.pk:
+            return render(request, "403.html", status=403)
+    try:
+        invitation = services.portal_invite(subject=subject, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        if invitation is None:
+            messages.success(request, f"{subject.email} already has an account: access granted.")
+        else:
+            messages.success(request, f"Invitation sent to {subject.email}.")
+    return _back(request, client)
+
+
+# --- import ---------------------------------------------------------------------------
+
+
+@firm_member_required
+def import_template(request):
+    response = HttpResponse(importing.template_csv(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="credportal-clients-template.csv"'
+    return response
+
+
+@firm_member_required
+def import_upload(request):
+    """Upload, then a preview of every row; nothing is written until staff confirm."""
+    form = ImportForm(request.POST or None, request.FILES or None)
+    plan = None
+    if request.method == "POST" and form.is_valid():
+        text = form.cleaned_data["file"]
+        plan = importing.plan_import(firm=request.firm, text=text)
+        if plan.error:
+            form.add_error("file", plan.error)
+            plan = None
+        else:
+            request.session[IMPORT_SESSION_KEY] = {"text": text, "fingerprint": plan.fingerprint}
+    return render(request, "clients/import.html", {"form": form, "plan": plan})
+
+
+@firm_member_required
+@require_POST
+def import_confirm(request):
+    stash = request.session.get(IMPORT_SESSION_KEY)
+    if not stash:
+        messages.error(request, "Nothing to import: upload the file again.")
+        return redirect("client_import")
+    plan = importing.plan_import(firm=request.firm, text=stash["text"])
+    if plan.fingerprint != stash["fingerprint"]:
+        messages.error(request, "Your clients changed since the preview. Review the new preview.")
+        request.session[IMPORT_SESSION_KEY] = {
+            "text": stash["text"],
+            "fingerprint": plan.fingerprint,
+        }
+        return render(request, "clients/import.html", {"form": ImportForm(), "plan": plan})
+    try:
+        counts = importing.apply_import(firm=request.firm, plan=plan, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, f"Nothing was imported: {exc.message}")
+        return redirect("client_import")
+    del request.session[IMPORT_SESSION_KEY]
+    messages.success(
+        request,
+        f"Imported: {counts['new']} new, {counts['updated']} updated, "
+        f"{plan.count('unchanged')} unchanged, {plan.count('error')} skipped with errors.",
+    )
+    return redirect("dashboard")

@@ -1,0 +1,358 @@
+"""The demo's providers and their workflows, built through the real services with the clock
+set back, so every state and every timeline event is one the portal itself would record.
+Demo only: these accounts are public."""
+
+import random
+from datetime import timedelta
+
+import time_machine
+from django.utils import timezone
+
+from clients import services as client_services
+from clients.models import Client, CMSRole, Organization, Profile
+from clients.npi import npi_with_check_digit
+from portal.demo import ensure_user
+from portal.models import Firm, Membership, Role, User
+
+from . import services
+from .models import AccessGrant, Enrollment, SignatureRound
+from .rules import Party
+
+FIRST = [
+    "Maya",
+    "Jonah",
+    "Priya",
+    "Luis",
+    "Grace",
+    "Omar",
+    "Hana",
+    "Eli",
+    "Nora",
+    "Sam",
+    "Ivy",
+    "Theo",
+    "Lena",
+    "Ravi",
+    "Ada",
+    "Ben",
+    "Cora",
+    "Dev",
+    "Esme",
+    "Finn",
+]
+LAST = [
+    "Alvarez",
+    "Brooks",
+    "Castillo",
+    "Dunn",
+    "Ellis",
+    "Foster",
+    "Garcia",
+    "Hughes",
+    "Iqbal",
+    "Jensen",
+    "Kim",
+    "Lopez",
+    "Moreau",
+    "Nakamura",
+    "Owens",
+    "Patel",
+    "Quinn",
+    "Reyes",
+    "Schmidt",
+    "Tran",
+    "Usman",
+    "Vega",
+    "Walsh",
+    "Xu",
+    "Young",
+    "Zimmer",
+]
+CREDENTIALS = ["MD", "DO", "LCSW", "PsyD", "LPC", "NP", "PT", "LMFT"]
+
+
+class DemoClock:
+    """Sets the clock `days` before the moment the seed started, step by step."""
+
+    def __init__(self):
+        self.start = timezone.now().replace(microsecond=0)
+
+    def at(self, days_ago: float):
+        return time_machine.travel(self.start - timedelta(days=days_ago), tick=False)
+
+
+def _npi(rng: random.Random) -> str:
+    return npi_with_check_digit(str(rng.randint(100_000_000, 199_999_999)))
+
+
+def _client(firm, staff, *, first, last, credentials, email, npi, actor) -> Client:
+    return client_services.client_create(
+        firm=firm,
+        actor=actor,
+        assigned_staff=staff,
+        first_name=first,
+        last_name=last,
+        credentials=credentials,
+        npi=npi,
+        email=email,
+        phone="555-0100",
+    )
+
+
+def _provider_account(client: Client, firm: Firm) -> None:
+    user = ensure_user(client.email, f"{client.first_name} {client.last_name}", totp=False)
+    Membership.objects.get_or_create(user=user, firm=firm, defaults={"role": Role.CLIENT})
+    Client.objects.filter(pk=client.pk).update(user=user)
+
+
+def _individual(client: Client) -> Profile:
+    return client.profiles.get(kind=Profile.Kind.INDIVIDUAL)
+
+
+def seed_rivera(firm, staff, clock: DemoClock) -> None:
+    """Two profiles: individual access active; the PLLC's request sent 27 days ago, pending;
+    an enrollment in round 2 after a revision; an office manager with Access Manager."""
+    with clock.at(60):
+        rivera = _client(
+            firm,
+            staff,
+            first="Ana",
+            last="Rivera",
+            credentials="LCSW",
+            email="rivera@clinic.example",
+            npi="1234567893",
+            actor=staff,
+        )
+        pllc = client_services.organization_add(
+            client=rivera,
+            legal_name="Rivera Therapy PLLC",
+            kind=Organization.Kind.PLLC,
+            npi=npi_with_check_digit("124567890"),
+            actor=staff,
+        )
+        individual = _individual(rivera)
+        grant = services.grant_create(
+            profile=individual, method=AccessGrant.Method.CONNECTION_REQUEST, actor=staff
+        )
+        enrollment = services.enrollment_create(
+            profile=individual, kind=Enrollment.Kind.INITIAL, actor=staff
+        )
+    _provider_account(rivera, firm)
+    party = Party(name=rivera.display_name, is_provider=True)
+    provider = User.objects.get(email=rivera.email)
+    with clock.at(58):
+        services.grant_claim_done(grant=grant, party=party, actor=provider)
+    with clock.at(57):
+        services.grant_mark_active(grant=grant, actor=staff)
+    with clock.at(50):
+        first = services.round_open(enrollment=enrollment, actor=staff)
+    with clock.at(47):
+        services.round_claim_signed(signature_round=first, party=party, actor=provider)
+    with clock.at(46):
+        services.round_confirm(signature_round=first, actor=staff)
+    with clock.at(30):
+        services.enrollment_change_state(
+            enrollment=enrollment,
+            to=Enrollment.State.IN_DEVELOPMENT,
+            actor=staff,
+            reason="Contractor asked for the practice location's lease",
+        )
+    with clock.at(27):
+        services.grant_create(
+            profile=pllc.profile, method=AccessGrant.Method.CONNECTION_REQUEST, actor=staff
+        )
+    with clock.at(5):
+        services.round_open_revision(
+            enrollment=enrollment,
+            actor=staff,
+            reason="Practice location corrected after the contractor's request",
+        )
+    with clock.at(20):
+        office = client_services.delegate_save(
+            client=rivera,
+            actor=provider,
+            name="Olivia Office",
+            email="office@riveratherapy.example",
+            title="Office manager",
+            roles={individual: CMSRole.ACCESS_MANAGER, pllc.profile: CMSRole.ACCESS_MANAGER},
+        )
+    user = ensure_user(office.email, office.name, totp=False)
+    Membership.objects.get_or_create(user=user, firm=firm, defaults={"role": Role.CLIENT})
+    type(office).objects.filter(pk=office.pk).update(user=user)
+
+
+def seed_okafor(firm, staff, clock: DemoClock) -> None:
+    """Individual only; a paper signature mailed 40 days ago, never received."""
+    with clock.at(75):
+        okafor = _client(
+            firm,
+            staff,
+            first="Chidi",
+            last="Okafor",
+            credentials="MD",
+            email="okafor@clinic.example",
+            npi=npi_with_check_digit("198765432"),
+            actor=staff,
+        )
+        individual = _individual(okafor)
+        grant = services.grant_create(
+            profile=individual, method=AccessGrant.Method.CONNECTION_REQUEST, actor=staff
+        )
+    with clock.at(72):
+        services.grant_mark_active(grant=grant, actor=staff)
+    with clock.at(70):
+        enrollment = services.enrollment_create(
+            profile=individual, kind=Enrollment.Kind.REVALIDATION, actor=staff
+        )
+    with clock.at(45):
+        paper = services.round_open(
+            enrollment=enrollment, actor=staff, method=SignatureRound.Method.PAPER
+        )
+    with clock.at(40):
+        services.round_mark_mailed(signature_round=paper, actor=staff)
+    _provider_account(okafor, firm)
+
+
+def seed_expired(firm, staff, clock: DemoClock) -> None:
+    """A connection request that expired unanswered and waits to be sent again."""
+    with clock.at(40):
+        client = _client(
+            firm,
+            staff,
+            first="Beatrice",
+            last="Lindqvist",
+            credentials="PsyD",
+            email="lindqvist@clinic.example",
+            npi=npi_with_check_digit("176543210"),
+            actor=staff,
+        )
+        grant = services.grant_create(
+            profile=_individual(client), method=AccessGrant.Method.CONNECTION_REQUEST, actor=staff
+        )
+    with time_machine.travel(grant.deadline + timedelta(minutes=5), tick=False):
+        services.grant_expire(grant=grant)
+
+
+def seed_assorted(
+    firm: Firm, staff_members: list[User], clock: DemoClock, *, count: int, seed: int
+) -> None:
+    """About `count` clients in assorted states so the caseload looks like a real one."""
+    rng = random.Random(seed)
+    for index in range(count):
+        staff = staff_members[index % len(staff_members)]
+        first, last = rng.choice(FIRST), LAST[index % len(LAST)]
+        started = rng.randint(3, 90)
+        with clock.at(started):
+            client = _client(
+                firm,
+                staff,
+                first=first,
+                last=f"{last}",
+                credentials=rng.choice(CREDENTIALS),
+                email=f"{first.lower()}.{last.lower()}{index}@{firm.slug}-clients.example",
+                npi=_npi(rng),
+                actor=staff,
+            )
+            profiles = [_individual(client)]
+            if rng.random() < 0.4:
+                organization = client_services.organization_add(
+                    client=client,
+                    legal_name=f"{last} {rng.choice(['Health PLLC', 'Therapy LLC', 'Medical Group'])}",
+                    kind=Organization.Kind.PLLC,
+                    actor=staff,
+                )
+                profiles.append(organization.profile)
+        for profile in profiles:
+            _advance_profile(profile, staff, clock, rng, started)
+
+
+def _advance_profile(
+    profile: Profile, staff: User, clock: DemoClock, rng: random.Random, started: int
+) -> None:
+    sent = max(started - rng.randint(0, 3), 1)
+    with clock.at(sent):
+        grant = services.grant_create(
+            profile=profile,
+            method=rng.choice(
+                [AccessGrant.Method.CONNECTION_REQUEST] * 4
+                + [AccessGrant.Method.ADD_STAFF, AccessGrant.Method.ADD_SURROGATE]
+            ),
+            requested_role=CMSRole.ACCESS_MANAGER,
+            actor=staff,
+        )
+    if sent >= 29 or rng.random() < 0.45:
+        return  # still waiting on the provider (or about to expire)
+    done = max(sent - rng.randint(1, 6), 0.5)
+    with clock.at(done):
+        services.grant_mark_active(grant=grant, actor=staff)
+        enrollment = services.enrollment_create(
+            profile=profile, kind=rng.choice(list(Enrollment.Kind)), actor=staff
+        )
+    if rng.random() < 0.3:
+        return
+    asked = max(done - rng.randint(1, 10), 0.3)
+    with clock.at(asked):
+        signature_round = services.round_open(
+            enrollment=enrollment,
+            actor=staff,
+            method=(
+                SignatureRound.Method.PAPER
+                if rng.random() < 0.15
+                else SignatureRound.Method.ELECTRONIC
+            ),
+        )
+    if rng.random() < 0.4 or signature_round.is_paper:
+        return
+    signed = max(asked - rng.randint(1, 8), 0.2)
+    with clock.at(signed):
+        services.round_confirm(signature_round=signature_round, actor=staff)
+    if rng.random() < 0.5:
+        later = max(signed - rng.randint(1, 10), 0.1)
+        with clock.at(later):
+            services.enrollment_change_state(
+                enrollment=enrollment,
+                to=rng.choice([Enrollment.State.IN_DEVELOPMENT, Enrollment.State.APPROVED]),
+                actor=staff,
+            )
+
+
+def seed_workflows(firms: dict[str, Firm]) -> bool:
+    """Seed once: a second run finds Rivera already there and changes nothing."""
+    northwind, bluebird = firms["northwind"], firms["bluebird"]
+    if Client.objects.filter(firm=northwind, npi="1234567893").exists():
+        return False
+    clock = DemoClock()
+    staff = {
+        m.user.email: m.user
+        for m in Membership.objects.select_related("user").filter(firm__in=firms.values())
+    }
+    nw_staff, bb_staff = staff["staff@northwind.example"], staff["staff@bluebird.example"]
+    seed_rivera(northwind, nw_staff, clock)
+    seed_okafor(northwind, nw_staff, clock)
+    seed_expired(northwind, nw_staff, clock)
+    seed_assorted(northwind, [nw_staff, staff["admin@northwind.example"]], clock, count=37, seed=1)
+    with clock.at(12):
+        chen = _client(
+            bluebird,
+            bb_staff,
+            first="Wei",
+            last="Chen",
+            credentials="DO",
+            email="chen@clinic.example",
+            npi=npi_with_check_digit("165432109"),
+            actor=bb_staff,
+        )
+        services.grant_create(
+            profile=_individual(chen), method=AccessGrant.Method.CONNECTION_REQUEST, actor=bb_staff
+        )
+    _provider_account(chen, bluebird)
+    seed_assorted(bluebird, [bb_staff, staff["admin@bluebird.example"]], clock, count=39, seed=2)
+    return True
+
+
+DEMO_PROVIDERS = [
+    ("rivera@clinic.example", "Northwind provider (Rivera Therapy PLLC)"),
+    ("office@riveratherapy.example", "Northwind delegate of Rivera (Access Manager)"),
+    ("okafor@clinic.example", "Northwind provider (paper signature)"),
+    ("chen@clinic.example", "Bluebird provider"),
+]

@@ -1,0 +1,55 @@
+from django import forms
+
+from clients.forms import staff_choices
+from clients.models import CMSRole
+
+from .models import AccessGrant, Enrollment, Holder, SignatureRound
+
+
+class GrantForm(forms.Form):
+    method = forms.ChoiceField(choices=AccessGrant.Method.choices)
+    requested_role = forms.ChoiceField(
+        label="CMS role to ask for (add staff only)",
+        choices=[
+            ("", "—"),
+            (CMSRole.ACCESS_MANAGER, "Access Manager"),
+            (CMSRole.STAFF_END_USER, "Staff End User"),
+        ],
+        required=False,
+    )
+    pecos = forms.BooleanField(label="PECOS", required=False, initial=True)
+    nppes = forms.BooleanField(label="NPPES", required=False, initial=True)
+
+
+class EnrollmentForm(forms.Form):
+    kind = forms.ChoiceField(choices=Enrollment.Kind.choices)
+
+
+class RoundForm(forms.Form):
+    method = forms.ChoiceField(choices=SignatureRound.Method.choices)
+    reason = forms.CharField(
+        max_length=300,
+        required=False,
+        label="What changed (for a revision)",
+        help_text="The provider sees this with the request to sign.",
+    )
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=300, required=False)
+
+
+class ChangeStateForm(forms.Form):
+    state = forms.ChoiceField(choices=Enrollment.State.choices)
+    reason = forms.CharField(max_length=200, required=False)
+
+
+class EnrollmentUpdateForm(forms.Form):
+    holder = forms.ChoiceField(choices=Holder.choices, label="Who holds the ball")
+    holder_reason = forms.CharField(max_length=200, required=False, label="Why")
+    follow_up_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    tracking_number = forms.CharField(max_length=40, required=False, label="PECOS tracking number")
+
+    def __init__(self, *args, firm, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assigned_staff"] = staff_choices(firm)

@@ -1,0 +1,29 @@
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from portal.demo import DEMO_MEMBERS, DEMO_OPERATOR, DEMO_PASSWORD, DEMO_TOTP_SECRET, seed_firms
+from workflows.demo import DEMO_PROVIDERS, seed_workflows
+
+
+class Command(BaseCommand):
+    help = "Create the fixed demo firms, accounts and workflows. Idempotent: a second run changes nothing."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        firms = seed_firms()
+        created = seed_workflows(firms)
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Demo data "
+                + ("created" if created else "already present")
+                + " (demo only; these logins are public):"
+            )
+        )
+        for email, _, _, role in DEMO_MEMBERS:
+            self.stdout.write(f"  {email:<32} {role.label}")
+        self.stdout.write(f"  {DEMO_OPERATOR:<32} Platform operator (/admin/)")
+        for email, label in DEMO_PROVIDERS:
+            self.stdout.write(f"  {email:<32} {label}")
+        self.stdout.write(f"  password: {DEMO_PASSWORD}")
+        self.stdout.write(f"  TOTP secret for staff, admins and the operator: {DEMO_TOTP_SECRET}")
+        self.stdout.write("  Providers may also log in with a code sent by email (see var/mail/).")

@@ -1,0 +1,73 @@
+"""Who may do each provider step, from the provider guide.
+
+- An Authorized Official can do everything; an Access Manager can do most but cannot grant the
+  Access Manager role; a Staff End User cannot grant access at all.
+- Only the provider signs an individual application; the organization's Authorized Official
+  signs an organizational one.
+- The provider counts as Authorized Official on their own profiles (they own the company); a
+  delegate acts only through the CMS role the provider recorded for them on that profile.
+"""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from clients.models import CMSRole, Profile
+
+
+class Step(StrEnum):
+    APPROVE_CONNECTION = "approve_connection"
+    ADD_STAFF = "add_staff"
+    ADD_SURROGATE = "add_surrogate"
+    SIGN = "sign"
+    REGAIN_CONTROL = "regain_control"
+    RESET_PASSWORD = "reset_password"  # noqa: S105  (a step name, not a secret)
+
+
+AO, AM, SEU = CMSRole.AUTHORIZED_OFFICIAL, CMSRole.ACCESS_MANAGER, CMSRole.STAFF_END_USER
+
+
+@dataclass(frozen=True)
+class Party:
+    """A person acting on a client's steps: the provider, or one of their delegates."""
+
+    name: str
+    is_provider: bool
+    roles: dict[int, str] = field(default_factory=dict)  # profile id -> CMS role (delegates)
+
+    def role_on(self, profile: Profile) -> str | None:
+        return AO if self.is_provider else self.roles.get(profile.pk)
+
+
+def roles_allowed(step: Step, profile: Profile, requested_role: str = "") -> frozenset[str]:
+    """The CMS roles that may do `step` on `profile`; empty means the provider only."""
+    if step in (Step.APPROVE_CONNECTION, Step.ADD_SURROGATE):
+        return frozenset({AO, AM})
+    if step == Step.ADD_STAFF:
+        return frozenset({AO}) if requested_role == AM else frozenset({AO, AM})
+    if step == Step.SIGN:
+        return frozenset() if profile.is_individual else frozenset({AO})
+    if step == Step.REGAIN_CONTROL:
+        return frozenset() if profile.is_individual else frozenset({AO})
+    return frozenset()  # resetting the provider's own I&A password
+
+
+def may_do(party: Party, step: Step, profile: Profile, requested_role: str = "") -> bool:
+    if party.is_provider:
+        return True
+    allowed = roles_allowed(step, profile, requested_role)
+    return bool(allowed) and party.role_on(profile) in allowed
+
+
+def refusal(step: Step, profile: Profile, requested_role: str, provider_name: str) -> str:
+    """Why a delegate may not do this, and whom to ask, in the words the page shows."""
+    if step == Step.SIGN and profile.is_individual:
+        return f"Only the provider signs an individual application. Ask {provider_name}."
+    if step == Step.SIGN:
+        return f"Only the organization's Authorized Official signs. Ask {provider_name}."
+    if step == Step.ADD_STAFF and requested_role == AM:
+        return (
+            f"Only an Authorized Official can grant the Access Manager role. Ask {provider_name}."
+        )
+    if step in (Step.APPROVE_CONNECTION, Step.ADD_SURROGATE, Step.ADD_STAFF):
+        return f"A Staff End User cannot grant access. Ask {provider_name}."
+    return f"Only the provider can do this with their own I&A account. Ask {provider_name}."

@@ -1,0 +1,295 @@
+"""Reads the caseload and client pages share. Each runs a fixed number of queries, whatever
+the number of clients: one for the page of clients, a handful of prefetches for their rows."""
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import (
+    DateTimeField,
+    Exists,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce, Least
+from django.utils import timezone
+
+from clients.models import Client, Profile
+from portal.models import Membership
+
+from .models import AccessGrant, Enrollment, Holder, SignatureRound
+
+FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
+PAGE_SIZE = 25
+
+STAGES = {
+    "access_pending": "Access: waiting for the provider",
+    "verify": "To verify: provider says done",
+    "signature_pending": "Signature: waiting for the provider",
+    "paper": "Paper signature round",
+    "preparing": "Enrollment: preparing",
+    "submitted": "Enrollment: with the contractor",
+    "in_development": "Enrollment: in development",
+}
+
+
+def _open_grants(**lookup):
+    return AccessGrant.objects.filter(profile__client=OuterRef("pk"), **lookup)
+
+
+def _open_rounds(**lookup):
+    return SignatureRound.objects.filter(enrollment__profile__client=OuterRef("pk"), **lookup)
+
+
+def _open_enrollments(**lookup):
+    return Enrollment.objects.filter(
+        profile__client=OuterRef("pk"), state__in=Enrollment.OPEN_STATES, **lookup
+    )
+
+
+STAGE_FILTERS = {
+    "access_pending": lambda: Exists(_open_grants(state=AccessGrant.State.AWAITING_PROVIDER)),
+    "verify": lambda: (
+        Exists(_open_grants(state=AccessGrant.State.PROVIDER_SAYS_DONE))
+        | Exists(_open_rounds(state=SignatureRound.State.PROVIDER_SAYS_SIGNED))
+    ),
+    "signature_pending": lambda: Exists(
+        _open_rounds(state=SignatureRound.State.AWAITING_SIGNATURE)
+    ),
+    "paper": lambda: Exists(
+        _open_rounds(state__in=SignatureRound.OPEN_STATES, method=SignatureRound.Method.PAPER)
+    ),
+    "preparing": lambda: Exists(_open_enrollments(state=Enrollment.State.PREPARING)),
+    "submitted": lambda: Exists(_open_enrollments(state=Enrollment.State.SUBMITTED)),
+    "in_development": lambda: Exists(_open_enrollments(state=Enrollment.State.IN_DEVELOPMENT)),
+}
+
+HOLDER_FILTERS = {
+    Holder.PROVIDER: lambda: (
+        STAGE_FILTERS["access_pending"]()
+        | STAGE_FILTERS["signature_pending"]()
+        | Exists(_open_enrollments(holder=Holder.PROVIDER))
+    ),
+    Holder.FIRM: lambda: (
+        STAGE_FILTERS["verify"]()
+        | Exists(_open_grants(state=AccessGrant.State.PREPARED))
+        | Exists(_open_enrollments(holder=Holder.FIRM))
+    ),
+    Holder.CMS: lambda: (
+        Exists(_open_enrollments(holder=Holder.CMS))
+        | Exists(_open_rounds(state=SignatureRound.State.MAILED))
+    ),
+}
+
+
+@dataclass(frozen=True)
+class CaseloadFilters:
+    assignee: str = ""  # "" = default scope, "all", "none", or a member's public id
+    stage: str = ""
+    holder: str = ""
+    due_within: int | None = None
+    overdue: bool = False
+    q: str = ""
+
+
+def with_next_deadline(queryset: QuerySet) -> QuerySet:
+    """Annotate each client with its soonest open deadline (access request or signature)."""
+    grant_deadline = Subquery(
+        AccessGrant.objects.filter(
+            profile__client=OuterRef("pk"),
+            state__in=AccessGrant.OPEN_STATES,
+            deadline__isnull=False,
+        )
+        .order_by("deadline")
+        .values("deadline")[:1],
+        output_field=DateTimeField(),
+    )
+    round_deadline = Subquery(
+        SignatureRound.objects.filter(
+            enrollment__profile__client=OuterRef("pk"), state__in=SignatureRound.OPEN_STATES
+        )
+        .order_by("deadline")
+        .values("deadline")[:1],
+        output_field=DateTimeField(),
+    )
+    far = Value(FAR_FUTURE, output_field=DateTimeField())
+    return queryset.annotate(
+        urgency=Least(Coalesce(grant_deadline, far), Coalesce(round_deadline, far))
+    )
+
+
+def encode_cursor(urgency: datetime, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{urgency.isoformat()}|{pk}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        moment, pk = text.rsplit("|", 1)
+        return datetime.fromisoformat(moment), int(pk)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def row_prefetches() -> list[Prefetch]:
+    """Open workflows per client row: profiles, their grants, enrollments and open rounds."""
+    return [
+        Prefetch(
+            "profiles",
+            queryset=Profile.objects.select_related("organization").prefetch_related(
+                Prefetch(
+                    "access_grants",
+                    queryset=AccessGrant.objects.filter(
+                        state__in=[*AccessGrant.OPEN_STATES, AccessGrant.State.ACTIVE]
+                    ),
+                    to_attr="live_grants",
+                ),
+                Prefetch(
+                    "enrollments",
+                    queryset=Enrollment.objects.filter(
+                        state__in=Enrollment.OPEN_STATES
+                    ).prefetch_related(
+                        Prefetch(
+                            "rounds",
+                            queryset=SignatureRound.objects.filter(
+                                state__in=SignatureRound.OPEN_STATES
+                            ),
+                            to_attr="open_rounds",
+                        )
+                    ),
+                    to_attr="open_enrollments",
+                ),
+            ),
+        )
+    ]
+
+
+def caseload(
+    *,
+    membership: Membership,
+    filters: CaseloadFilters,
+    cursor: str = "",
+    page_size: int = PAGE_SIZE,
+) -> tuple[list[Client], str]:
+    """One page of the caseload, most urgent first, and the cursor of the next page ("")."""
+    queryset = Client.objects.filter(firm=membership.firm)
+    if not membership.is_admin:
+        queryset = queryset.filter(assigned_staff=membership.user)
+    elif filters.assignee == "none":
+        queryset = queryset.filter(assigned_staff__isnull=True)
+    elif filters.assignee not in ("", "all"):
+        queryset = queryset.filter(assigned_staff__public_id=filters.assignee)
+    if filters.stage in STAGE_FILTERS:
+        queryset = queryset.filter(STAGE_FILTERS[filters.stage]())
+    if filters.holder in HOLDER_FILTERS:
+        queryset = queryset.filter(HOLDER_FILTERS[filters.holder]())
+    if filters.q:
+        term = filters.q.strip()
+        queryset = queryset.filter(
+            Q(last_name__icontains=term)
+            | Q(first_name__icontains=term)
+            | Q(npi=term)
+            | Q(organizations__legal_name__icontains=term)
+            | Q(organizations__npi=term)
+        ).distinct()
+    queryset = with_next_deadline(queryset)
+    now = timezone.now()
+    if filters.overdue:
+        queryset = queryset.filter(urgency__lte=now)
+    if filters.due_within is not None:
+        queryset = queryset.filter(urgency__lte=now + timedelta(days=filters.due_within))
+    position = decode_cursor(cursor) if cursor else None
+    if position:
+        urgency, pk = position
+        queryset = queryset.filter(Q(urgency__gt=urgency) | Q(urgency=urgency, pk__gt=pk))
+    rows = list(
+        queryset.select_related("assigned_staff")
+        .prefetch_related(*row_prefetches())
+        .order_by("urgency", "pk")[: page_size + 1]
+    )
+    next_cursor = ""
+    if len(rows) > page_size:
+        rows = rows[:page_size]
+        next_cursor = encode_cursor(rows[-1].urgency, rows[-1].pk)
+    return rows, next_cursor
+
+
+@dataclass
+class OpenItem:
+    """One open workflow step of a client, as a caseload row shows it."""
+
+    label: str
+    state: str
+    holder: str
+    deadline: datetime | None
+    since: datetime
+    is_paper: bool = False
+
+
+def open_items(client: Client) -> list[OpenItem]:
+    """From the prefetched rows: what is open for this client, soonest deadline first."""
+    items = []
+    for profile in client.profiles.all():
+        for grant in profile.live_grants:
+            if grant.state == AccessGrant.State.ACTIVE:
+                continue
+            holder = (
+                Holder.PROVIDER
+                if grant.state == AccessGrant.State.AWAITING_PROVIDER
+                else Holder.FIRM
+            )
+            items.append(
+                OpenItem(
+                    label=f"Access · {profile.label}",
+                    state=grant.get_state_display(),
+                    holder=Holder(holder).label,
+                    deadline=grant.deadline,
+                    since=grant.state_entered_at,
+                )
+            )
+        for enrollment in profile.open_enrollments:
+            rounds = enrollment.open_rounds
+            if rounds:
+                signature_round = rounds[0]
+                holder = {
+                    SignatureRound.State.AWAITING_SIGNATURE: Holder.PROVIDER,
+                    SignatureRound.State.PROVIDER_SAYS_SIGNED: Holder.FIRM,
+                    SignatureRound.State.MAILED: Holder.CMS,
+                }[signature_round.state]
+                items.append(
+                    OpenItem(
+                        label=f"Signature round {signature_round.number} · {profile.label}",
+                        state=signature_round.get_state_display(),
+                        holder=Holder(holder).label,
+                        deadline=signature_round.deadline,
+                        since=signature_round.state_entered_at,
+                        is_paper=signature_round.is_paper,
+                    )
+                )
+            else:
+                items.append(
+                    OpenItem(
+                        label=f"{enrollment.get_kind_display()} · {profile.label}",
+                        state=enrollment.get_state_display(),
+                        holder=enrollment.get_holder_display(),
+                        deadline=None,
+                        since=enrollment.state_entered_at,
+                    )
+                )
+    items.sort(key=lambda item: (item.deadline is None, item.deadline or FAR_FUTURE))
+    return items
+
+
+def access_summary(client: Client) -> tuple[int, int]:
+    """(profiles with active access, profiles): "2 of 2 profiles connected"."""
+    profiles = list(client.profiles.all())
+    connected = sum(
+        1
+        for profile in profiles
+        if any(g.state == AccessGrant.State.ACTIVE for g in profile.live_grants)
+    )
+    return connected, len(profiles)

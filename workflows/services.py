@@ -1,0 +1,593 @@
+"""Every change to a workflow: one function per transition.
+
+Each one locks the row, checks the state it starts from (a second, racing call finds the new
+state and gets a clear TransitionError), changes it, and records the event that appears on the
+client's timeline, all in one transaction.
+"""
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Model
+from django.utils import timezone
+
+from clients.models import Client, Profile
+from portal import audit
+from portal.models import User
+
+from .deadlines import grant_deadline, signature_deadline
+from .errors import NotAllowed, TransitionError
+from .models import AccessGrant, Enrollment, Holder, SignatureRound
+from .rules import Party, Step, may_do, refusal
+
+# --- the one transition mechanism -------------------------------------------------------
+
+
+def _client_of(obj) -> Client:
+    profile = obj.enrollment.profile if isinstance(obj, SignatureRound) else obj.profile
+    return profile.client
+
+
+def _record(verb: str, obj: Model, *, actor: User | None, data: dict) -> None:
+    client = _client_of(obj)
+    audit.record(
+        verb,
+        actor=actor,
+        firm=obj.firm,
+        target=obj,
+        target_label=str(obj),
+        client_uuid=client.public_id,
+        data=data,
+    )
+    Client.objects.filter(pk=client.pk).update(last_activity_at=timezone.now())
+
+
+def _lock(obj):
+    """Re-read `obj` under a row lock (SQLite: the IMMEDIATE transaction already serializes)."""
+    related = {
+        AccessGrant: ("firm", "profile__client", "profile__organization"),
+        SignatureRound: (
+            "firm",
+            "enrollment__profile__client",
+            "enrollment__profile__organization",
+        ),
+        Enrollment: ("firm", "profile__client", "profile__organization"),
+    }[type(obj)]
+    return type(obj).objects.select_for_update(of=("self",)).select_related(*related).get(pk=obj.pk)
+
+
+def _move(obj, to: str, *, actor: User | None, verb: str, action: str, reason: str = "", **fields):
+    """Move `obj` (already locked) to state `to`, if its workflow allows it from where it is."""
+    model = type(obj)
+    if to not in model.TRANSITIONS[obj.State(obj.state)]:
+        noun = model._meta.verbose_name
+        raise TransitionError(
+            f"Can't {action}: this {noun} is {obj.get_state_display().lower()}. "
+            "Nothing was changed."
+        )
+    old = obj.state
+    now = timezone.now()
+    obj.state = to
+    obj.state_entered_at = now
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    obj.save(update_fields=["state", "state_entered_at", *fields])
+    data = {"from": old, "to": to}
+    if reason:
+        data["reason"] = reason
+    _record(verb, obj, actor=actor, data=data)
+    return obj
+
+
+# --- access grants ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def grant_create(
+    *,
+    profile: Profile,
+    method: str,
+    actor: User,
+    requested_role: str = "",
+    pecos: bool = True,
+    nppes: bool = True,
+    send: bool = True,
+) -> AccessGrant:
+    """Prepare an access grant for a profile and, by default, send it at once."""
+    if method == AccessGrant.Method.ADD_STAFF and not requested_role:
+        raise TransitionError("Choose the CMS role the provider should give you when adding staff.")
+    if method != AccessGrant.Method.ADD_STAFF:
+        requested_role = ""
+    if not (pecos or nppes):
+        raise TransitionError("Choose at least one system: PECOS or NPPES.")
+    grant = AccessGrant(
+        firm=profile.firm,
+        profile=profile,
+        method=method,
+        requested_role=requested_role,
+        pecos=pecos,
+        nppes=nppes,
+    )
+    try:
+        with transaction.atomic():
+            grant.save()
+    except IntegrityError:
+        raise TransitionError(
+            f"{profile.label} already has an access grant in progress or active."
+        ) from None
+    _record("grant.prepared", grant, actor=actor, data={"to": grant.state, "method": method})
+    if send:
+        grant = grant_send(grant=grant, actor=actor)
+    return grant
+
+
+@transaction.atomic
+def grant_send(*, grant: AccessGrant, actor: User) -> AccessGrant:
+    """The firm sent the connection request (or asked the provider to add it): the clock runs."""
+    grant = _lock(grant)
+    now = timezone.now()
+    deadline = None
+    if grant.method == AccessGrant.Method.CONNECTION_REQUEST:
+        deadline = grant_deadline(grant.firm, now)
+    return _move(
+        grant,
+        AccessGrant.State.AWAITING_PROVIDER,
+        actor=actor,
+        verb="grant.sent",
+        action="send it",
+        sent_at=now,
+        deadline=deadline,
+    )
+
+
+def grant_step(grant: AccessGrant) -> Step:
+    return {
+        AccessGrant.Method.CONNECTION_REQUEST: Step.APPROVE_CONNECTION,
+        AccessGrant.Method.ADD_STAFF: Step.ADD_STAFF,
+        AccessGrant.Method.ADD_SURROGATE: Step.ADD_SURROGATE,
+    }[grant.method]
+
+
+def _ensure_may(party: Party, step: Step, profile: Profile, requested_role: str = "") -> None:
+    if not may_do(party, step, profile, requested_role):
+        raise NotAllowed(refusal(step, profile, requested_role, profile.client.display_name))
+
+
+@transaction.atomic
+def grant_claim_done(*, grant: AccessGrant, party: Party, actor: User) -> AccessGrant:
+    """The provider (or a delegate allowed to) says "I've done this": staff verify next."""
+    grant = _lock(grant)
+    _ensure_may(party, grant_step(grant), grant.profile, grant.requested_role)
+    if grant.state == AccessGrant.State.PROVIDER_SAYS_DONE:
+        raise TransitionError("You already told us this is done; we are checking it.")
+    if grant.deadline and grant.deadline <= timezone.now():
+        raise TransitionError(
+            "This request expired before it was approved. We will send a new one."
+        )
+    return _move(
+        grant,
+        AccessGrant.State.PROVIDER_SAYS_DONE,
+        actor=actor,
+        verb="grant.provider_says_done",
+        action="mark it done",
+        reason=f"{party.name} says it is done",
+    )
+
+
+@transaction.atomic
+def grant_mark_active(*, grant: AccessGrant, actor: User) -> AccessGrant:
+    """Staff checked in PECOS: access works."""
+    grant = _lock(grant)
+    return _move(
+        grant, AccessGrant.State.ACTIVE, actor=actor, verb="grant.active", action="mark it active"
+    )
+
+
+@transaction.atomic
+def grant_not_yet_done(*, grant: AccessGrant, actor: User, reason: str = "") -> AccessGrant:
+    """Staff could not see the access the provider reported: back to the provider."""
+    grant = _lock(grant)
+    if grant.state != AccessGrant.State.PROVIDER_SAYS_DONE:
+        raise TransitionError("Only a step the provider reported done can be sent back.")
+    return _move(
+        grant,
+        AccessGrant.State.AWAITING_PROVIDER,
+        actor=actor,
+        verb="grant.not_yet_done",
+        action="send it back to the provider",
+        reason=reason or "Access not visible yet",
+    )
+
+
+@transaction.atomic
+def grant_expire(*, grant: AccessGrant, actor: User | None = None, now: datetime | None = None):
+    """Day 30 passed without approval: CMS rejected the request automatically."""
+    grant = _lock(grant)
+    now = now or timezone.now()
+    if grant.deadline is None or grant.deadline > now:
+        raise TransitionError("This request has not reached its deadline yet.")
+    return _move(
+        grant,
+        AccessGrant.State.EXPIRED,
+        actor=actor,
+        verb="grant.expired",
+        action="expire it",
+        reason="Not approved within the deadline",
+    )
+
+
+@transaction.atomic
+def grant_record_rejected(*, grant: AccessGrant, actor: User, reason: str = "") -> AccessGrant:
+    grant = _lock(grant)
+    return _move(
+        grant,
+        AccessGrant.State.REJECTED,
+        actor=actor,
+        verb="grant.rejected",
+        action="record a rejection",
+        reason=reason or "Rejected",
+    )
+
+
+@transaction.atomic
+def grant_record_expired(*, grant: AccessGrant, actor: User) -> AccessGrant:
+    """Staff saw in I&A that the request expired (before the scan did)."""
+    grant = _lock(grant)
+    return _move(
+        grant,
+        AccessGrant.State.EXPIRED,
+        actor=actor,
+        verb="grant.expired",
+        action="record an expiry",
+        reason="Recorded by staff",
+    )
+
+
+@transaction.atomic
+def grant_cancel(*, grant: AccessGrant, actor: User, reason: str = "") -> AccessGrant:
+    grant = _lock(grant)
+    return _move(
+        grant,
+        AccessGrant.State.CANCELLED,
+        actor=actor,
+        verb="grant.cancelled",
+        action="cancel it",
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def grant_send_again(*, grant: AccessGrant, actor: User) -> AccessGrant:
+    """A new attempt after an expiry or rejection, linked to the old one; history stays."""
+    grant = _lock(grant)
+    if grant.state not in AccessGrant.RETRYABLE_STATES:
+        raise TransitionError(
+            f"Can't send again: this request is {grant.get_state_display().lower()}."
+        )
+    if AccessGrant.objects.filter(previous=grant).exists():
+        raise TransitionError("This request was already sent again.")
+    attempt = AccessGrant(
+        firm=grant.firm,
+        profile=grant.profile,
+        method=grant.method,
+        requested_role=grant.requested_role,
+        pecos=grant.pecos,
+        nppes=grant.nppes,
+        previous=grant,
+    )
+    try:
+        with transaction.atomic():
+            attempt.save()
+    except IntegrityError:
+        raise TransitionError(
+            f"{grant.profile.label} already has another access grant in progress."
+        ) from None
+    _record(
+        "grant.prepared",
+        attempt,
+        actor=actor,
+        data={"to": attempt.state, "previous": str(grant.public_id)},
+    )
+    return grant_send(grant=attempt, actor=actor)
+
+
+# --- enrollments ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def enrollment_create(
+    *, profile: Profile, kind: str, actor: User, assigned_staff: User | None = None
+) -> Enrollment:
+    enrollment = Enrollment.objects.create(
+        firm=profile.firm,
+        profile=profile,
+        kind=kind,
+        assigned_staff=assigned_staff or profile.client.assigned_staff,
+    )
+    _record("enrollment.created", enrollment, actor=actor, data={"to": enrollment.state})
+    return enrollment
+
+
+@transaction.atomic
+def enrollment_change_state(
+    *, enrollment: Enrollment, to: str, actor: User, reason: str = ""
+) -> Enrollment:
+    """Staff move the application along (submitted, in development, approved...)."""
+    enrollment = _lock(enrollment)
+    if to == Enrollment.State.AWAITING_SIGNATURE:
+        raise TransitionError("Open a signature round to ask for a signature.")
+    if enrollment.rounds.filter(state__in=SignatureRound.OPEN_STATES).exists() and to in (
+        Enrollment.State.SUBMITTED,
+        Enrollment.State.PREPARING,
+    ):
+        raise TransitionError("A signature round is open: confirm or cancel it first.")
+    if to in (Enrollment.State.WITHDRAWN, Enrollment.State.DENIED):
+        for open_round in enrollment.rounds.filter(state__in=SignatureRound.OPEN_STATES):
+            _move(
+                _lock(open_round),
+                SignatureRound.State.CANCELLED,
+                actor=actor,
+                verb="round.cancelled",
+                action="cancel it",
+                reason=f"Enrollment {Enrollment.State(to).label.lower()}",
+                closed_at=timezone.now(),
+            )
+    return _move(
+        enrollment,
+        to,
+        actor=actor,
+        verb="enrollment.state_changed",
+        action=f"mark it {Enrollment.State(to).label.lower()}",
+        reason=reason,
+        holder=Enrollment.DEFAULT_HOLDER[to],
+        holder_reason=reason,
+    )
+
+
+@transaction.atomic
+def enrollment_update(
+    *,
+    enrollment: Enrollment,
+    actor: User,
+    holder: str,
+    holder_reason: str,
+    follow_up_on,
+    tracking_number: str,
+    assigned_staff: User | None,
+) -> Enrollment:
+    """Who holds the ball and why, the follow-up date, the tracking number, the assignee."""
+    enrollment = _lock(enrollment)
+    changes = {}
+    for name, value in (
+        ("holder", holder),
+        ("holder_reason", holder_reason),
+        ("follow_up_on", follow_up_on),
+        ("tracking_number", tracking_number),
+        ("assigned_staff", assigned_staff),
+    ):
+        if getattr(enrollment, name) != value:
+            changes[name] = value
+    if not changes:
+        raise TransitionError("Nothing changed.")
+    for name, value in changes.items():
+        setattr(enrollment, name, value)
+    enrollment.save(update_fields=list(changes))
+    _record(
+        "enrollment.updated",
+        enrollment,
+        actor=actor,
+        data={name: str(getattr(value, "email", value)) for name, value in changes.items()},
+    )
+    return enrollment
+
+
+# --- signature rounds -------------------------------------------------------------------
+
+
+def _open_round(enrollment: Enrollment, *, actor: User, reason: str, method: str, revision: bool):
+    number = (enrollment.rounds.aggregate(n=Max("number"))["n"] or 0) + 1
+    now = timezone.now()
+    signature_round = SignatureRound(
+        firm=enrollment.firm,
+        enrollment=enrollment,
+        number=number,
+        is_revision=revision,
+        reason=reason,
+        method=method,
+        opened_at=now,
+        deadline=signature_deadline(enrollment.firm, now),
+    )
+    try:
+        with transaction.atomic():
+            signature_round.save()
+    except IntegrityError:
+        raise TransitionError("A signature round is already open on this enrollment.") from None
+    signature_round.enrollment = enrollment
+    _record(
+        "round.opened",
+        signature_round,
+        actor=actor,
+        data={"to": signature_round.state, "number": number, "reason": reason, "method": method},
+    )
+    _move(
+        enrollment,
+        Enrollment.State.AWAITING_SIGNATURE,
+        actor=actor,
+        verb="enrollment.state_changed",
+        action="ask for a signature",
+        reason=f"Signature round {number}",
+        holder=Holder.PROVIDER,
+        holder_reason=f"Signature round {number}",
+    )
+    return signature_round
+
+
+@transaction.atomic
+def round_open(
+    *, enrollment: Enrollment, actor: User, method: str = SignatureRound.Method.ELECTRONIC
+) -> SignatureRound:
+    """The application reached the signature step for the first time."""
+    enrollment = _lock(enrollment)
+    if enrollment.state != Enrollment.State.PREPARING:
+        raise TransitionError(
+            "The first signature is asked while preparing; after submission open a revision."
+        )
+    return _open_round(
+        enrollment, actor=actor, reason="Initial signature", method=method, revision=False
+    )
+
+
+@transaction.atomic
+def round_open_revision(
+    *,
+    enrollment: Enrollment,
+    actor: User,
+    reason: str,
+    method: str = SignatureRound.Method.ELECTRONIC,
+) -> SignatureRound:
+    """A correction after submission needs a new signature: round N+1."""
+    enrollment = _lock(enrollment)
+    if not reason.strip():
+        raise TransitionError("Say what changed: the provider sees it with the request to sign.")
+    if enrollment.state not in (Enrollment.State.SUBMITTED, Enrollment.State.IN_DEVELOPMENT):
+        raise TransitionError(
+            "A revision round follows a submission; this enrollment is "
+            f"{enrollment.get_state_display().lower()}."
+        )
+    return _open_round(enrollment, actor=actor, reason=reason.strip(), method=method, revision=True)
+
+
+def _lock_round(signature_round: SignatureRound) -> SignatureRound:
+    return _lock(signature_round)
+
+
+@transaction.atomic
+def round_claim_signed(*, signature_round: SignatureRound, party: Party, actor: User):
+    signature_round = _lock_round(signature_round)
+    profile = signature_round.enrollment.profile
+    _ensure_may(party, Step.SIGN, profile)
+    if signature_round.state in (
+        SignatureRound.State.PROVIDER_SAYS_SIGNED,
+        SignatureRound.State.MAILED,
+    ):
+        raise TransitionError("You already told us you signed; we are checking it.")
+    if signature_round.is_paper:
+        return _move(
+            signature_round,
+            SignatureRound.State.MAILED,
+            actor=actor,
+            verb="round.mailed",
+            action="record it mailed",
+            reason=f"{party.name} says the signed page is in the mail",
+            mailed_at=timezone.now(),
+        )
+    return _move(
+        signature_round,
+        SignatureRound.State.PROVIDER_SAYS_SIGNED,
+        actor=actor,
+        verb="round.provider_says_signed",
+        action="mark it signed",
+        reason=f"{party.name} says it is signed",
+    )
+
+
+def _close_round_and_submit(signature_round, to, *, actor, verb, action):
+    now = timezone.now()
+    _move(signature_round, to, actor=actor, verb=verb, action=action, closed_at=now)
+    enrollment = _lock(signature_round.enrollment)
+    if enrollment.state == Enrollment.State.AWAITING_SIGNATURE:
+        _move(
+            enrollment,
+            Enrollment.State.SUBMITTED,
+            actor=actor,
+            verb="enrollment.state_changed",
+            action="submit it",
+            reason=f"Signature round {signature_round.number} complete",
+            holder=Holder.CMS,
+            holder_reason="With the contractor",
+        )
+    return signature_round
+
+
+@transaction.atomic
+def round_confirm(*, signature_round: SignatureRound, actor: User) -> SignatureRound:
+    """Staff saw the electronic signature in PECOS: the application goes to the contractor."""
+    signature_round = _lock_round(signature_round)
+    if signature_round.is_paper:
+        raise TransitionError("A paper round is closed by recording the paper received.")
+    return _close_round_and_submit(
+        signature_round,
+        SignatureRound.State.CONFIRMED,
+        actor=actor,
+        verb="round.confirmed",
+        action="confirm the signature",
+    )
+
+
+@transaction.atomic
+def round_not_yet_signed(*, signature_round: SignatureRound, actor: User, reason: str = ""):
+    signature_round = _lock_round(signature_round)
+    if signature_round.state != SignatureRound.State.PROVIDER_SAYS_SIGNED:
+        raise TransitionError("Only a round the provider reported signed can be sent back.")
+    return _move(
+        signature_round,
+        SignatureRound.State.AWAITING_SIGNATURE,
+        actor=actor,
+        verb="round.not_yet_signed",
+        action="send it back to the provider",
+        reason=reason or "Signature not visible yet",
+    )
+
+
+@transaction.atomic
+def round_mark_mailed(*, signature_round: SignatureRound, actor: User) -> SignatureRound:
+    signature_round = _lock_round(signature_round)
+    if not signature_round.is_paper:
+        raise TransitionError("Only a paper round is mailed.")
+    return _move(
+        signature_round,
+        SignatureRound.State.MAILED,
+        actor=actor,
+        verb="round.mailed",
+        action="record it mailed",
+        mailed_at=timezone.now(),
+    )
+
+
+@transaction.atomic
+def round_mark_received(*, signature_round: SignatureRound, actor: User) -> SignatureRound:
+    signature_round = _lock_round(signature_round)
+    return _close_round_and_submit(
+        signature_round,
+        SignatureRound.State.RECEIVED,
+        actor=actor,
+        verb="round.received",
+        action="record the paper received",
+    )
+
+
+@transaction.atomic
+def round_cancel(*, signature_round: SignatureRound, actor: User, reason: str = ""):
+    signature_round = _lock_round(signature_round)
+    _move(
+        signature_round,
+        SignatureRound.State.CANCELLED,
+        actor=actor,
+        verb="round.cancelled",
+        action="cancel it",
+        reason=reason,
+        closed_at=timezone.now(),
+    )
+    enrollment = _lock(signature_round.enrollment)
+    if enrollment.state == Enrollment.State.AWAITING_SIGNATURE:
+        _move(
+            enrollment,
+            Enrollment.State.PREPARING,
+            actor=actor,
+            verb="enrollment.state_changed",
+            action="return it to preparing",
+            reason=f"Signature round {signature_round.number} cancelled",
+            holder=Holder.FIRM,
+            holder_reason="",
+        )
+    return signature_round

@@ -1,0 +1,86 @@
+"""The exact steps a provider follows in CMS's systems, in the provider guide's words."""
+
+from .rules import Step
+
+IA_LOGIN = "Log into the CMS Identity & Access (I&A) system"
+
+TITLES = {
+    Step.APPROVE_CONNECTION: "Approve the pending connection",
+    Step.ADD_STAFF: "Add the firm as staff",
+    Step.ADD_SURROGATE: "Add the firm as a surrogate",
+    Step.SIGN: "Sign your application",
+    Step.REGAIN_CONTROL: "Regain control of your I&A account",
+    Step.RESET_PASSWORD: "Reset your I&A password",
+}
+
+
+def approve_connection() -> list[str]:
+    return [
+        IA_LOGIN,
+        "On the Home tab, look for My Pending Connections",
+        "Check the boxes next to PECOS and NPPES for the request",
+        "Click Approve All Selected",
+    ]
+
+
+def add_staff(*, staff_name: str, staff_email: str, role_label: str) -> list[str]:
+    return [
+        IA_LOGIN,
+        "Click the My Staff tab, then Add Staff",
+        f"Enter their name and email: {staff_name}, {staff_email}",
+        f"Set the role to {role_label}",
+        "Submit; they accept the invite from their end",
+    ]
+
+
+def add_surrogate(*, firm_name: str) -> list[str]:
+    return [
+        IA_LOGIN,
+        "Click the My Connections tab",
+        "Click the + icon next to your name or NPI to expand it",
+        "Click Add Surrogate (CMS's term for an authorized third party)",
+        f"In Organization Name, enter “{firm_name}”, click Search, and select it",
+        "Check PECOS and NPPES",
+        "Click Submit, then click Done on the review page",
+        "If you can't find the firm, tell us: we will send you a request to approve instead",
+    ]
+
+
+def sign() -> list[str]:
+    return [
+        "CMS emails you when the application reaches the signature step; it may arrive "
+        "before we call",
+        "Log into PECOS with your I&A credentials (same login as NPPES)",
+        "Go to My Associates, find the enrollment and click View Enrollments",
+        "On the Manage Signatures screen, select Electronic and enter your email address",
+        "Check both Terms and Conditions boxes: this completes your electronic signature",
+        "You will see a confirmation that the application was submitted",
+    ]
+
+
+def sign_paper() -> list[str]:
+    return [
+        "Sign the paper signature page we sent you, where it is marked",
+        "Mail it back the same day: paper signatures are often delayed and hold up the enrollment",
+        "Electronic signatures are processed at once: ask us to switch if you can",
+    ]
+
+
+def regain_control(*, individual: bool) -> list[str]:
+    who = "your individual NPI" if individual else "your organization's NPI"
+    return [
+        f"Someone else (a former biller or group admin) may control the I&A account for {who}",
+        "Tell us who set it up, if you know",
+        "We will walk you through getting control back; the process differs for individual "
+        "and organizational providers",
+    ]
+
+
+def reset_password() -> list[str]:
+    return [
+        IA_LOGIN + " (the same login as NPPES)",
+        "If it asks you to change your password, choose one with 8-12 characters, at least "
+        "one letter, one number and one special character, not starting with a number",
+        "Only some special characters are accepted: if one is refused, try another",
+        "Save it in a password manager",
+    ]

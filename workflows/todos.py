@@ -1,0 +1,187 @@
+"""Provider to-dos, derived from open workflow steps (never stored twice).
+
+A to-do is what only the provider's side can do now: approve a pending connection, add the
+firm as staff or surrogate, sign round N, regain control of the I&A account, reset its
+password. Each carries the profile it is for, the exact steps, its deadline and who may do it.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from clients.models import Client, CMSRole, Delegate, Profile
+
+from . import steps
+from .deadlines import days_left
+from .models import AccessGrant, Enrollment, SignatureRound
+from .rules import Party, Step, may_do, refusal, roles_allowed
+
+
+@dataclass
+class Todo:
+    step: Step
+    title: str
+    profile: Profile
+    steps: list[str]
+    who_may: str
+    can_act: bool
+    refusal: str = ""
+    deadline: datetime | None = None
+    days_left: int | None = None
+    reason: str = ""
+    grant: AccessGrant | None = None
+    signature_round: SignatureRound | None = None
+    is_paper: bool = False
+    claimed: bool = False  # "I've done this" was pressed; staff are verifying
+
+    @property
+    def object_public_id(self):
+        obj = self.grant or self.signature_round
+        return obj.public_id if obj else None
+
+
+def party_for(user, client: Client) -> Party | None:
+    """How `user` stands towards `client`'s to-dos: as the provider, a delegate, or not at all."""
+    if client.user_id == user.pk:
+        return Party(name=client.display_name, is_provider=True)
+    for delegate in client.delegates.all():
+        if delegate.user_id == user.pk and delegate.is_active:
+            return Party(
+                name=delegate.name,
+                is_provider=False,
+                roles={role.profile_id: role.cms_role for role in delegate.roles.all()},
+            )
+    return None
+
+
+def client_queryset_for_todos():
+    """Everything the to-do list reads, in a fixed number of queries."""
+    return Client.objects.select_related("firm").prefetch_related(
+        Prefetch(
+            "profiles",
+            queryset=Profile.objects.select_related("organization").prefetch_related(
+                Prefetch(
+                    "access_grants",
+                    queryset=AccessGrant.objects.filter(
+                        state__in=[
+                            AccessGrant.State.AWAITING_PROVIDER,
+                            AccessGrant.State.PROVIDER_SAYS_DONE,
+                        ]
+                    ),
+                    to_attr="pending_grants",
+                ),
+                Prefetch(
+                    "enrollments",
+                    queryset=Enrollment.objects.filter(
+                        state__in=Enrollment.OPEN_STATES
+                    ).prefetch_related(
+                        Prefetch(
+                            "rounds",
+                            queryset=SignatureRound.objects.filter(
+                                state__in=SignatureRound.OPEN_STATES
+                            ),
+                            to_attr="open_rounds",
+                        )
+                    ),
+                    to_attr="open_enrollments",
+                ),
+            ),
+        ),
+        Prefetch(
+            "delegates",
+            queryset=Delegate.objects.filter(is_active=True).prefetch_related("roles"),
+        ),
+    )
+
+
+def _who_may(step: Step, profile: Profile, requested_role: str, client: Client) -> str:
+    allowed = roles_allowed(step, profile, requested_role)
+    names = [client.display_name]
+    for delegate in client.delegates.all():
+        role = next((r.cms_role for r in delegate.roles.all() if r.profile_id == profile.pk), None)
+        if role in allowed:
+            names.append(f"{delegate.name} ({CMSRole(role).label})")
+    return ", or ".join(names)
+
+
+def todos_for(client: Client, party: Party | None, *, now: datetime | None = None) -> list[Todo]:
+    """The provider-side to-dos of `client`, as `party` sees them (None: staff, read-only)."""
+    now = now or timezone.now()
+    firm = client.firm
+    todos: list[Todo] = []
+
+    def make(step, profile, step_list, *, requested_role="", **extra) -> Todo:
+        can = party is not None and may_do(party, step, profile, requested_role)
+        return Todo(
+            step=step,
+            title=steps.TITLES[step],
+            profile=profile,
+            steps=step_list,
+            who_may=_who_may(step, profile, requested_role, client),
+            can_act=can,
+            refusal=""
+            if can or party is None
+            else refusal(step, profile, requested_role, client.display_name),
+            **extra,
+        )
+
+    for profile in client.profiles.all():
+        if profile.ia_controller == Profile.IAController.SOMEONE_ELSE:
+            todos.append(
+                make(
+                    Step.REGAIN_CONTROL,
+                    profile,
+                    steps.regain_control(individual=profile.is_individual),
+                )
+            )
+        if profile.password_reset_likely:
+            todos.append(make(Step.RESET_PASSWORD, profile, steps.reset_password()))
+        for grant in profile.pending_grants:
+            step = {
+                AccessGrant.Method.CONNECTION_REQUEST: Step.APPROVE_CONNECTION,
+                AccessGrant.Method.ADD_STAFF: Step.ADD_STAFF,
+                AccessGrant.Method.ADD_SURROGATE: Step.ADD_SURROGATE,
+            }[grant.method]
+            if step == Step.APPROVE_CONNECTION:
+                step_list = steps.approve_connection()
+            elif step == Step.ADD_STAFF:
+                staff = client.assigned_staff
+                step_list = steps.add_staff(
+                    staff_name=staff.display_name if staff else firm.name,
+                    staff_email=staff.email if staff else (firm.contact_email or ""),
+                    role_label=CMSRole(grant.requested_role or CMSRole.ACCESS_MANAGER).label,
+                )
+            else:
+                step_list = steps.add_surrogate(firm_name=firm.name)
+            todos.append(
+                make(
+                    step,
+                    profile,
+                    step_list,
+                    requested_role=grant.requested_role,
+                    deadline=grant.deadline,
+                    days_left=days_left(firm, grant.deadline, now) if grant.deadline else None,
+                    grant=grant,
+                    claimed=grant.state == AccessGrant.State.PROVIDER_SAYS_DONE,
+                )
+            )
+        for enrollment in profile.open_enrollments:
+            for signature_round in enrollment.open_rounds:
+                todos.append(
+                    make(
+                        Step.SIGN,
+                        profile,
+                        steps.sign_paper() if signature_round.is_paper else steps.sign(),
+                        deadline=signature_round.deadline,
+                        days_left=days_left(firm, signature_round.deadline, now),
+                        reason=signature_round.reason if signature_round.is_revision else "",
+                        signature_round=signature_round,
+                        is_paper=signature_round.is_paper,
+                        claimed=signature_round.state != SignatureRound.State.AWAITING_SIGNATURE,
+                    )
+                )
+                todos[-1].title = f"Sign round {signature_round.number} of your application"
+    todos.sort(key=lambda todo: (todo.claimed, todo.deadline is None, todo.deadline or now))
+    return todos

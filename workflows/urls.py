@@ -1,0 +1,26 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("profiles/<uuid:public_id>/grants/", views.grant_create, name="grant_create"),
+    path(
+        "profiles/<uuid:public_id>/enrollments/",
+        views.enrollment_create,
+        name="enrollment_create",
+    ),
+    path("grants/<uuid:public_id>/<slug:action>/", views.grant_action, name="grant_action"),
+    path("enrollments/<uuid:public_id>/rounds/", views.round_create, name="round_create"),
+    path(
+        "enrollments/<uuid:public_id>/state/",
+        views.enrollment_change_state,
+        name="enrollment_change_state",
+    ),
+    path(
+        "enrollments/<uuid:public_id>/update/",
+        views.enrollment_update,
+        name="enrollment_update",
+    ),
+    path("rounds/<uuid:public_id>/<slug:action>/", views.round_action, name="round_action"),
+    path("todos/<str:kind>/<uuid:public_id>/done/", views.todo_done, name="todo_done"),
+]

@@ -1,0 +1,326 @@
+"""Staff actions on workflows, the caseload, and the provider's to-dos."""
+
+from functools import partial
+
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from clients.models import Client, Profile
+from clients.selectors import clients_visible_to, get_client_for
+from portal.access import firm_member_required, get_for_firm, member_required
+from portal.feedback import attempt, form_errors
+from portal.models import Membership, Role
+
+from . import services
+from .forms import (
+    ChangeStateForm,
+    EnrollmentForm,
+    EnrollmentUpdateForm,
+    GrantForm,
+    ReasonForm,
+    RoundForm,
+)
+from .models import AccessGrant, Enrollment, Holder, SignatureRound
+from .selectors import STAGES, CaseloadFilters, access_summary, caseload, open_items
+from .todos import client_queryset_for_todos, party_for, todos_for
+
+
+def _back_to_client(client_public_id):
+    return redirect("client_detail", public_id=client_public_id)
+
+
+# --- caseload (the staff dashboard) ---------------------------------------------------
+
+
+def _int_or_none(value: str) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 <= number <= 365 else None
+
+
+def caseload_page(request):
+    membership = request.membership
+    params = request.GET
+    filters = CaseloadFilters(
+        assignee=params.get("assignee", "") if membership.is_admin else "",
+        stage=params.get("stage", ""),
+        holder=params.get("holder", ""),
+        due_within=_int_or_none(params.get("due_within", "")),
+        overdue=params.get("overdue") == "1",
+        q=params.get("q", "")[:100],
+    )
+    rows, next_cursor = caseload(
+        membership=membership, filters=filters, cursor=params.get("after", "")
+    )
+    query = params.copy()
+    query.pop("after", None)
+    staff = []
+    if membership.is_admin:
+        staff = list(
+            Membership.objects.filter(
+                firm=request.firm, is_active=True, role__in=[Role.ADMIN, Role.STAFF]
+            )
+            .select_related("user")
+            .order_by("user__full_name")
+        )
+    return render(
+        request,
+        "workflows/caseload.html",
+        {
+            "rows": [
+                {"client": client, "items": open_items(client), "access": access_summary(client)}
+                for client in rows
+            ],
+            "filters": filters,
+            "stages": STAGES,
+            "holders": Holder.choices,
+            "staff": staff,
+            "next_cursor": next_cursor,
+            "query": query.urlencode(),
+            "is_first_page": not params.get("after"),
+        },
+    )
+
+
+# --- staff actions --------------------------------------------------------------------
+
+GRANT_ACTIONS = {
+    "mark-active": (services.grant_mark_active, "Access marked active."),
+    "not-yet": (services.grant_not_yet_done, "Sent back to the provider."),
+    "record-expired": (services.grant_record_expired, "Recorded as expired."),
+    "record-rejected": (services.grant_record_rejected, "Recorded as rejected."),
+    "send-again": (services.grant_send_again, "A new request was sent."),
+    "cancel": (services.grant_cancel, "Access grant cancelled."),
+}
+ROUND_ACTIONS = {
+    "confirm": (services.round_confirm, "Signature confirmed; the application is submitted."),
+    "not-yet": (services.round_not_yet_signed, "Sent back to the provider."),
+    "mailed": (services.round_mark_mailed, "Paper signature recorded as mailed."),
+    "received": (services.round_mark_received, "Paper signature received; submitted."),
+    "cancel": (services.round_cancel, "Signature round cancelled."),
+}
+TAKES_REASON = {
+    services.grant_not_yet_done,
+    services.grant_record_rejected,
+    services.grant_cancel,
+    services.round_not_yet_signed,
+    services.round_cancel,
+}
+
+
+def _run_action(request, actions: dict, action: str, **target):
+    if action not in actions:
+        raise Http404("No such action.")
+    function, success = actions[action]
+    kwargs = dict(target, actor=request.user)
+    if function in TAKES_REASON:
+        form = ReasonForm(request.POST)
+        kwargs["reason"] = form.data.get("reason", "")[:300]
+    attempt(request, lambda: function(**kwargs), success)
+
+
+@firm_member_required
+@require_POST
+def grant_action(request, public_id, action):
+    grant = get_for_firm(
+        AccessGrant.objects.select_related("profile__client"), request.firm, public_id=public_id
+    )
+    _run_action(request, GRANT_ACTIONS, action, grant=grant)
+    return _back_to_client(grant.profile.client.public_id)
+
+
+@firm_member_required
+@require_POST
+def round_action(request, public_id, action):
+    signature_round = get_for_firm(
+        SignatureRound.objects.select_related("enrollment__profile__client"),
+        request.firm,
+        public_id=public_id,
+    )
+    _run_action(request, ROUND_ACTIONS, action, signature_round=signature_round)
+    return _back_to_client(signature_round.enrollment.profile.client.public_id)
+
+
+@firm_member_required
+@require_POST
+def grant_create(request, public_id):
+    profile = get_for_firm(
+        Profile.objects.select_related("client"), request.firm, public_id=public_id
+    )
+    form = GrantForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        attempt(
+            request,
+            lambda: services.grant_create(
+                profile=profile,
+                method=data["method"],
+                requested_role=data["requested_role"],
+                pecos=data["pecos"],
+                nppes=data["nppes"],
+                actor=request.user,
+            ),
+            f"Access request for {profile.label} sent; the provider has been told.",
+        )
+    else:
+        form_errors(request, form)
+    return _back_to_client(profile.client.public_id)
+
+
+@firm_member_required
+@require_POST
+def enrollment_create(request, public_id):
+    profile = get_for_firm(
+        Profile.objects.select_related("client"), request.firm, public_id=public_id
+    )
+    form = EnrollmentForm(request.POST)
+    if form.is_valid():
+        attempt(
+            request,
+            lambda: services.enrollment_create(
+                profile=profile, kind=form.cleaned_data["kind"], actor=request.user
+            ),
+            f"Enrollment started for {profile.label}.",
+        )
+    else:
+        form_errors(request, form)
+    return _back_to_client(profile.client.public_id)
+
+
+def _get_enrollment(request, public_id) -> Enrollment:
+    return get_for_firm(
+        Enrollment.objects.select_related("profile__client"), request.firm, public_id=public_id
+    )
+
+
+@firm_member_required
+@require_POST
+def round_create(request, public_id):
+    enrollment = _get_enrollment(request, public_id)
+    form = RoundForm(request.POST)
+    if form.is_valid():
+        method, reason = form.cleaned_data["method"], form.cleaned_data["reason"]
+        if enrollment.state == Enrollment.State.PREPARING:
+            action = partial(services.round_open, enrollment=enrollment, method=method)
+        else:
+            action = partial(
+                services.round_open_revision, enrollment=enrollment, method=method, reason=reason
+            )
+        attempt(
+            request,
+            partial(action, actor=request.user),
+            "Signature round opened; the provider has been told.",
+        )
+    else:
+        form_errors(request, form)
+    return _back_to_client(enrollment.profile.client.public_id)
+
+
+@firm_member_required
+@require_POST
+def enrollment_change_state(request, public_id):
+    enrollment = _get_enrollment(request, public_id)
+    form = ChangeStateForm(request.POST)
+    if form.is_valid():
+        to = form.cleaned_data["state"]
+        attempt(
+            request,
+            lambda: services.enrollment_change_state(
+                enrollment=enrollment, to=to, reason=form.cleaned_data["reason"], actor=request.user
+            ),
+            f"Enrollment is now {Enrollment.State(to).label.lower()}.",
+        )
+    else:
+        form_errors(request, form)
+    return _back_to_client(enrollment.profile.client.public_id)
+
+
+@firm_member_required
+@require_POST
+def enrollment_update(request, public_id):
+    enrollment = _get_enrollment(request, public_id)
+    form = EnrollmentUpdateForm(request.POST, firm=request.firm)
+    if form.is_valid():
+        data = form.cleaned_data
+        attempt(
+            request,
+            lambda: services.enrollment_update(
+                enrollment=enrollment,
+                actor=request.user,
+                holder=data["holder"],
+                holder_reason=data["holder_reason"],
+                follow_up_on=data["follow_up_on"],
+                tracking_number=data["tracking_number"],
+                assigned_staff=data["assigned_staff"],
+            ),
+            "Enrollment updated.",
+        )
+    else:
+        form_errors(request, form)
+    return _back_to_client(enrollment.profile.client.public_id)
+
+
+# --- the provider's side --------------------------------------------------------------
+
+
+def todos_page(request):
+    """What the provider (or a delegate) has to do, for each client they act for."""
+    clients = list(
+        client_queryset_for_todos().filter(
+            pk__in=clients_visible_to(request.membership).values("pk")
+        )
+    )
+    sections = []
+    for client in clients:
+        party = party_for(request.user, client)
+        todos = todos_for(client, party)
+        sections.append(
+            {
+                "client": client,
+                "party": party,
+                "todos": [todo for todo in todos if not todo.claimed],
+                "waiting": [todo for todo in todos if todo.claimed],
+            }
+        )
+    return render(request, "workflows/todos.html", {"sections": sections})
+
+
+@member_required(Role.CLIENT)
+@require_POST
+def todo_done(request, kind, public_id):
+    """ "I've done this": record the claim; staff verify it next."""
+    if kind == "grant":
+        grant = (
+            AccessGrant.objects.select_related("profile__client")
+            .filter(firm=request.firm, public_id=public_id)
+            .first()
+        )
+        client_id = grant.profile.client.public_id if grant else None
+    elif kind == "round":
+        signature_round = (
+            SignatureRound.objects.select_related("enrollment__profile__client")
+            .filter(firm=request.firm, public_id=public_id)
+            .first()
+        )
+        client_id = signature_round.enrollment.profile.client.public_id if signature_round else None
+    else:
+        raise Http404("No such step.")
+    if client_id is None:
+        raise Http404("No such step.")
+    client = get_client_for(request, client_id, Client.objects.prefetch_related("delegates__roles"))
+    party = party_for(request.user, client)
+    if party is None:
+        raise Http404("No such step.")
+    if kind == "grant":
+        action = partial(services.grant_claim_done, grant=grant)
+    else:
+        action = partial(services.round_claim_signed, signature_round=signature_round)
+    attempt(
+        request,
+        partial(action, party=party, actor=request.user),
+        "Thank you. We'll check it and let you know if anything is missing.",
+    )
+    return redirect("dashboard")
