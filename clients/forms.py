@@ -5,13 +5,18 @@ from portal.models import Role, User
 from .models import Client, CMSRole, Organization, Profile
 
 
+def staff_members(firm):
+    """The firm's active admins and staff: whom clients and enrollments can be assigned to."""
+    return User.objects.filter(
+        memberships__firm=firm,
+        memberships__is_active=True,
+        memberships__role__in=[Role.ADMIN, Role.STAFF],
+    ).order_by("full_name", "email")
+
+
 def staff_choices(firm) -> forms.ModelChoiceField:
     return forms.ModelChoiceField(
-        queryset=User.objects.filter(
-            memberships__firm=firm,
-            memberships__is_active=True,
-            memberships__role__in=[Role.ADMIN, Role.STAFF],
-        ).order_by("full_name", "email"),
+        queryset=staff_members(firm),
         required=False,
         label="Assigned staff member",
         empty_label="Unassigned",

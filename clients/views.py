@@ -20,10 +20,17 @@ from workflows.forms import (
     RoundForm,
 )
 from workflows.models import AccessGrant, Enrollment, SignatureRound
-from workflows.todos import client_queryset_for_todos, todos_for
+from workflows.todos import PENDING_GRANT_STATES, todos_for
 
 from . import importing, services
-from .forms import ClientForm, DelegateForm, ImportForm, OrganizationForm, ProfileIAForm
+from .forms import (
+    ClientForm,
+    DelegateForm,
+    staff_members,
+    ImportForm,
+    OrganizationForm,
+    ProfileIAForm,
+)
 from .models import Client, Delegate, DelegateRole, Profile
 from .selectors import get_client_for
 
@@ -132,7 +139,11 @@ def client_detail(request, public_id):
         .select_related("actor")
         .order_by("-created_at", "-id")[:TIMELINE_LENGTH]
     )
-    todo_client = client_queryset_for_todos().get(pk=client.pk)
+    for profile in profiles:  # what the to-do list reads, from what the page already loaded
+        profile.pending_grants = [g for g in profile.all_grants if g.state in PENDING_GRANT_STATES]
+        profile.open_enrollments = [e for e in profile.all_enrollments if e.is_open]
+        for enrollment in profile.open_enrollments:
+            enrollment.open_rounds = [r for r in enrollment.all_rounds if r.is_open]
     return render(
         request,
         "clients/client_detail.html",
@@ -141,16 +152,17 @@ def client_detail(request, public_id):
             "profiles": profiles,
             "connected": connected,
             "timeline": timeline,
-            "todos": todos_for(todo_client, None),
+            "todos": todos_for(client, None),
             "grant_form": GrantForm(),
             "enrollment_form": EnrollmentForm(),
             "round_form": RoundForm(),
             "reason_form": ReasonForm(),
             "state_form": ChangeStateForm(),
-            "update_form_for": lambda e: EnrollmentUpdateForm(firm=request.firm),
             "organization_form": OrganizationForm(),
             "delegate_form": DelegateForm(profiles=profiles),
-            "staff_field": ClientForm(firm=request.firm)["assigned_staff"],
+            "staff_options": [
+                (str(user.public_id), user.display_name) for user in staff_members(request.firm)
+            ],
         },
     )
 

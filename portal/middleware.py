@@ -51,6 +51,7 @@ class MembershipMiddleware:
         if membership is None and active:
             membership = active[0]
         if membership is not None:
+            membership.user = request.user  # the same person; saves a query wherever it is read
             request.membership = membership
             request.firm = membership.firm
         return None

@@ -184,6 +184,10 @@ class Invitation(models.Model):
     )
     nonce = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now)
+    issued_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="When the current link was made (resending makes a new one).",
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
@@ -199,6 +203,15 @@ class Invitation(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["issued_at"],
+                condition=models.Q(
+                    sent_at__isnull=True, accepted_at__isnull=True, revoked_at__isnull=True
+                ),
+                name="portal_invitation_unsent",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 "firm",

@@ -70,9 +70,9 @@ def invitation_ensure_pending(invitation: Invitation) -> None:
 
 
 def _send_invitation_on_commit(invitation: Invitation) -> None:
-    from .tasks import send_invitation_email
+    from .tasks import enqueue_invitation
 
-    transaction.on_commit(lambda: send_invitation_email.delay(invitation_id=invitation.pk))
+    transaction.on_commit(lambda: enqueue_invitation(invitation.pk))
 
 
 @transaction.atomic
@@ -94,6 +94,7 @@ def invitation_create(*, firm: Firm, email: str, role: str, invited_by: User | N
         invited_by=invited_by,
         nonce=secrets.token_urlsafe(16),
         created_at=now,
+        issued_at=now,
         expires_at=now + timedelta(days=firm.invitation_days),
     )
     try:
@@ -122,8 +123,10 @@ def invitation_resend(
     if invitation.accepted_at or invitation.revoked_at:
         raise DomainError("This invitation is closed; send a new one instead.")
     invitation.nonce = secrets.token_urlsafe(16)
-    invitation.expires_at = timezone.now() + timedelta(days=invitation.firm.invitation_days)
-    fields = ["nonce", "expires_at"]
+    invitation.issued_at = timezone.now()
+    invitation.expires_at = invitation.issued_at + timedelta(days=invitation.firm.invitation_days)
+    invitation.sent_at = None  # the new link is still to be sent
+    fields = ["nonce", "issued_at", "expires_at", "sent_at"]
     if role and role != invitation.role:
         invitation.role = role
         fields.append("role")

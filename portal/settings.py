@@ -224,6 +224,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     )
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=TESTING)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Periodic work. Each task is idempotent, so a duplicated beat repeats work, never messages.
+CELERY_BEAT_SCHEDULE = {
+    "send-pending-invitations": {
+        "task": "portal.tasks.send_pending_invitations",
+        "schedule": 60.0,
+    },
+}
 
 # --- security ---------------------------------------------------------------------------
 SECURE_CSP = {

@@ -102,3 +102,48 @@ def totp_code(secret: str | None = None) -> str:
     from tests.portal.factories import TOTP_SECRET
 
     return format_hotp_value(hotp_value(secret or TOTP_SECRET, int(time.time()) // 30))
+
+
+# --- providers and delegates (the workflows issue) --------------------------------------
+
+
+@pytest.fixture
+def rivera(northwind, northwind_staff):
+    """Northwind's provider with a PLLC: two profiles; a portal account; an office manager
+    who is Access Manager on both profiles."""
+    from clients.models import CMSRole
+    from tests.clients.factories import (
+        add_delegate,
+        add_organization,
+        give_portal_account,
+        make_client,
+    )
+
+    client = make_client(
+        northwind,
+        actor=northwind_staff,
+        first_name="Ana",
+        last_name="Rivera",
+        credentials="LCSW",
+        email="rivera@clinic.test",
+    )
+    organization = add_organization(client, actor=northwind_staff)
+    give_portal_account(client)
+    individual = client.profiles.get(kind="individual")
+    add_delegate(
+        client,
+        actor=northwind_staff,
+        email="office@rivera.test",
+        roles={individual: CMSRole.ACCESS_MANAGER, organization.profile: CMSRole.ACCESS_MANAGER},
+    )
+    return client
+
+
+@pytest.fixture
+def provider(rivera):
+    return rivera.user
+
+
+@pytest.fixture
+def delegate(rivera):
+    return rivera.delegates.get().user

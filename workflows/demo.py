@@ -9,6 +9,7 @@ import time_machine
 from django.utils import timezone
 
 from clients import services as client_services
+from clients.importing import organization_kind
 from clients.models import Client, CMSRole, Organization, Profile
 from clients.npi import npi_with_check_digit
 from portal.demo import ensure_user
@@ -68,6 +69,7 @@ LAST = [
     "Young",
     "Zimmer",
 ]
+ORGANIZATION_SUFFIXES = ["Health PLLC", "Therapy LLC", "Medical Group"]
 CREDENTIALS = ["MD", "DO", "LCSW", "PsyD", "LPC", "NP", "PT", "LMFT"]
 
 
@@ -257,8 +259,8 @@ def seed_assorted(
             if rng.random() < 0.4:
                 organization = client_services.organization_add(
                     client=client,
-                    legal_name=f"{last} {rng.choice(['Health PLLC', 'Therapy LLC', 'Medical Group'])}",
-                    kind=Organization.Kind.PLLC,
+                    legal_name=(legal_name := f"{last} {rng.choice(ORGANIZATION_SUFFIXES)}"),
+                    kind=organization_kind(legal_name),
                     actor=staff,
                 )
                 profiles.append(organization.profile)

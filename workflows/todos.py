@@ -19,6 +19,10 @@ from .models import AccessGrant, Enrollment, SignatureRound
 from .rules import Party, Step, may_do, refusal, roles_allowed
 
 
+# Grants that are the provider's to do (or that they said they did).
+PENDING_GRANT_STATES = (AccessGrant.State.AWAITING_PROVIDER, AccessGrant.State.PROVIDER_SAYS_DONE)
+
+
 @dataclass
 class Todo:
     step: Step
@@ -58,7 +62,7 @@ def party_for(user, client: Client) -> Party | None:
 
 def client_queryset_for_todos():
     """Everything the to-do list reads, in a fixed number of queries."""
-    return Client.objects.select_related("firm").prefetch_related(
+    return Client.objects.select_related("firm", "assigned_staff").prefetch_related(
         Prefetch(
             "profiles",
             queryset=Profile.objects.select_related("organization").prefetch_related(

@@ -49,8 +49,9 @@ def test_invitation_email_is_delivered_once_by_a_real_worker(
         firm=northwind, email="new@northwind.test", role=Role.STAFF, invited_by=northwind_admin
     )
 
-    [message] = smtp_sink.wait_for(1, timeout=DELIVERY_TIMEOUT)
-
+    messages = smtp_sink.wait_for(1, timeout=DELIVERY_TIMEOUT)
+    assert len(messages) == 1, smtp_sink.message_ids()
+    message = messages[0]
     assert message["To"].addresses[0].addr_spec == "new@northwind.test"
     assert [envelope.rcpt_tos for envelope in smtp_sink.envelopes] == [("new@northwind.test",)]
     assert "Northwind Credentialing" in message["Subject"]

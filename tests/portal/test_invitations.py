@@ -255,3 +255,39 @@ def test_new_firm_admin_lands_on_the_firms_dashboard_after_enrolling(
     assert b"Acme Credentialing" in response.content
     assert b"No clients yet" in response.content
     MembershipFactory  # factories stay importable for the matrix  # noqa: B018
+
+
+def test_broker_outage_delays_the_invitation_but_never_loses_it(
+    as_user, northwind, northwind_admin, django_capture_on_commit_callbacks, monkeypatch
+):
+    from portal import tasks
+
+    def broker_down(**kwargs):
+        raise ConnectionError("broker unavailable")
+
+    monkeypatch.setattr(tasks.send_invitation_email, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_user(northwind_admin).post(
+            reverse("invite_member"), {"email": "late@northwind.test", "role": "staff"}
+        )
+    assert response.status_code == 302  # the admin sees success, not an error page
+    invitation = Invitation.objects.get(email="late@northwind.test")
+    assert invitation.sent_at is None
+    assert mail.outbox == []
+    # Within the grace period the sweep leaves it to the on-commit path.
+    assert tasks.send_pending_invitations() == 0
+    with time_machine.travel(timezone.now() + tasks.SWEEP_GRACE + timezone.timedelta(seconds=1)):
+        assert tasks.send_pending_invitations() == 1
+        assert tasks.send_pending_invitations() == 0
+    assert [m.to for m in mail.outbox] == [["late@northwind.test"]]
+
+
+def test_the_same_invitation_task_twice_sends_once(
+    northwind, northwind_admin, django_capture_on_commit_callbacks
+):
+    from portal import tasks
+
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation = invite(northwind, northwind_admin)
+    tasks.send_invitation_email.run(invitation_id=invitation.pk)
+    assert len(mail.outbox) == 1

@@ -6,7 +6,10 @@ from workflows.demo import DEMO_PROVIDERS, seed_workflows
 
 
 class Command(BaseCommand):
-    help = "Create the fixed demo firms, accounts and workflows. Idempotent: a second run changes nothing."
+    help = (
+        "Create the fixed demo firms, accounts and workflows. "
+        "Idempotent: a second run changes nothing."
+    )
 
     @transaction.atomic
     def handle(self, *args, **options):

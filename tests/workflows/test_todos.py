@@ -1,0 +1,154 @@
+"""The provider's to-do page, the "I've done this" button, and delegates' read-only view."""
+
+import pytest
+from django.urls import reverse
+
+from clients.models import Profile
+from workflows import services
+from workflows.models import AccessGrant, SignatureRound
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_requests(rivera, northwind_staff):
+    return [
+        services.grant_create(profile=profile, method="connection_request", actor=northwind_staff)
+        for profile in rivera.profiles.order_by("kind")
+    ]
+
+
+@pytest.fixture
+def round_two(rivera, northwind_staff):
+    profile = rivera.profiles.get(kind=Profile.Kind.INDIVIDUAL)
+    enrollment = services.enrollment_create(profile=profile, kind="initial", actor=northwind_staff)
+    first = services.round_open(enrollment=enrollment, actor=northwind_staff)
+    services.round_confirm(signature_round=first, actor=northwind_staff)
+    return services.round_open_revision(
+        enrollment=enrollment, actor=northwind_staff, reason="Practice address corrected"
+    )
+
+
+def test_provider_sees_one_approval_per_profile_with_steps_and_countdown(
+    as_user, provider, two_requests
+):
+    response = as_user(provider).get(reverse("dashboard"))
+    page = response.content.decode()
+    assert page.count("Approve the pending connection") == 2
+    assert "Individual profile" in page
+    assert "Rivera Therapy PLLC" in page
+    assert "My Pending Connections" in page
+    assert "Approve All Selected" in page
+    assert "30 days left" in page
+
+
+def test_done_sends_the_step_to_staff_and_leaves_the_list(as_user, provider, two_requests):
+    grant = two_requests[0]
+    client = as_user(provider)
+    response = client.post(reverse("todo_done", args=["grant", grant.public_id]), follow=True)
+    assert b"Thank you" in response.content
+    grant.refresh_from_db()
+    assert grant.state == AccessGrant.State.PROVIDER_SAYS_DONE
+    page = response.content.decode()
+    assert page.count("/done/") == 1  # one left to do, one being checked
+    assert "Your credentialer is checking" in page
+
+
+def test_double_submit_is_a_message_not_an_error(as_user, provider, two_requests):
+    url = reverse("todo_done", args=["grant", two_requests[0].public_id])
+    client = as_user(provider)
+    client.post(url)
+    response = client.post(url, follow=True)
+    assert response.status_code == 200
+    assert b"already told us" in response.content
+
+
+def test_sign_round_two_shows_the_reason(as_user, provider, round_two):
+    page = as_user(provider).get(reverse("dashboard")).content.decode()
+    assert "Sign round 2 of your application" in page
+    assert "Practice address corrected" in page
+    assert "Manage Signatures" in page
+
+
+def test_delegate_sees_signing_read_only_with_whom_to_ask(as_user, delegate, round_two):
+    page = as_user(delegate).get(reverse("dashboard")).content.decode()
+    assert "Sign round 2" in page
+    assert "Only the provider signs an individual application. Ask Ana Rivera" in page
+    assert reverse("todo_done", args=["round", round_two.public_id]) not in page
+
+
+def test_the_rule_holds_on_the_server_not_only_in_the_page(as_user, delegate, round_two):
+    response = as_user(delegate).post(
+        reverse("todo_done", args=["round", round_two.public_id]), follow=True
+    )
+    assert b"Only the provider signs" in response.content
+    round_two.refresh_from_db()
+    assert round_two.state == SignatureRound.State.AWAITING_SIGNATURE
+
+
+def test_access_manager_delegate_may_approve_a_connection(as_user, delegate, two_requests):
+    grant = two_requests[0]
+    as_user(delegate).post(reverse("todo_done", args=["grant", grant.public_id]))
+    grant.refresh_from_db()
+    assert grant.state == AccessGrant.State.PROVIDER_SAYS_DONE
+
+
+def test_another_providers_step_is_not_found(as_user, northwind, northwind_staff, two_requests):
+    from tests.clients.factories import give_portal_account, make_client
+
+    other = make_client(northwind, actor=northwind_staff)
+    stranger = give_portal_account(other)
+    response = as_user(stranger).post(
+        reverse("todo_done", args=["grant", two_requests[0].public_id])
+    )
+    assert response.status_code == 404
+
+
+def test_empty_state_says_what_happens_next(as_user, provider):
+    page = as_user(provider).get(reverse("dashboard")).content.decode()
+    assert "Nothing to do right now" in page
+    assert "we will email you" in page
+
+
+def test_regain_control_and_password_reset_todos(as_user, provider, rivera, northwind_staff):
+    from clients.services import profile_update_ia
+
+    profile = rivera.profiles.get(kind=Profile.Kind.ORGANIZATIONAL)
+    profile_update_ia(
+        profile=profile,
+        actor=northwind_staff,
+        ia_controller=Profile.IAController.SOMEONE_ELSE,
+        ia_controller_note="Former biller",
+        password_reset_likely=True,
+    )
+    page = as_user(provider).get(reverse("dashboard")).content.decode()
+    assert "Regain control of your I&amp;A account" in page
+    assert "Reset your I&amp;A password" in page
+    # The password helper is a field with no name, outside any form: nothing is posted.
+    assert "data-ia-password-input" in page
+    helper = page[page.index("data-ia-password-helper") :]
+    helper = helper[: helper.index("</div>")]
+    assert "name=" not in helper
+
+
+def test_provider_todos_query_budget(
+    as_user, provider, rivera, two_requests, round_two, django_assert_max_num_queries
+):
+    client = as_user(provider)
+    # session, user, membership+firm, clients+firm+assigned staff, profiles+organizations,
+    # grants, enrollments, rounds, delegates, delegate roles (providers have no MFA check)
+    with django_assert_max_num_queries(10) as queries:
+        assert client.get(reverse("dashboard")).status_code == 200
+    small = len(queries.captured_queries)
+    from tests.clients.factories import add_organization
+
+    for index in range(5):  # more profiles, each with a pending request
+        organization = add_organization(rivera, actor=rivera.assigned_staff, name=f"Group {index}")
+        services.grant_create(
+            profile=organization.profile,
+            method="add_staff",
+            requested_role="access_manager",
+            actor=rivera.assigned_staff,
+        )
+    with django_assert_max_num_queries(small):
+        assert client.get(reverse("dashboard")).status_code == 200
