@@ -14,7 +14,6 @@ from portal.models import AuditEvent
 from workflows.forms import (
     ChangeStateForm,
     EnrollmentForm,
-    EnrollmentUpdateForm,
     GrantForm,
     ReasonForm,
     RoundForm,
@@ -26,10 +25,10 @@ from . import importing, services
 from .forms import (
     ClientForm,
     DelegateForm,
-    staff_members,
     ImportForm,
     OrganizationForm,
     ProfileIAForm,
+    staff_members,
 )
 from .models import Client, Delegate, DelegateRole, Profile
 from .selectors import get_client_for
