@@ -19,7 +19,7 @@ from workflows.forms import (
     RoundForm,
 )
 from workflows.models import AccessGrant, Enrollment, SignatureRound
-from workflows.todos import PENDING_GRANT_STATES, todos_for
+from workflows.todos import todos_for
 
 from . import importing, services
 from .forms import (
@@ -139,7 +139,9 @@ def client_detail(request, public_id):
         .order_by("-created_at", "-id")[:TIMELINE_LENGTH]
     )
     for profile in profiles:  # what the to-do list reads, from what the page already loaded
-        profile.pending_grants = [g for g in profile.all_grants if g.state in PENDING_GRANT_STATES]
+        profile.pending_grants = [
+            g for g in profile.all_grants if g.state in AccessGrant.PENDING_STATES
+        ]
         profile.open_enrollments = [e for e in profile.all_enrollments if e.is_open]
         for enrollment in profile.open_enrollments:
             enrollment.open_rounds = [r for r in enrollment.all_rounds if r.is_open]

@@ -1,1 +1,103 @@
-"""Filled in by its own issue; exists so the layout and migrations are stable."""
+"""The notification outbox: one row per message and channel, written in the same transaction
+as the change that causes it, delivered by Celery, shown in the in-app inbox."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from portal.models import Firm
+
+
+class Notification(models.Model):
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        IN_APP = "in_app", "In the portal"
+
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="notifications")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
+    to_email = models.EmailField(blank=True)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    kind = models.CharField(max_length=48)
+    # The object it is about (a grant, a round...), as label and public id: notifications
+    # knows nothing of the workflows' models.
+    subject_type = models.CharField(max_length=48)
+    subject_id = models.CharField(max_length=64)
+    step = models.CharField(max_length=32)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    due_at = models.DateTimeField()
+    state = models.CharField(max_length=12, choices=State.choices, default=State.SCHEDULED)
+    essential = models.BooleanField(default=True)
+    title = models.CharField(max_length=200)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    link_path = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=200, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-due_at", "-id"]
+        indexes = [
+            # The delivery sweep: due emails not yet sent.
+            models.Index(
+                fields=["due_at"],
+                condition=models.Q(state="scheduled", channel="email"),
+                name="notif_email_due",
+            ),
+            # Claims left behind by a killed worker.
+            models.Index(
+                fields=["claimed_at"],
+                condition=models.Q(state="sending"),
+                name="notif_sending",
+            ),
+            # Cancelling the reminders of a step that is done.
+            models.Index(
+                fields=["subject_type", "subject_id"],
+                condition=models.Q(state="scheduled"),
+                name="notif_open_by_subject",
+            ),
+            # The inbox.
+            models.Index(
+                fields=["recipient", "-due_at"],
+                condition=models.Q(channel="in_app"),
+                name="notif_inbox",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.step} ({self.get_channel_display()})"
+
+
+class Preference(models.Model):
+    """What a person wants by email. Deadline reminders are essential and always sent."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference"
+    )
+    nonessential_email = models.BooleanField(
+        "Email me updates that are not about a deadline", default=True
+    )
+
+    def __str__(self):
+        return f"Preferences of {self.user}"

@@ -15,6 +15,19 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"“{value}” is not a known time zone (e.g. America/Chicago).")
 
 
+def validate_day_list(value: str) -> None:
+    try:
+        days = parse_day_list(value)
+    except ValueError:
+        raise ValidationError("Write days as numbers separated by commas, e.g. 3,7,14.") from None
+    if any(day < 0 or day > 365 for day in days):
+        raise ValidationError("Days must be between 0 and 365.")
+
+
+def parse_day_list(value: str) -> list[int]:
+    return sorted({int(part) for part in value.replace(" ", "").split(",") if part})
+
+
 def normalize_email(email: str) -> str:
     """Email addresses are compared case-insensitively everywhere, so store them lowercase."""
     return (email or "").strip().lower()
@@ -102,6 +115,43 @@ class Firm(models.Model):
     )
     contact_email = models.EmailField(
         blank=True, help_text="Where providers write with questions; shown in emails."
+    )
+    # Notification cadences: days after the step started.
+    grant_reminder_days = models.CharField(
+        max_length=100,
+        default="3,7,14,21,25,28",
+        validators=[validate_day_list],
+        help_text="Reminders to the provider while a connection request is pending.",
+    )
+    grant_staff_alert_days = models.CharField(
+        max_length=100,
+        default="21,28",
+        validators=[validate_day_list],
+        help_text="Alerts to the assigned staff member while a request is pending.",
+    )
+    round_reminder_days = models.CharField(
+        max_length=100,
+        default="2,5,10,15",
+        validators=[validate_day_list],
+        help_text="Reminders to the provider while a signature is awaited.",
+    )
+    round_staff_alert_days = models.CharField(
+        max_length=100,
+        default="7,15",
+        validators=[validate_day_list],
+        help_text="Alerts to staff while a signature is awaited (and at its deadline).",
+    )
+    paper_followup_days = models.CharField(
+        max_length=100,
+        default="10,20,30",
+        validators=[validate_day_list],
+        help_text="Follow-ups to staff until a paper signature is received.",
+    )
+    reminder_hour = models.PositiveSmallIntegerField(
+        default=9, help_text="Local hour (0-23) reminders go out, in the firm's time zone."
+    )
+    digest_hour = models.PositiveSmallIntegerField(
+        default=8, help_text="Local hour (0-23) of the staff daily digest."
     )
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -202,7 +202,13 @@ elif _email["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
     }
 else:
     _mail_options = {}
-MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _mail_options}}
+_mail_backend = _email["EMAIL_BACKEND"]
+if _mail_backend == "django.core.mail.backends.smtp.EmailBackend":
+    # The same SMTP backend, able to send notifications exactly once (notifications/smtp.py).
+    _mail_backend = "notifications.smtp.EmailBackend"
+MAILERS = {"default": {"BACKEND": _mail_backend, "OPTIONS": _mail_options}}
+# Seconds after which a claimed, unsent notification is taken back from a silent worker.
+NOTIFICATION_CLAIM_TIMEOUT = env.int("NOTIFICATION_CLAIM_TIMEOUT", default=600)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="credportal <no-reply@credportal.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -230,6 +236,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.tasks.send_pending_invitations",
         "schedule": 60.0,
     },
+    "deliver-due-notifications": {"task": "notifications.tasks.deliver_due", "schedule": 60.0},
+    "expire-due-grants": {"task": "workflows.tasks.expire_due_grants", "schedule": 60.0},
+    "send-daily-digests": {"task": "workflows.tasks.send_daily_digests", "schedule": 15 * 60.0},
 }
 
 # --- security ---------------------------------------------------------------------------

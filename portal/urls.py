@@ -13,6 +13,7 @@ admin.site.site_header = "credportal platform administration"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("team/", views.team, name="team"),
     path("team/invite/", views.invite_member, name="invite_member"),
@@ -39,6 +40,7 @@ urlpatterns = [
     ),
     path("clients/", include("clients.urls")),
     path("work/", include("workflows.urls")),
+    path("notifications/", include("notifications.urls")),
     path("invitations/<str:token>/", views.accept_invitation, name="accept_invitation"),
     # A member's email is their identity in the firm: only an admin's new invitation changes it.
     path("accounts/email/", views.email_managed_by_firm, name="account_email"),

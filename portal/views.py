@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET, require_POST
 
 from . import services
@@ -18,6 +19,11 @@ from .feedback import attempt, form_errors
 from .forms import AcceptInvitationForm, ChangeRoleForm, InviteMemberForm
 from .middleware import CURRENT_FIRM_SESSION_KEY
 from .models import Invitation, Membership, Role, User
+
+
+@require_GET
+def favicon(request):
+    return redirect(static("favicon.svg"), permanent=True)
 
 
 @require_GET

@@ -8,6 +8,7 @@ until this table says who may reach it. Objects are Northwind's, so Bluebird's p
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from notifications.models import Notification
 from tests.portal.factories import InvitationFactory, MembershipFactory
 
 OK, LOGIN, FORBIDDEN, NOT_FOUND, REDIRECT = 200, "login", 403, 404, 302
@@ -46,6 +47,7 @@ ROUTES = {
         None,
         row(LOGIN, REDIRECT, REDIRECT, REDIRECT, LOGIN, REDIRECT, REDIRECT, REDIRECT),
     ),
+    "favicon": ("get", None, row(301, 301, 301, 301, LOGIN, 301, 301, 301)),
     "dashboard": ("get", None, row(LOGIN, OK, OK, OK, LOGIN, FORBIDDEN, OK, OK)),
     "team": ("get", None, ADMIN_ONLY),
     "invite_member": ("post", None, ADMIN_ACTION),
@@ -85,6 +87,19 @@ ROUTES = {
     "enrollment_change_state": ("post", "enrollment", NW_ACTION),
     "enrollment_update": ("post", "enrollment", NW_ACTION),
     "round_action": ("post", "round_action", NW_ACTION),
+    # notifications: everyone logged in has an inbox; one person's notification is theirs only
+    "inbox": ("get", None, row(LOGIN, OK, OK, OK, LOGIN, OK, OK, OK)),
+    "inbox_mark_all_read": (
+        "post",
+        None,
+        row(LOGIN, REDIRECT, REDIRECT, REDIRECT, LOGIN, REDIRECT, REDIRECT, REDIRECT),
+    ),
+    "notification_preferences": ("get", None, row(LOGIN, OK, OK, OK, LOGIN, OK, OK, OK)),
+    "inbox_mark_read": (
+        "post",
+        "provider_notification",
+        row(LOGIN, NOT_FOUND, NOT_FOUND, NOT_FOUND, LOGIN, NOT_FOUND, REDIRECT, NOT_FOUND),
+    ),
     "todo_done": (
         "post",
         "todo_grant",
@@ -164,6 +179,13 @@ def objects(northwind, northwind_staff, rivera):
         "enrollment": {"public_id": enrollment.public_id},
         "round_action": {"public_id": signature_round.public_id, "action": "confirm"},
         "todo_grant": {"kind": "grant", "public_id": grant.public_id},
+        "provider_notification": {
+            "public_id": Notification.objects.filter(
+                recipient=rivera.user, channel="in_app", step="sent"
+            )
+            .first()
+            .public_id
+        },
     }
 
 

@@ -140,6 +140,8 @@ class AccessGrant(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     OPEN_STATES = (State.PREPARED, State.AWAITING_PROVIDER, State.PROVIDER_SAYS_DONE)
+    # The provider's move (or they said they made it): reminders run, the deadline counts.
+    PENDING_STATES = (State.AWAITING_PROVIDER, State.PROVIDER_SAYS_DONE)
     # "Send again" is possible from these: a new attempt replaces the closed one.
     RETRYABLE_STATES = (State.EXPIRED, State.REJECTED)
     TRANSITIONS = {

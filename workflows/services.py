@@ -7,14 +7,15 @@ client's timeline, all in one transaction.
 
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Model
 from django.utils import timezone
 
 from clients.models import Client, Profile
 from portal import audit
-from portal.models import User
+from portal.models import AuditEvent, User
 
+from . import notify
 from .deadlines import grant_deadline, signature_deadline
 from .errors import NotAllowed, TransitionError
 from .models import AccessGrant, Enrollment, Holder, SignatureRound
@@ -129,7 +130,7 @@ def grant_send(*, grant: AccessGrant, actor: User) -> AccessGrant:
     deadline = None
     if grant.method == AccessGrant.Method.CONNECTION_REQUEST:
         deadline = grant_deadline(grant.firm, now)
-    return _move(
+    grant = _move(
         grant,
         AccessGrant.State.AWAITING_PROVIDER,
         actor=actor,
@@ -138,6 +139,8 @@ def grant_send(*, grant: AccessGrant, actor: User) -> AccessGrant:
         sent_at=now,
         deadline=deadline,
     )
+    notify.grant_sent(grant)
+    return grant
 
 
 def grant_step(grant: AccessGrant) -> Step:
@@ -164,7 +167,7 @@ def grant_claim_done(*, grant: AccessGrant, party: Party, actor: User) -> Access
         raise TransitionError(
             "This request expired before it was approved. We will send a new one."
         )
-    return _move(
+    grant = _move(
         grant,
         AccessGrant.State.PROVIDER_SAYS_DONE,
         actor=actor,
@@ -172,15 +175,19 @@ def grant_claim_done(*, grant: AccessGrant, party: Party, actor: User) -> Access
         action="mark it done",
         reason=f"{party.name} says it is done",
     )
+    notify.grant_claimed(grant, party)
+    return grant
 
 
 @transaction.atomic
 def grant_mark_active(*, grant: AccessGrant, actor: User) -> AccessGrant:
     """Staff checked in PECOS: access works."""
     grant = _lock(grant)
-    return _move(
+    grant = _move(
         grant, AccessGrant.State.ACTIVE, actor=actor, verb="grant.active", action="mark it active"
     )
+    notify.grant_active(grant)
+    return grant
 
 
 @transaction.atomic
@@ -189,7 +196,7 @@ def grant_not_yet_done(*, grant: AccessGrant, actor: User, reason: str = "") -> 
     grant = _lock(grant)
     if grant.state != AccessGrant.State.PROVIDER_SAYS_DONE:
         raise TransitionError("Only a step the provider reported done can be sent back.")
-    return _move(
+    grant = _move(
         grant,
         AccessGrant.State.AWAITING_PROVIDER,
         actor=actor,
@@ -197,29 +204,96 @@ def grant_not_yet_done(*, grant: AccessGrant, actor: User, reason: str = "") -> 
         action="send it back to the provider",
         reason=reason or "Access not visible yet",
     )
+    notify.grant_waiting_again(grant)
+    return grant
 
 
 @transaction.atomic
-def grant_expire(*, grant: AccessGrant, actor: User | None = None, now: datetime | None = None):
+def grant_expire(*, grant: AccessGrant, now: datetime | None = None) -> AccessGrant:
     """Day 30 passed without approval: CMS rejected the request automatically."""
-    grant = _lock(grant)
     now = now or timezone.now()
     if grant.deadline is None or grant.deadline > now:
         raise TransitionError("This request has not reached its deadline yet.")
-    return _move(
-        grant,
-        AccessGrant.State.EXPIRED,
-        actor=actor,
-        verb="grant.expired",
-        action="expire it",
-        reason="Not approved within the deadline",
+    if not grants_expire(ids=[grant.pk], now=now):
+        grant.refresh_from_db(fields=["state"])
+        raise TransitionError(
+            f"Can't expire it: this access grant is {grant.get_state_display().lower()}."
+        )
+    grant.refresh_from_db()
+    return grant
+
+
+def grants_due_for_expiry(now: datetime):
+    return AccessGrant.objects.filter(state__in=AccessGrant.PENDING_STATES, deadline__lte=now)
+
+
+@transaction.atomic
+def grants_expire(*, ids: list[int], now: datetime | None = None) -> list[AccessGrant]:
+    """Expire these pending requests whose deadline passed, each exactly once, in bulk.
+
+    1. Lock the rows that are still pending and due (SKIP LOCKED: a concurrent scan takes
+       others), and move them to expired with one UPDATE.
+    2. Record one event per grant (bulk insert) and touch each client's last activity.
+    3. Tell each provider, alert the assigned staff, cancel the remaining reminders.
+    """
+    now = now or timezone.now()
+    due = grants_due_for_expiry(now).filter(pk__in=ids)
+    if connection.features.has_select_for_update_skip_locked:
+        due = due.select_for_update(skip_locked=True, of=("self",))
+    grants = list(due.select_related("firm", "profile__client", "profile__organization"))
+    if not grants:
+        return []
+    AccessGrant.objects.filter(
+        pk__in=[g.pk for g in grants], state__in=AccessGrant.PENDING_STATES
+    ).update(state=AccessGrant.State.EXPIRED, state_entered_at=now)
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                verb="grant.expired",
+                firm=grant.firm,
+                target_type=grant._meta.label_lower,
+                target_id=str(grant.public_id),
+                target_label=str(grant),
+                client_uuid=grant.profile.client.public_id,
+                data={
+                    "from": grant.state,
+                    "to": AccessGrant.State.EXPIRED,
+                    "reason": "Not approved within the deadline",
+                },
+                created_at=now,
+            )
+            for grant in grants
+        ]
     )
+    Client.objects.filter(pk__in={g.profile.client_id for g in grants}).update(last_activity_at=now)
+    for grant in grants:
+        grant.state, grant.state_entered_at = AccessGrant.State.EXPIRED, now
+    notify.grants_expired(grants)
+    return grants
+
+
+def grants_expire_due(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """The periodic scan: expire every due request, batch by batch. Safe to run twice at once."""
+    now = now or timezone.now()
+    total = 0
+    while True:
+        ids = list(
+            grants_due_for_expiry(now)
+            .order_by("deadline")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return total
+        expired = grants_expire(ids=ids, now=now)
+        total += len(expired)
+        if not expired:
+            return total  # another scan holds (or took) them all
 
 
 @transaction.atomic
 def grant_record_rejected(*, grant: AccessGrant, actor: User, reason: str = "") -> AccessGrant:
     grant = _lock(grant)
-    return _move(
+    grant = _move(
         grant,
         AccessGrant.State.REJECTED,
         actor=actor,
@@ -227,13 +301,15 @@ def grant_record_rejected(*, grant: AccessGrant, actor: User, reason: str = "") 
         action="record a rejection",
         reason=reason or "Rejected",
     )
+    notify.grant_waiting_stopped(grant)
+    return grant
 
 
 @transaction.atomic
 def grant_record_expired(*, grant: AccessGrant, actor: User) -> AccessGrant:
     """Staff saw in I&A that the request expired (before the scan did)."""
     grant = _lock(grant)
-    return _move(
+    grant = _move(
         grant,
         AccessGrant.State.EXPIRED,
         actor=actor,
@@ -241,12 +317,14 @@ def grant_record_expired(*, grant: AccessGrant, actor: User) -> AccessGrant:
         action="record an expiry",
         reason="Recorded by staff",
     )
+    notify.grants_expired([grant])
+    return grant
 
 
 @transaction.atomic
 def grant_cancel(*, grant: AccessGrant, actor: User, reason: str = "") -> AccessGrant:
     grant = _lock(grant)
-    return _move(
+    grant = _move(
         grant,
         AccessGrant.State.CANCELLED,
         actor=actor,
@@ -254,6 +332,8 @@ def grant_cancel(*, grant: AccessGrant, actor: User, reason: str = "") -> Access
         action="cancel it",
         reason=reason,
     )
+    notify.grant_waiting_stopped(grant)
+    return grant
 
 
 @transaction.atomic
@@ -323,6 +403,7 @@ def enrollment_change_state(
         raise TransitionError("A signature round is open: confirm or cancel it first.")
     if to in (Enrollment.State.WITHDRAWN, Enrollment.State.DENIED):
         for open_round in enrollment.rounds.filter(state__in=SignatureRound.OPEN_STATES):
+            notify.round_waiting_stopped(open_round)
             _move(
                 _lock(open_round),
                 SignatureRound.State.CANCELLED,
@@ -419,6 +500,7 @@ def _open_round(enrollment: Enrollment, *, actor: User, reason: str, method: str
         holder=Holder.PROVIDER,
         holder_reason=f"Signature round {number}",
     )
+    notify.round_opened(signature_round)
     return signature_round
 
 
@@ -472,7 +554,7 @@ def round_claim_signed(*, signature_round: SignatureRound, party: Party, actor: 
     ):
         raise TransitionError("You already told us you signed; we are checking it.")
     if signature_round.is_paper:
-        return _move(
+        signature_round = _move(
             signature_round,
             SignatureRound.State.MAILED,
             actor=actor,
@@ -481,19 +563,23 @@ def round_claim_signed(*, signature_round: SignatureRound, party: Party, actor: 
             reason=f"{party.name} says the signed page is in the mail",
             mailed_at=timezone.now(),
         )
-    return _move(
-        signature_round,
-        SignatureRound.State.PROVIDER_SAYS_SIGNED,
-        actor=actor,
-        verb="round.provider_says_signed",
-        action="mark it signed",
-        reason=f"{party.name} says it is signed",
-    )
+    else:
+        signature_round = _move(
+            signature_round,
+            SignatureRound.State.PROVIDER_SAYS_SIGNED,
+            actor=actor,
+            verb="round.provider_says_signed",
+            action="mark it signed",
+            reason=f"{party.name} says it is signed",
+        )
+    notify.round_claimed(signature_round, party)
+    return signature_round
 
 
 def _close_round_and_submit(signature_round, to, *, actor, verb, action):
     now = timezone.now()
     _move(signature_round, to, actor=actor, verb=verb, action=action, closed_at=now)
+    notify.round_confirmed(signature_round)
     enrollment = _lock(signature_round.enrollment)
     if enrollment.state == Enrollment.State.AWAITING_SIGNATURE:
         _move(
@@ -529,7 +615,7 @@ def round_not_yet_signed(*, signature_round: SignatureRound, actor: User, reason
     signature_round = _lock_round(signature_round)
     if signature_round.state != SignatureRound.State.PROVIDER_SAYS_SIGNED:
         raise TransitionError("Only a round the provider reported signed can be sent back.")
-    return _move(
+    signature_round = _move(
         signature_round,
         SignatureRound.State.AWAITING_SIGNATURE,
         actor=actor,
@@ -537,6 +623,8 @@ def round_not_yet_signed(*, signature_round: SignatureRound, actor: User, reason
         action="send it back to the provider",
         reason=reason or "Signature not visible yet",
     )
+    notify.round_waiting_again(signature_round)
+    return signature_round
 
 
 @transaction.atomic
@@ -544,7 +632,7 @@ def round_mark_mailed(*, signature_round: SignatureRound, actor: User) -> Signat
     signature_round = _lock_round(signature_round)
     if not signature_round.is_paper:
         raise TransitionError("Only a paper round is mailed.")
-    return _move(
+    signature_round = _move(
         signature_round,
         SignatureRound.State.MAILED,
         actor=actor,
@@ -552,6 +640,8 @@ def round_mark_mailed(*, signature_round: SignatureRound, actor: User) -> Signat
         action="record it mailed",
         mailed_at=timezone.now(),
     )
+    notify.round_waiting_stopped(signature_round, keep_paper_followups=True)
+    return signature_round
 
 
 @transaction.atomic
@@ -569,6 +659,7 @@ def round_mark_received(*, signature_round: SignatureRound, actor: User) -> Sign
 @transaction.atomic
 def round_cancel(*, signature_round: SignatureRound, actor: User, reason: str = ""):
     signature_round = _lock_round(signature_round)
+    notify.round_waiting_stopped(signature_round)
     _move(
         signature_round,
         SignatureRound.State.CANCELLED,

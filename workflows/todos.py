@@ -18,9 +18,6 @@ from .deadlines import days_left
 from .models import AccessGrant, Enrollment, SignatureRound
 from .rules import Party, Step, may_do, refusal, roles_allowed
 
-# Grants that are the provider's to do (or that they said they did).
-PENDING_GRANT_STATES = (AccessGrant.State.AWAITING_PROVIDER, AccessGrant.State.PROVIDER_SAYS_DONE)
-
 
 @dataclass
 class Todo:

@@ -60,6 +60,17 @@ def invitation_path(message) -> str:
     return urlsplit(match.group(0)).path
 
 
+def expect_firm_dashboard(page, url: str, firm_name: str) -> None:
+    """The firm's dashboard: its name in the header, the Dashboard tab current, a page title."""
+    expect(page).to_have_url(f"{url}/dashboard/")
+    expect(
+        page.get_by_role("banner").get_by_role("link", name=firm_name, exact=True)
+    ).to_be_visible()
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Dashboard")).to_have_attribute("aria-current", "page")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+
+
 def wait_for_outbox(count: int, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while len(mail.outbox) < count and time.monotonic() < deadline:
@@ -81,8 +92,7 @@ def test_admin_invites_staff_who_enrols_totp_and_reaches_dashboard(live_server, 
     axe_check(page, "two-factor authentication page")
     page.locator("input[name=code]").fill(totp_code(TOTP_SECRET))
     page.get_by_role("button", name="Sign In").click()
-    expect(page).to_have_url(f"{url}/dashboard/")
-    expect(page.get_by_role("heading", level=1, name="Northwind")).to_be_visible()
+    expect_firm_dashboard(page, url, "Northwind")
 
     # Team: invite a staff member.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Team").click()
@@ -125,8 +135,7 @@ def test_admin_invites_staff_who_enrols_totp_and_reaches_dashboard(live_server, 
     expect(page).not_to_have_url(re.compile(r"/accounts/2fa/totp/activate/"))
 
     page.goto(f"{url}/dashboard/")
-    expect(page).to_have_url(f"{url}/dashboard/")
-    expect(page.get_by_role("heading", level=1, name="Northwind")).to_be_visible()
+    expect_firm_dashboard(page, url, "Northwind")
     expect(page.locator(".who-name")).to_have_text("Sam Staff")
     axe_check(page, "staff dashboard")
 
@@ -160,8 +169,7 @@ def test_dashboard_fits_a_phone_without_horizontal_scroll(live_server, new_conte
     page = context.new_page()
 
     page.goto(f"{live_server.url}/dashboard/")
-    expect(page).to_have_url(f"{live_server.url}/dashboard/")
-    expect(page.get_by_role("heading", level=1, name="Northwind")).to_be_visible()
+    expect_firm_dashboard(page, live_server.url, "Northwind")
 
     scroll_width, inner_width = page.evaluate(
         "[document.documentElement.scrollWidth, window.innerWidth]"

@@ -133,8 +133,8 @@ def test_caseload_query_budget_does_not_grow(
     client.get(reverse("dashboard"))  # warm the session
     # session, user, membership+firm, MFA authenticator, clients page (with the deadline
     # subqueries), profiles+organizations, live grants, open enrollments, open rounds,
-    # the staff list for the filter
-    with django_assert_num_queries(9):
+    # the staff list for the filter, the unread notification count
+    with django_assert_num_queries(10):
         assert client.get(reverse("dashboard")).status_code == 200
 
 
@@ -153,8 +153,8 @@ def test_client_page_query_budget_does_not_grow(
     client.get(reverse("client_detail", args=[rivera.public_id]))
     # session, user, membership+firm, MFA authenticator, client (+firm, staff, user),
     # profiles+organizations, grants, enrollments+assignee, rounds, delegates, delegate
-    # roles+profiles, timeline+actors, staff choices
-    with django_assert_num_queries(13):
+    # roles+profiles, timeline+actors, staff choices, unread notification count
+    with django_assert_num_queries(14):
         assert client.get(reverse("client_detail", args=[rivera.public_id])).status_code == 200
 
 

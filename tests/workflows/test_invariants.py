@@ -2,6 +2,8 @@
 one open round per enrollment; one live grant per profile; an expired or rejected grant
 never becomes active again; every state change has exactly one event."""
 
+import contextlib
+
 import pytest
 import time_machine
 from django.db import transaction
@@ -106,10 +108,8 @@ def test_random_transitions_keep_the_invariants(northwind, northwind_staff, acti
         }
         history = {}
         for action in actions:
-            try:
+            with contextlib.suppress(DomainError):  # a refused move changes nothing
                 run(action, ctx)
-            except DomainError:
-                pass  # a refused move changes nothing; checked below
             for grant in AccessGrant.objects.filter(profile=profile):
                 history.setdefault(grant.pk, []).append(grant.state)
             check_invariants(profile, enrollment)

@@ -136,8 +136,8 @@ def test_provider_todos_query_budget(
 ):
     client = as_user(provider)
     # session, user, membership+firm, clients+firm+assigned staff, profiles+organizations,
-    # grants, enrollments, rounds, delegates, delegate roles (providers have no MFA check)
-    with django_assert_max_num_queries(10) as queries:
+    # grants, enrollments, rounds, delegates, delegate roles, unread count (no MFA check)
+    with django_assert_max_num_queries(11) as queries:
         assert client.get(reverse("dashboard")).status_code == 200
     small = len(queries.captured_queries)
     from tests.clients.factories import add_organization

@@ -1,0 +1,273 @@
+"""Delivering due email notifications: claim, send outside any transaction, record.
+
+1. Claim a batch: rows that are due and scheduled become `sending` under a fresh claim token
+   (SELECT ... FOR UPDATE SKIP LOCKED where the database has it; SQLite serializes writers).
+   Two workers, two beats or a redelivered task never claim the same row.
+2. Send outside the transaction, over a few SMTP connections at once (one connection per
+   lane for the whole batch).
+3. Record: `sent` is committed only for rows still claimed by this token; a row someone else
+   reclaimed (because this worker looked dead) is aborted, never sent twice.
+4. A failure schedules a retry with exponential backoff and jitter; after MAX_ATTEMPTS the row
+   is `failed` and the firm's admins get an in-app alert.
+5. Claims older than CLAIM_TIMEOUT (a worker killed mid-batch) go back to `scheduled`.
+"""
+
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, mailers
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from portal.models import Membership, Role
+
+from .models import Notification, Preference
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+BASE_BACKOFF_SECONDS = 60
+LANES = 8  # SMTP connections used side by side
+
+
+def claim_timeout() -> timedelta:
+    return timedelta(seconds=getattr(settings, "NOTIFICATION_CLAIM_TIMEOUT", 600))
+
+
+def release_stale_claims(now=None) -> int:
+    """Claims whose worker died: schedule them again (nothing of theirs was committed sent)."""
+    now = now or timezone.now()
+    return Notification.objects.filter(
+        state=Notification.State.SENDING, claimed_at__lt=now - claim_timeout()
+    ).update(state=Notification.State.SCHEDULED, claim_token=None)
+
+
+def claim_batch(limit: int, now=None) -> tuple[uuid.UUID, list[int]]:
+    now = now or timezone.now()
+    token = uuid.uuid4()
+    with transaction.atomic():
+        due = Notification.objects.filter(
+            state=Notification.State.SCHEDULED,
+            channel=Notification.Channel.EMAIL,
+            due_at__lte=now,
+        ).order_by("due_at")
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        if ids:
+            Notification.objects.filter(pk__in=ids, state=Notification.State.SCHEDULED).update(
+                state=Notification.State.SENDING,
+                claim_token=token,
+                claimed_at=now,
+                attempts=F("attempts") + 1,
+            )
+    return token, ids
+
+
+@dataclass
+class Outgoing:
+    row: Notification
+    email: EmailMultiAlternatives
+
+
+def build(rows: list[Notification]) -> tuple[list[Outgoing], list[Notification]]:
+    """The email for each row; rows the recipient opted out of are returned apart."""
+    opted_out = set(
+        Preference.objects.filter(
+            user_id__in=[r.recipient_id for r in rows if r.recipient_id and not r.essential],
+            nonessential_email=False,
+        ).values_list("user_id", flat=True)
+    )
+    outgoing, skipped = [], []
+    for row in rows:
+        if not row.essential and row.recipient_id in opted_out:
+            skipped.append(row)
+            continue
+        from_email = f"{row.firm.name} via credportal <{_sender_address()}>"
+        email = EmailMultiAlternatives(
+            subject=row.title,
+            body=row.body_text,
+            from_email=from_email,
+            to=[row.to_email],
+            headers={"Message-ID": row.message_id},
+        )
+        if row.body_html:
+            email.attach_alternative(row.body_html, "text/html")
+        outgoing.append(Outgoing(row, email))
+    return outgoing, skipped
+
+
+def _sender_address() -> str:
+    address = settings.DEFAULT_FROM_EMAIL
+    return address[address.find("<") + 1 : address.rfind(">")] if "<" in address else address
+
+
+def _commit_sent(token, ids: list[int]) -> set[int]:
+    """Mark sent the rows this claim still owns; returns their ids."""
+    if not ids:
+        return set()
+    now = timezone.now()
+    with transaction.atomic():
+        owned = Notification.objects.filter(
+            pk__in=ids, claim_token=token, state=Notification.State.SENDING
+        )
+        if connection.features.has_select_for_update:
+            owned = owned.select_for_update()
+        owned_ids = set(owned.values_list("pk", flat=True))
+        Notification.objects.filter(pk__in=owned_ids).update(
+            state=Notification.State.SENT, sent_at=now
+        )
+    return owned_ids
+
+
+def _retry_or_fail(token, row: Notification, error: str) -> None:
+    if row.attempts >= MAX_ATTEMPTS:
+        changed = Notification.objects.filter(
+            pk=row.pk, claim_token=token, state=Notification.State.SENDING
+        ).update(state=Notification.State.FAILED, last_error=error[:2000])
+        if changed:
+            _alert_admins(row, error)
+        return
+    delay = BASE_BACKOFF_SECONDS * 2 ** (row.attempts - 1)
+    delay = delay * (0.5 + random.random())  # jitter, so failures don't retry in lockstep
+    Notification.objects.filter(
+        pk=row.pk, claim_token=token, state=Notification.State.SENDING
+    ).update(
+        state=Notification.State.SCHEDULED,
+        due_at=timezone.now() + timedelta(seconds=delay),
+        last_error=error[:2000],
+        claim_token=None,
+    )
+
+
+def _alert_admins(row: Notification, error: str) -> None:
+    admins = Membership.objects.filter(
+        firm=row.firm_id, role=Role.ADMIN, is_active=True
+    ).select_related("user")
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                firm_id=row.firm_id,
+                recipient=membership.user,
+                to_email=membership.user.email,
+                channel=Notification.Channel.IN_APP,
+                kind="delivery.failed",
+                subject_type="notification",
+                subject_id=str(row.public_id),
+                step="failed",
+                idempotency_key=f"delivery.failed:{row.public_id}:{membership.user_id}",
+                due_at=timezone.now(),
+                state=Notification.State.SENT,
+                title=f"An email could not be delivered: {row.title}"[:200],
+                body_text=(
+                    f"We tried {row.attempts} times to email {row.to_email} and gave up. "
+                    "Check the address on the client page and contact them another way."
+                ),
+                link_path=row.link_path,
+                sent_at=timezone.now(),
+            )
+            for membership in admins
+        ],
+        ignore_conflicts=True,
+    )
+    logger.warning("notification %s failed after %s attempts", row.pk, row.attempts)
+
+
+def _open_lanes(count: int) -> list:
+    return [mailers.default for _ in range(count)]
+
+
+def send_claimed(token, ids: list[int]) -> dict[str, int]:
+    """Send the claimed rows and record each outcome. Returns counts by outcome."""
+    rows = list(Notification.objects.filter(pk__in=ids, claim_token=token).select_related("firm"))
+    outgoing, skipped = build(rows)
+    if skipped:
+        Notification.objects.filter(pk__in=[r.pk for r in skipped], claim_token=token).update(
+            state=Notification.State.CANCELLED, last_error="Recipient opted out of this kind"
+        )
+    counts = {"sent": 0, "retry": 0, "skipped": len(skipped)}
+    if not outgoing:
+        return counts
+    lanes = _open_lanes(min(LANES, len(outgoing)))
+    try:
+        if getattr(lanes[0], "supports_two_phase", False):
+            _send_two_phase(token, outgoing, lanes, counts)
+        else:
+            _send_plain(token, outgoing, lanes[0], counts)
+    finally:
+        for lane in lanes:
+            try:
+                lane.close()
+            except Exception:  # noqa: BLE001  (closing a broken connection)
+                logger.debug("closing an SMTP lane failed", exc_info=True)
+    return counts
+
+
+def _send_plain(token, outgoing: list[Outgoing], backend, counts) -> None:
+    """At least once: send, then mark sent (the same Message-ID if it ever repeats)."""
+    backend.open()
+    for item in outgoing:
+        try:
+            backend.send_messages([item.email])
+        except Exception as exc:  # noqa: BLE001  (any backend or network error)
+            _retry_or_fail(token, item.row, repr(exc))
+            counts["retry"] += 1
+            continue
+        counts["sent"] += len(_commit_sent(token, [item.row.pk]))
+
+
+def _send_two_phase(token, outgoing: list[Outgoing], lanes, counts) -> None:
+    """Up to len(lanes) messages at a time: prepare all, commit all, then write the dots."""
+    for start in range(0, len(outgoing), len(lanes)):
+        chunk = outgoing[start : start + len(lanes)]
+        prepared = []
+        for lane, item in zip(lanes, chunk, strict=False):
+            try:
+                lane.prepare(item.email)
+            except Exception as exc:  # noqa: BLE001  (SMTP refusal or network error)
+                lane.abort()
+                _retry_or_fail(token, item.row, repr(exc))
+                counts["retry"] += 1
+                continue
+            prepared.append((lane, item))
+        committed = _commit_sent(token, [item.row.pk for _, item in prepared])
+        for lane, item in prepared:
+            if item.row.pk in committed:
+                lane.finish()
+            else:
+                lane.abort()  # someone else owns this row now
+        for lane, item in prepared:
+            if item.row.pk not in committed:
+                continue
+            try:
+                code, reply = lane.confirm()
+            except Exception as exc:  # noqa: BLE001
+                code, reply = 0, repr(exc).encode()
+            if code == 250:
+                counts["sent"] += 1
+                continue
+            # Refused at the dot: not delivered. Take the row back for a retry.
+            Notification.objects.filter(pk=item.row.pk, state=Notification.State.SENT).update(
+                state=Notification.State.SENDING, sent_at=None
+            )
+            _retry_or_fail(token, item.row, f"{code} {reply!r}")
+            counts["retry"] += 1
+            lane.abort()
+
+
+def deliver_due(*, batch_size: int = 500, max_batches: int = 20) -> dict[str, int]:
+    """Deliver what is due now, batch after batch, until nothing is due (or the budget ends)."""
+    release_stale_claims()
+    totals = {"sent": 0, "retry": 0, "skipped": 0}
+    for _ in range(max_batches):
+        token, ids = claim_batch(batch_size)
+        if not ids:
+            break
+        for key, value in send_claimed(token, ids).items():
+            totals[key] += value
+    return totals

@@ -1,0 +1,74 @@
+"""Django's SMTP backend, plus a two-phase send that keeps the outbox exactly-once.
+
+An SMTP server accepts a message when it reads the final "." of DATA. `prepare` sends the
+whole transaction except that dot; the caller then commits "sent" in the database and only
+then calls `finish` (the dot). If the process dies before the commit, the server sees the
+connection drop mid-DATA and discards the message, and the row is still claimed, not sent:
+it is delivered again later, once. The only gap left is the few microseconds between the
+commit and writing the dot (measured by `make chaos`, docs/reliability.md).
+
+Backends without this (console, file, locmem, HTTP providers such as django-anymail's) are
+used through `send_messages`, marked sent right after: at least once, with the same
+Message-ID every time so a duplicate can be recognised.
+"""
+
+import email.policy
+import re
+import smtplib
+import socket
+import struct
+
+from django.core.mail.backends import smtp
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+class EmailBackend(smtp.EmailBackend):
+    supports_two_phase = True
+
+    def prepare(self, email_message) -> None:
+        """Send MAIL, RCPT, DATA and the body; the message is not accepted yet."""
+        if self.connection is None:
+            self.open()
+        connection = self.connection
+        connection.ehlo_or_helo_if_needed()
+        from_email = self.prep_address(email_message.from_email)
+        recipients = [self.prep_address(address) for address in email_message.recipients()]
+        data = email_message.message(policy=email.policy.SMTP).as_bytes()
+        code, reply = connection.mail(from_email)
+        if code != 250:
+            connection.rset()
+            raise smtplib.SMTPSenderRefused(code, reply, from_email)
+        for recipient in recipients:
+            code, reply = connection.rcpt(recipient)
+            if code not in (250, 251):
+                connection.rset()
+                raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+        connection.putcmd("data")
+        code, reply = connection.getreply()
+        if code != 354:
+            connection.rset()
+            raise smtplib.SMTPDataError(code, reply)
+        body = _LEADING_DOT.sub(b"..", data)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        connection.send(body)
+
+    def finish(self) -> None:
+        """Write the final dot: from here the server owns the message."""
+        self.connection.send(b".\r\n")
+
+    def confirm(self) -> tuple[int, bytes]:
+        """The server's answer to the dot (250 accepted; anything else: not delivered)."""
+        return self.connection.getreply()
+
+    def abort(self) -> None:
+        """Drop a prepared transaction undelivered: reset the TCP connection (no dot, no QUIT)."""
+        connection, self.connection = self.connection, None
+        if connection is None or connection.sock is None:
+            return
+        try:
+            connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.sock.close()
+        except OSError:
+            pass

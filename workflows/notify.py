@@ -1,0 +1,557 @@
+"""What each workflow change tells whom, and when: the cadences are domain rules.
+
+Called by the transitions in `services.py`, inside their transaction; hands ready messages
+with due times and idempotency keys to `notifications.outbox`, which stores and delivers
+them. Reminders go out at the firm's civil hour in its time zone, never at 3 a.m.
+"""
+
+from datetime import datetime, time, timedelta
+
+from django.urls import reverse
+from django.utils import timezone
+
+from clients.models import Client
+from notifications.outbox import Message, cancel, reopen, schedule
+from portal.models import Membership, Role, User, parse_day_list
+
+from . import steps
+from .deadlines import days_left
+from .models import AccessGrant, SignatureRound
+from .rules import Party, Step, may_do
+
+GRANT_REMINDER_KINDS = ["grant.reminder", "grant.staff_alert"]
+ROUND_REMINDER_KINDS = [
+    "round.reminder",
+    "round.staff_alert",
+    "round.overdue",
+    "round.paper_followup",
+]
+
+
+def civil_moment(firm, start: datetime, days: int) -> datetime:
+    """`days` after `start`, at the firm's reminder hour, in the firm's time zone."""
+    local_day = start.astimezone(firm.zone).date() + timedelta(days=days)
+    moment = datetime.combine(local_day, time(hour=firm.reminder_hour), tzinfo=firm.zone)
+    return max(moment, start)
+
+
+# --- who ------------------------------------------------------------------------------
+
+
+def _client_with_people(client_id: int) -> Client:
+    return (
+        Client.objects.select_related("firm", "user", "assigned_staff")
+        .prefetch_related("delegates__roles", "delegates__user")
+        .get(pk=client_id)
+    )
+
+
+def provider_side(client: Client, step: Step, profile, requested_role: str = ""):
+    """(user or None, email, name) for the provider and each active delegate allowed to act."""
+    people = [(client.user, client.email, client.first_name)]
+    for delegate in client.delegates.all():
+        if not delegate.is_active:
+            continue
+        party = Party(
+            name=delegate.name,
+            is_provider=False,
+            roles={role.profile_id: role.cms_role for role in delegate.roles.all()},
+        )
+        if may_do(party, step, profile, requested_role):
+            people.append((delegate.user, delegate.email, delegate.name))
+    return people
+
+
+def staff_side(client: Client) -> list[User]:
+    """The assigned staff member, or the firm's admins when nobody is assigned."""
+    if client.assigned_staff_id:
+        return [client.assigned_staff]
+    return [
+        m.user
+        for m in Membership.objects.filter(
+            firm=client.firm_id, role=Role.ADMIN, is_active=True
+        ).select_related("user")
+    ]
+
+
+def _message(client, obj, *, kind, step, due, to, context, essential=True, link=None):
+    user, email, name = to
+    return Message(
+        firm=client.firm,
+        kind=kind,
+        subject_type=type(obj).__name__.lower(),
+        subject_id=str(obj.public_id),
+        step=step,
+        due_at=due,
+        template="notification",
+        to_email=email or (user.email if user else ""),
+        recipient=user,
+        essential=essential,
+        link_path=link or reverse("dashboard"),
+        context={"name": name, **context},
+    )
+
+
+def _staff_message(client, obj, *, kind, step, due, context):
+    link = reverse("client_detail", args=[client.public_id])
+    return [
+        _message(
+            client,
+            obj,
+            kind=kind,
+            step=step,
+            due=due,
+            to=(user, user.email, user.display_name),
+            context=context,
+            link=link,
+        )
+        for user in staff_side(client)
+    ]
+
+
+# --- access grants --------------------------------------------------------------------
+
+
+def _grant_context(grant: AccessGrant, client: Client, *, headline: str, lines: list[str]):
+    step = {
+        AccessGrant.Method.CONNECTION_REQUEST: steps.approve_connection(),
+        AccessGrant.Method.ADD_STAFF: steps.add_staff(
+            staff_name=client.assigned_staff.display_name
+            if client.assigned_staff
+            else client.firm.name,
+            staff_email=client.assigned_staff.email
+            if client.assigned_staff
+            else client.firm.contact_email,
+            role_label=grant.get_requested_role_display() or "Access Manager",
+        ),
+        AccessGrant.Method.ADD_SURROGATE: steps.add_surrogate(firm_name=client.firm.name),
+    }[grant.method]
+    return {
+        "subject": headline,
+        "headline": headline,
+        "lines": lines,
+        "steps": step,
+        "profile": grant.profile.label,
+        "deadline": grant.deadline,
+    }
+
+
+def grant_sent(grant: AccessGrant) -> None:
+    """The provider at once, then reminders while pending; staff alerts late in the month."""
+    client = _client_with_people(grant.profile.client_id)
+    firm = client.firm
+    step = {
+        AccessGrant.Method.CONNECTION_REQUEST: Step.APPROVE_CONNECTION,
+        AccessGrant.Method.ADD_STAFF: Step.ADD_STAFF,
+        AccessGrant.Method.ADD_SURROGATE: Step.ADD_SURROGATE,
+    }[grant.method]
+    sent = grant.sent_at
+    expires = (
+        f" It expires on {grant.deadline.astimezone(firm.zone):%A, %B %-d}: CMS rejects it "
+        "automatically after that."
+        if grant.deadline
+        else ""
+    )
+    first_lines = (
+        [
+            f"{firm.name} sent an access request for your {grant.profile.label.lower()}.",
+            "CMS may not email you about it, so please approve it in the CMS Identity & Access "
+            "system yourself." + expires,
+        ]
+        if grant.method == AccessGrant.Method.CONNECTION_REQUEST
+        else [f"{firm.name} needs access to your {grant.profile.label.lower()}: here is how."]
+    )
+    messages = [
+        _message(
+            client,
+            grant,
+            kind="grant.requested",
+            step="sent",
+            due=sent,
+            to=person,
+            context=_grant_context(
+                grant,
+                client,
+                headline="Please approve your credentialer's access request",
+                lines=first_lines,
+            ),
+        )
+        for person in provider_side(client, step, grant.profile, grant.requested_role)
+    ]
+    for day in parse_day_list(firm.grant_reminder_days):
+        due = civil_moment(firm, sent, day)
+        if grant.deadline and due >= grant.deadline:
+            continue
+        left = days_left(firm, grant.deadline, due) if grant.deadline else None
+        lines = [
+            f"The access request for your {grant.profile.label.lower()} is still waiting."
+            + (
+                f" {left} day{'s' if left != 1 else ''} left before CMS rejects it."
+                if left is not None
+                else ""
+            )
+        ]
+        messages += [
+            _message(
+                client,
+                grant,
+                kind="grant.reminder",
+                step=f"day-{day}",
+                due=due,
+                to=person,
+                context=_grant_context(
+                    grant,
+                    client,
+                    headline="Reminder: approve your credentialer's access request",
+                    lines=lines,
+                ),
+            )
+            for person in provider_side(client, step, grant.profile, grant.requested_role)
+        ]
+    for day in parse_day_list(firm.grant_staff_alert_days):
+        due = civil_moment(firm, sent, day)
+        if grant.deadline and due >= grant.deadline:
+            continue
+        messages += _staff_message(
+            client,
+            grant,
+            kind="grant.staff_alert",
+            step=f"day-{day}",
+            due=due,
+            context={
+                "subject": f"{client.display_name}: access request still pending after {day} days",
+                "headline": f"{client.display_name} has not approved the request yet",
+                "lines": [
+                    f"The request for the {grant.profile.label.lower()} was sent {day} days ago"
+                    + (
+                        f" and expires on {grant.deadline.astimezone(firm.zone):%B %-d}."
+                        if grant.deadline
+                        else "."
+                    ),
+                    "Call the provider and walk them through My Pending Connections.",
+                ],
+            },
+        )
+    schedule(messages)
+
+
+def grant_waiting_stopped(grant: AccessGrant) -> None:
+    """The provider acted or the request closed: no more reminders about it."""
+    cancel(
+        subject_type="accessgrant", subject_ids=[str(grant.public_id)], kinds=GRANT_REMINDER_KINDS
+    )
+
+
+def grant_waiting_again(grant: AccessGrant) -> None:
+    reopen(subject_type="accessgrant", subject_id=str(grant.public_id), kinds=GRANT_REMINDER_KINDS)
+
+
+def grant_claimed(grant: AccessGrant, party: Party) -> None:
+    """The provider says it is done: the assigned staff member verifies, at once."""
+    grant_waiting_stopped(grant)
+    client = _client_with_people(grant.profile.client_id)
+    schedule(
+        _staff_message(
+            client,
+            grant,
+            kind="grant.verify",
+            step=f"claim-{timezone.now():%Y%m%d%H%M%S}",
+            due=timezone.now(),
+            context={
+                "subject": f"Verify: {client.display_name} says access is granted",
+                "headline": f"{party.name} says the access request is approved",
+                "lines": [
+                    f"Profile: {grant.profile.label}. Check PECOS and mark it active, or send it "
+                    "back to the provider if you can't see it yet."
+                ],
+            },
+        )
+    )
+
+
+def grant_active(grant: AccessGrant) -> None:
+    grant_waiting_stopped(grant)
+    client = _client_with_people(grant.profile.client_id)
+    schedule(
+        [
+            _message(
+                client,
+                grant,
+                kind="grant.active",
+                step="active",
+                due=timezone.now(),
+                to=(client.user, client.email, client.first_name),
+                essential=False,
+                context={
+                    "subject": "Your credentialer's access is active",
+                    "headline": "Access confirmed",
+                    "lines": [
+                        f"{client.firm.name} can now work on your "
+                        f"{grant.profile.label.lower()} in PECOS. Nothing else is needed from "
+                        "you for this step."
+                    ],
+                },
+            )
+        ]
+    )
+
+
+def grants_expired(grants: list[AccessGrant]) -> None:
+    """Told plainly to the provider; the assigned staff get a "send again" action."""
+    if not grants:
+        return
+    cancel(
+        subject_type="accessgrant",
+        subject_ids=[str(g.public_id) for g in grants],
+        kinds=GRANT_REMINDER_KINDS,
+    )
+    clients = {
+        client.pk: client
+        for client in Client.objects.filter(
+            pk__in={g.profile.client_id for g in grants}
+        ).select_related("firm", "user", "assigned_staff")
+    }
+    messages = []
+    now = timezone.now()
+    for grant in grants:
+        client = clients[grant.profile.client_id]
+        messages.append(
+            _message(
+                client,
+                grant,
+                kind="grant.expired",
+                step="expired",
+                due=now,
+                to=(client.user, client.email, client.first_name),
+                context={
+                    "subject": "Your credentialer's access request expired",
+                    "headline": "The access request expired",
+                    "lines": [
+                        f"The request for your {grant.profile.label.lower()} was not approved "
+                        f"within {client.firm.grant_expiry_days} days, so CMS rejected it "
+                        "automatically.",
+                        f"{client.firm.name} will send a new one; please approve it as soon "
+                        "as it arrives.",
+                    ],
+                },
+            )
+        )
+        messages += _staff_message(
+            client,
+            grant,
+            kind="grant.expired_staff",
+            step="expired",
+            due=now,
+            context={
+                "subject": f"{client.display_name}: access request expired, send it again",
+                "headline": "An access request expired",
+                "lines": [
+                    f"The request for {grant.profile.label} was not approved in time.",
+                    "Open the client and use “Send again”.",
+                ],
+            },
+        )
+    schedule(messages)
+
+
+# --- signature rounds -----------------------------------------------------------------
+
+
+def _round_context(signature_round: SignatureRound, *, headline: str, lines: list[str]):
+    return {
+        "subject": headline,
+        "headline": headline,
+        "lines": lines,
+        "steps": steps.sign_paper() if signature_round.is_paper else steps.sign(),
+        "profile": signature_round.enrollment.profile.label,
+        "deadline": signature_round.deadline,
+    }
+
+
+def round_opened(signature_round: SignatureRound) -> None:
+    profile = signature_round.enrollment.profile
+    client = _client_with_people(profile.client_id)
+    firm = client.firm
+    opened = signature_round.opened_at
+    why = (
+        [
+            f"This is signature round {signature_round.number}: {signature_round.reason}. Every "
+            "revision after submission needs a new signature; this is normal."
+        ]
+        if signature_round.is_revision
+        else []
+    )
+    intro = (
+        [
+            "We mailed you a paper signature page. Paper is often delayed: please sign and "
+            "mail it back the same day."
+        ]
+        if signature_round.is_paper
+        else [
+            "CMS will email you asking for your signature, maybe before we call. It is "
+            "genuine: here is how to sign."
+        ]
+    )
+    people = provider_side(client, Step.SIGN, profile)
+    messages = [
+        _message(
+            client,
+            signature_round,
+            kind="round.opened",
+            step="opened",
+            due=opened,
+            to=person,
+            context=_round_context(
+                signature_round, headline="Your application is ready to sign", lines=intro + why
+            ),
+        )
+        for person in people
+    ]
+    if not signature_round.is_paper:
+        for day in parse_day_list(firm.round_reminder_days):
+            due = civil_moment(firm, opened, day)
+            if due >= signature_round.deadline:
+                continue
+            messages += [
+                _message(
+                    client,
+                    signature_round,
+                    kind="round.reminder",
+                    step=f"day-{day}",
+                    due=due,
+                    to=person,
+                    context=_round_context(
+                        signature_round,
+                        headline="Reminder: your application is waiting for your signature",
+                        lines=[
+                            "Please sign by "
+                            f"{signature_round.deadline.astimezone(firm.zone):%A, %B %-d}: "
+                            "contractors reject applications left unsigned."
+                        ]
+                        + why,
+                    ),
+                )
+                for person in people
+            ]
+        for day in parse_day_list(firm.round_staff_alert_days):
+            messages += _staff_message(
+                client,
+                signature_round,
+                kind="round.staff_alert",
+                step=f"day-{day}",
+                due=civil_moment(firm, opened, day),
+                context={
+                    "subject": f"{client.display_name}: round {signature_round.number} "
+                    "unsigned after {day} days",
+                    "headline": "A signature is still missing",
+                    "lines": [
+                        f"Round {signature_round.number} for {profile.label} is due on "
+                        f"{signature_round.deadline.astimezone(firm.zone):%B %-d}."
+                    ],
+                },
+            )
+        messages += _staff_message(
+            client,
+            signature_round,
+            kind="round.overdue",
+            step="deadline",
+            due=signature_round.deadline,
+            context={
+                "subject": f"{client.display_name}: round {signature_round.number} passed "
+                "its deadline",
+                "headline": "A signature round passed its deadline",
+                "lines": [
+                    f"Round {signature_round.number} for {profile.label} is still unsigned. "
+                    "The contractor may reject the application."
+                ],
+            },
+        )
+    else:
+        for day in parse_day_list(firm.paper_followup_days):
+            messages += _staff_message(
+                client,
+                signature_round,
+                kind="round.paper_followup",
+                step=f"day-{day}",
+                due=civil_moment(firm, opened, day),
+                context={
+                    "subject": f"{client.display_name}: paper signature not received after "
+                    "{day} days",
+                    "headline": "Follow up on a paper signature",
+                    "lines": [
+                        f"Round {signature_round.number} for {profile.label} is on paper and "
+                        "not received yet. Paper is often delayed: check with the provider "
+                        "and the contractor."
+                    ],
+                },
+            )
+    schedule(messages)
+
+
+def round_waiting_stopped(
+    signature_round: SignatureRound, *, keep_paper_followups: bool = False
+) -> None:
+    kinds = [
+        k
+        for k in ROUND_REMINDER_KINDS
+        if not (keep_paper_followups and k == "round.paper_followup")
+    ]
+    cancel(subject_type="signatureround", subject_ids=[str(signature_round.public_id)], kinds=kinds)
+
+
+def round_waiting_again(signature_round: SignatureRound) -> None:
+    reopen(
+        subject_type="signatureround",
+        subject_id=str(signature_round.public_id),
+        kinds=ROUND_REMINDER_KINDS,
+    )
+
+
+def round_claimed(signature_round: SignatureRound, party: Party) -> None:
+    round_waiting_stopped(signature_round, keep_paper_followups=True)
+    client = _client_with_people(signature_round.enrollment.profile.client_id)
+    schedule(
+        _staff_message(
+            client,
+            signature_round,
+            kind="round.verify",
+            step=f"claim-{timezone.now():%Y%m%d%H%M%S}",
+            due=timezone.now(),
+            context={
+                "subject": f"Verify: {client.display_name} says round "
+                "{signature_round.number} is signed",
+                "headline": f"{party.name} says round {signature_round.number} is signed",
+                "lines": [
+                    "Check the signature in PECOS and confirm it, or send it back."
+                    if not signature_round.is_paper
+                    else "They say the signed paper is in the mail."
+                ],
+            },
+        )
+    )
+
+
+def round_confirmed(signature_round: SignatureRound) -> None:
+    round_waiting_stopped(signature_round)
+    client = _client_with_people(signature_round.enrollment.profile.client_id)
+    schedule(
+        [
+            _message(
+                client,
+                signature_round,
+                kind="round.signed",
+                step="signed",
+                due=timezone.now(),
+                to=(client.user, client.email, client.first_name),
+                essential=False,
+                context={
+                    "subject": "Signature received: thank you",
+                    "headline": "We have your signature",
+                    "lines": [
+                        f"Round {signature_round.number} is signed and the application is "
+                        "with the contractor."
+                    ],
+                },
+            )
+        ]
+    )

@@ -1,0 +1,15 @@
+from celery import shared_task
+
+from . import digest, services
+
+
+@shared_task(ignore_result=True)
+def expire_due_grants() -> int:
+    """Beat, every minute: connection requests past their deadline expire (CMS rejected them)."""
+    return services.grants_expire_due()
+
+
+@shared_task(ignore_result=True)
+def send_daily_digests() -> int:
+    """Beat, every 15 minutes: each firm's staff get their digest once its local hour comes."""
+    return digest.send_due_digests()
