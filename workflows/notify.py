@@ -219,7 +219,10 @@ def grant_sent(grant: AccessGrant) -> None:
             step=f"day-{day}",
             due=due,
             context={
-                "subject": f"{client.display_name}: access request still pending after {day} days",
+                "subject": (
+                    f"{client.display_name}: {grant.profile.label} access still pending "
+                    f"after {day} days"
+                ),
                 "headline": f"{client.display_name} has not approved the request yet",
                 "lines": [
                     f"The request for the {grant.profile.label.lower()} was sent {day} days ago"

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core import mail
 from playwright.sync_api import expect
 
+from portal.models import User
 from tests.browser.conftest import PHONE
 from tests.clients.factories import make_client
 from tests.conftest import totp_code
@@ -100,8 +101,9 @@ def profile_section(page, label: str):
 
 
 def todo_card(page, profile_label: str):
+    """The to-do card for one profile ("For: <strong>label</strong>")."""
     return page.locator("article.todo").filter(
-        has=page.get_by_text(f"For: {profile_label}", exact=True)
+        has=page.locator(".todo-profile strong").get_by_text(profile_label, exact=True)
     )
 
 
@@ -177,9 +179,10 @@ def test_staff_add_client_with_pllc_request_access_and_invite_provider(
     assert "/invitations/" in invitation.body
 
     grants = AccessGrant.objects.filter(profile__client__npi="1234567893")
-    assert sorted(grants.values_list("state", "method")) == [
-        (AccessGrant.State.AWAITING_PROVIDER, AccessGrant.Method.CONNECTION_REQUEST)
-    ] * 2
+    assert (
+        sorted(grants.values_list("state", "method"))
+        == [(AccessGrant.State.AWAITING_PROVIDER, AccessGrant.Method.CONNECTION_REQUEST)] * 2
+    )
 
 
 # --- 2. the provider, on a phone: the to-dos, "I've done this" ---------------------------
@@ -188,6 +191,8 @@ def test_staff_add_client_with_pllc_request_access_and_invite_provider(
 def test_provider_on_phone_sees_connection_todos_and_reports_one_done(
     live_server, new_context, rivera, northwind_staff, axe_check
 ):
+    # The account as the provider would have named it when accepting the invitation.
+    User.objects.filter(pk=rivera.user_id).update(full_name="Ana Rivera")
     for profile in (individual(rivera), organizational(rivera)):
         services.grant_create(
             profile=profile, method=AccessGrant.Method.CONNECTION_REQUEST, actor=northwind_staff
@@ -273,6 +278,8 @@ def test_staff_verify_reported_access_and_mark_it_active(
     expect(rivera_row.get_by_text("0 of 2 profiles connected")).to_be_visible()
     expect(rivera_row.get_by_text("Provider says done")).to_be_visible()
     axe_check(page, "staff dashboard")
+    page.reload()  # without the "signed in" message
+    expect(caseload).to_be_visible()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "staff-dashboard.png"), full_page=True)
 
@@ -313,17 +320,21 @@ def test_staff_open_revision_round_and_provider_sees_what_to_sign(
     staff_page = new_context().new_page()
     log_in_staff(staff_page, url, northwind_staff.email)
     staff_page.goto(f"{url}/clients/{rivera.public_id}/")
-    section = profile_section(staff_page, "Individual profile")
-    expect(section.get_by_text("Initial enrollment")).to_be_visible()
-    section.get_by_text("Work on this enrollment").click()
-    section.get_by_label("What changed (the provider sees this)").fill(
-        "Practice location corrected"
-    )
-    section.get_by_role("button", name="Open revision round").click()
+    work = profile_section(staff_page, "Individual profile").locator(".enrollment")
+    expect(work).to_contain_text("Initial enrollment: Submitted")
+    expect(work.get_by_label("What changed (the provider sees this)")).to_be_hidden()
+    work.get_by_text("Work on this enrollment").click()
+    work.get_by_label("What changed (the provider sees this)").fill("Practice location corrected")
+    axe_check(staff_page, "client page, enrollment actions open")
+    work.get_by_role("button", name="Open revision round").click()
 
-    expect(staff_page.get_by_text("Signature round opened; the provider has been told.")).to_be_visible()
+    expect(
+        staff_page.get_by_text("Signature round opened; the provider has been told.")
+    ).to_be_visible()
     section = profile_section(staff_page, "Individual profile")
-    expect(section.get_by_text(re.compile(r"Round 2 .*Practice location corrected"))).to_be_visible()
+    expect(
+        section.get_by_text(re.compile(r"Round 2 .*Practice location corrected"))
+    ).to_be_visible()
 
     provider_page = new_context().new_page()
     log_in_with_password(provider_page, url, rivera.email)

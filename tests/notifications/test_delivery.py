@@ -1,0 +1,243 @@
+"""Delivery: claim, send outside the transaction, record once; retries; opt-outs; the
+two-phase SMTP path against a real (local) SMTP server."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+from django.db import connection
+from django.test import override_settings
+from django.utils import timezone
+
+from notifications import delivery
+from notifications.models import Notification, Preference
+from notifications.outbox import Message, schedule
+from portal.models import Role
+from tests.portal.factories import MembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def message(firm, *, to="doc@clinic.test", step="now", due=None, essential=True, recipient=None):
+    return Message(
+        firm=firm,
+        kind="test.reminder",
+        subject_type="thing",
+        subject_id="t-1",
+        step=step,
+        due_at=due or timezone.now(),
+        template="notification",
+        to_email=to,
+        recipient=recipient,
+        essential=essential,
+        context={
+            "subject": f"Reminder {step}",
+            "headline": "Reminder",
+            "lines": ["Please act."],
+            "name": "Doc",
+        },
+    )
+
+
+def email_rows(**lookup):
+    return Notification.objects.filter(channel="email", **lookup)
+
+
+def test_due_messages_are_sent_once_and_future_ones_wait(northwind):
+    schedule(
+        [
+            message(northwind, step="a"),
+            message(northwind, step="b", due=timezone.now() + timedelta(days=3)),
+        ]
+    )
+    assert delivery.deliver_due()["sent"] == 1
+    assert delivery.deliver_due()["sent"] == 0
+    assert len(mail.outbox) == 1
+    sent = email_rows(step="a").get()
+    assert sent.state == "sent"
+    assert sent.sent_at is not None
+    assert email_rows(step="b").get().state == "scheduled"
+
+
+def test_email_carries_text_html_firm_name_link_and_a_stable_message_id(northwind):
+    northwind.contact_email = "help@northwind.test"
+    northwind.save()
+    schedule([message(northwind)])
+    delivery.deliver_due()
+    email = mail.outbox[0]
+    row = email_rows().get()
+    assert email.extra_headers["Message-ID"] == row.message_id
+    assert "Northwind Credentialing" in email.from_email
+    assert email.alternatives[0].mimetype == "text/html"
+    assert "http://127.0.0.1:8000/dashboard/" in email.body
+    assert "help@northwind.test" in email.body
+    # The same key always yields the same Message-ID.
+    from notifications.outbox import message_id_for
+
+    assert message_id_for(row.idempotency_key) == row.message_id
+
+
+def test_scheduling_the_same_message_twice_keeps_one_row(northwind):
+    schedule([message(northwind)])
+    schedule([message(northwind)])
+    assert email_rows().count() == 1
+
+
+def test_opted_out_provider_still_gets_essential_reminders(northwind):
+    provider = MembershipFactory(firm=northwind, role=Role.CLIENT, user__totp=False).user
+    Preference.objects.create(user=provider, nonessential_email=False)
+    schedule(
+        [
+            message(northwind, step="deadline", recipient=provider, to=provider.email),
+            message(northwind, step="news", recipient=provider, to=provider.email, essential=False),
+        ]
+    )
+    delivery.deliver_due()
+    assert [m.subject for m in mail.outbox] == ["Reminder deadline"]
+    assert email_rows(step="news").get().state == "cancelled"
+
+
+def test_failures_retry_with_backoff_then_fail_and_alert_admins(
+    northwind, northwind_admin, monkeypatch
+):
+    from django.core.mail.backends.locmem import EmailBackend
+
+    def refuse(self, messages):
+        raise ConnectionRefusedError("SMTP server down")
+
+    monkeypatch.setattr(EmailBackend, "send_messages", refuse)
+    schedule([message(northwind)])
+    row = email_rows().get()
+    now = timezone.now()
+    for attempt in range(1, delivery.MAX_ATTEMPTS + 1):
+        with time_machine.travel(now, tick=False):
+            delivery.deliver_due()
+        row.refresh_from_db()
+        assert row.attempts == attempt
+        if attempt < delivery.MAX_ATTEMPTS:
+            assert row.state == "scheduled"
+            delay = (row.due_at - now).total_seconds()
+            base = delivery.BASE_BACKOFF_SECONDS * 2 ** (attempt - 1)
+            assert 0.5 * base <= delay <= 1.5 * base  # exponential, with jitter
+            assert "SMTP server down" in row.last_error
+            now = row.due_at
+    assert row.state == "failed"
+    alert = Notification.objects.get(channel="in_app", kind="delivery.failed")
+    assert alert.recipient == northwind_admin
+
+
+def test_a_claim_left_by_a_dead_worker_is_released(northwind):
+    schedule([message(northwind)])
+    token, ids = delivery.claim_batch(10)
+    assert email_rows(state="sending").count() == 1
+    assert delivery.release_stale_claims() == 0  # still fresh
+    with time_machine.travel(timezone.now() + delivery.claim_timeout() + timedelta(seconds=1)):
+        assert delivery.release_stale_claims() == 1
+        assert delivery.deliver_due()["sent"] == 1
+    # The dead worker comes back and tries to record its send: it no longer owns the row.
+    assert delivery._commit_sent(token, ids) == set()
+    assert len(mail.outbox) == 1
+
+
+def test_two_claims_never_share_a_row(northwind):
+    schedule([message(northwind, step=str(i)) for i in range(10)])
+    _, first = delivery.claim_batch(6)
+    _, second = delivery.claim_batch(6)
+    assert len(first) == 6
+    assert len(second) == 4
+    assert not set(first) & set(second)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_send_each_message_once(northwind, monkeypatch):
+    from notifications import outbox
+
+    monkeypatch.setattr(outbox, "request_delivery", lambda: None)  # only the two sweeps send
+    schedule([message(northwind, step=str(i)) for i in range(60)])
+    barrier = threading.Barrier(2)
+    results = []
+
+    def sweep():
+        try:
+            barrier.wait(timeout=10)
+            results.append(delivery.deliver_due(batch_size=7)["sent"])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(results) == 60
+    ids = [m.extra_headers["Message-ID"] for m in mail.outbox]
+    assert len(ids) == len(set(ids)) == 60
+
+
+# --- the two-phase SMTP path ---------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_mailer(smtp_sink):
+    config = {
+        "default": {
+            "BACKEND": "notifications.smtp.EmailBackend",
+            "OPTIONS": {"host": smtp_sink.host, "port": smtp_sink.port, "timeout": 10},
+        }
+    }
+    with override_settings(MAILERS=config):
+        yield smtp_sink
+
+
+def test_two_phase_smtp_delivers_each_message_once(northwind, smtp_mailer):
+    schedule([message(northwind, step=str(i)) for i in range(20)])
+    assert delivery.deliver_due()["sent"] == 20
+    received = smtp_mailer.wait_for(20, timeout=10)
+    ids = [m["Message-ID"] for m in received]
+    assert len(set(ids)) == 20
+    assert set(ids) == set(email_rows().values_list("message_id", flat=True))
+    smtp_mailer.assert_no_more_than(20, within=0.5)
+
+
+def test_a_message_whose_claim_was_lost_is_never_delivered(northwind, smtp_mailer, monkeypatch):
+    """Prepared on the wire, but another worker took the row: the half-sent transaction is
+    dropped (no final dot), so the message is delivered only by the new owner."""
+    schedule([message(northwind)])
+    token, ids = delivery.claim_batch(10)
+    real_commit = delivery._commit_sent
+
+    def reclaimed_meanwhile(token_, ids_):
+        Notification.objects.filter(pk__in=ids_).update(claim_token=None, state="scheduled")
+        return real_commit(token_, ids_)
+
+    monkeypatch.setattr(delivery, "_commit_sent", reclaimed_meanwhile)
+    counts = delivery.send_claimed(token, ids)
+    assert counts["sent"] == 0
+    smtp_mailer.assert_no_more_than(0, within=0.5)
+    monkeypatch.setattr(delivery, "_commit_sent", real_commit)
+    assert delivery.deliver_due()["sent"] == 1
+    assert len(smtp_mailer.wait_for(1, timeout=5)) == 1
+
+
+def test_smtp_refusal_is_retried_not_lost(northwind, smtp_mailer, monkeypatch):
+    from notifications import smtp
+
+    calls = {"n": 0}
+    real_prepare = smtp.EmailBackend.prepare
+
+    def flaky(self, email_message):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionResetError("connection reset by peer")
+        return real_prepare(self, email_message)
+
+    monkeypatch.setattr(smtp.EmailBackend, "prepare", flaky)
+    schedule([message(northwind)])
+    counts = delivery.deliver_due()
+    assert counts == {"sent": 0, "retry": 1, "skipped": 0}
+    row = email_rows().get()
+    with time_machine.travel(row.due_at + timedelta(seconds=1)):
+        assert delivery.deliver_due()["sent"] == 1
+    assert len(smtp_mailer.wait_for(1, timeout=5)) == 1
