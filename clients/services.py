@@ -110,7 +110,7 @@ def profile_update_ia(
 ) -> Profile:
     """Who controls the profile's I&A account, and whether its password has likely expired."""
     profile = (
-        Profile.objects.select_for_update()
+        Profile.objects.select_for_update(of=("self",))
         .select_related("client", "organization")
         .get(pk=profile.pk)
     )

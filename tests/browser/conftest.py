@@ -4,16 +4,11 @@ Playwright's own browser download does not work here: the tests drive the Debian
 `chromium` binary. Without it they skip locally and fail in CI (see `skip_or_fail`).
 """
 
-import os
 import shutil
 
 import pytest
 
 from tests.conftest import skip_or_fail
-
-# Playwright's sync API runs an asyncio loop in this thread; Django's ORM refuses to run
-# inside one unless told that this is deliberate (the test thread never awaits anything).
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -43,6 +38,11 @@ def browser():
         skip_or_fail("the system Chromium (`chromium`) is not installed")
     from playwright.sync_api import sync_playwright
 
+    # Playwright's sync API runs an asyncio loop in this thread; Django's ORM refuses to run
+    # beside one unless told it is deliberate (the test thread never awaits anything). Other
+    # tests' subprocesses drop the variable (tests/portal/test_settings.py).
+    patch = pytest.MonkeyPatch()
+    patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable, headless=True, args=CHROMIUM_ARGS
@@ -51,6 +51,7 @@ def browser():
             yield browser
         finally:
             browser.close()
+            patch.undo()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ def run_manage(*args, **env):
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "TESTING"}
+        if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "TESTING", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     }
     return subprocess.run(
         [*MANAGE, *args], env=clean | env, capture_output=True, text=True, timeout=60
