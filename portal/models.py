@@ -150,6 +150,11 @@ class Firm(models.Model):
     reminder_hour = models.PositiveSmallIntegerField(
         default=9, help_text="Local hour (0-23) reminders go out, in the firm's time zone."
     )
+    stuck_thresholds = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Overrides of the stuck rules (days); see workflows/stuck.py for the names.",
+    )
     digest_hour = models.PositiveSmallIntegerField(
         default=8, help_text="Local hour (0-23) of the staff daily digest."
     )

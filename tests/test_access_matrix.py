@@ -79,6 +79,8 @@ ROUTES = {
     "profile_ia": ("post", "profile", NW_ACTION),
     "delegate_remove": ("post", "other_delegate", PROVIDER_ACTION),
     "portal_invite": ("post", "invite_client", NW_ACTION),
+    "client_status": ("get", "client", NW_PAGE),
+    "client_status_send": ("post", "client", NW_ACTION),
     # workflows
     "grant_create": ("post", "profile", NW_ACTION),
     "enrollment_create": ("post", "profile", NW_ACTION),
@@ -87,6 +89,9 @@ ROUTES = {
     "enrollment_change_state": ("post", "enrollment", NW_ACTION),
     "enrollment_update": ("post", "enrollment", NW_ACTION),
     "round_action": ("post", "round_action", NW_ACTION),
+    # reports: admins and staff (staff limited to their caseload), never providers
+    "stuck_report": ("get", None, FIRM_PAGE),
+    "stuck_report_csv": ("get", None, FIRM_PAGE),
     # notifications: everyone logged in has an inbox; one person's notification is theirs only
     "inbox": ("get", None, row(LOGIN, OK, OK, OK, LOGIN, OK, OK, OK)),
     "inbox_mark_all_read": (

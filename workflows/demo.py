@@ -273,7 +273,8 @@ def seed_assorted(
 def _advance_profile(
     profile: Profile, staff: User, clock: DemoClock, rng: random.Random, started: int
 ) -> None:
-    sent = max(started - rng.randint(0, 3), 1)
+    pending = rng.random() < 0.45  # still waiting on the provider, within the 30 days
+    sent = rng.randint(1, 26) if pending else max(started - rng.randint(0, 3), 8)
     with clock.at(sent):
         grant = services.grant_create(
             profile=profile,
@@ -284,8 +285,8 @@ def _advance_profile(
             requested_role=CMSRole.ACCESS_MANAGER,
             actor=staff,
         )
-    if sent >= 29 or rng.random() < 0.45:
-        return  # still waiting on the provider (or about to expire)
+    if pending:
+        return
     done = max(sent - rng.randint(1, 6), 0.5)
     with clock.at(done):
         services.grant_mark_active(grant=grant, actor=staff)

@@ -68,6 +68,46 @@ def digest_items(firm: Firm, user: User, now: datetime) -> dict[str, list[str]]:
     return dict(sorted(items.items()))
 
 
+def send_weekly_reports(now: datetime | None = None) -> int:
+    """Mondays at the digest hour: each firm admin gets the stuck headline and the ten oldest."""
+    from .reports import ReportFilters, stuck_report
+
+    now = now or timezone.now()
+    scheduled = 0
+    for firm in Firm.objects.all():
+        local = now.astimezone(firm.zone)
+        if local.weekday() != 0 or local.hour < firm.digest_hour:
+            continue
+        year, week, _ = local.isocalendar()
+        admins = Membership.objects.filter(firm=firm, is_active=True, role=Role.ADMIN)
+        for membership in admins.select_related("user", "firm"):
+            report = stuck_report(membership=membership, filters=ReportFilters(), now=now)
+            counts = report.counts()
+            scheduled += schedule(
+                [
+                    Message(
+                        firm=firm,
+                        kind="report.weekly",
+                        subject_type="user",
+                        subject_id=str(membership.user.public_id),
+                        step=f"{year}-W{week:02d}",
+                        due_at=now,
+                        template="weekly_report",
+                        to_email=membership.user.email,
+                        recipient=membership.user,
+                        link_path=reverse("stuck_report"),
+                        context={
+                            "name": membership.user.display_name,
+                            "counts": counts,
+                            "oldest": report.oldest(10),
+                        },
+                        channels=("email",),
+                    )
+                ]
+            )
+    return scheduled
+
+
 def send_due_digests(now: datetime | None = None) -> int:
     """Schedule today's digest for every staff member whose firm's digest hour has come."""
     now = now or timezone.now()

@@ -1,8 +1,10 @@
 from django.urls import path
 
-from . import views
+from . import report_views, views
 
 urlpatterns = [
+    path("reports/stuck/", report_views.stuck_report_page, name="stuck_report"),
+    path("reports/stuck.csv", report_views.stuck_report_csv, name="stuck_report_csv"),
     path("profiles/<uuid:public_id>/grants/", views.grant_create, name="grant_create"),
     path(
         "profiles/<uuid:public_id>/enrollments/",

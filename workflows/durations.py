@@ -1,0 +1,169 @@
+"""How long each stage normally takes, and how many items were stuck week by week, from the
+transition events the workflows record (the same events the client timelines show).
+
+Every transition event carries {"from": ..., "to": ...}. For one object, ordered in time,
+the time spent in a state is the gap between the event that entered it and the next one.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from portal.models import Firm
+
+from .stuck import StuckRules
+
+# (audit target type, state) -> report stage
+STAGE_OF = {
+    ("workflows.accessgrant", "awaiting_provider"): "access_pending",
+    ("workflows.signatureround", "awaiting_signature"): "signature",
+    ("workflows.signatureround", "mailed"): "paper",
+    ("workflows.enrollment", "preparing"): "preparing",
+    ("workflows.enrollment", "submitted"): "submitted",
+    ("workflows.enrollment", "in_development"): "in_development",
+}
+TARGET_TYPES = sorted({target for target, _ in STAGE_OF})
+# The usual road of an enrollment, for the expected completion date.
+ENROLLMENT_PATH = ["preparing", "signature", "submitted"]
+WINDOW_DAYS = 90
+
+
+def _sql_bits() -> dict[str, str]:
+    if connection.vendor == "postgresql":
+        return {
+            "from": "data->>'from'",
+            "to": "data->>'to'",
+            "seconds": "EXTRACT(EPOCH FROM ({end} - {start}))",
+        }
+    return {
+        "from": "json_extract(data, '$.from')",
+        "to": "json_extract(data, '$.to')",
+        "seconds": "((julianday({end}) - julianday({start})) * 86400.0)",
+    }
+
+
+def _moves_cte() -> str:
+    """Each state change with the moment the object entered the state it leaves."""
+    bits = _sql_bits()
+    placeholders = ", ".join(["%s"] * len(TARGET_TYPES))
+    # Only constants are formatted in; every value goes in as a parameter.
+    return f"""
+        WITH moves AS (
+            SELECT target_type, target_id, created_at,
+                   {bits["from"]} AS from_state,
+                   {bits["to"]} AS to_state,
+                   LAG(created_at) OVER (
+                       PARTITION BY target_type, target_id ORDER BY created_at, id
+                   ) AS entered_at,
+                   LEAD(created_at) OVER (
+                       PARTITION BY target_type, target_id ORDER BY created_at, id
+                   ) AS left_at
+            FROM portal_auditevent
+            WHERE firm_id = %s AND target_type IN ({placeholders})
+              AND {bits["to"]} IS NOT NULL
+        )
+    """
+
+
+@dataclass(frozen=True)
+class StageDuration:
+    stage: str
+    median_days: float
+    p90_days: float
+    samples: int
+
+
+def stage_durations(firm: Firm, now: datetime | None = None) -> dict[str, StageDuration]:
+    """Median and 90th percentile days in each stage, over stages left in the last 90 days."""
+    now = now or timezone.now()
+    since = now - timedelta(days=WINDOW_DAYS)
+    bits = _sql_bits()
+    seconds = bits["seconds"].format(end="created_at", start="entered_at")
+    base = (
+        _moves_cte()
+        + f"""
+        SELECT target_type, from_state, {seconds} AS secs FROM moves
+        WHERE from_state IS NOT NULL AND entered_at IS NOT NULL AND created_at >= %s
+    """
+    )
+    params = [firm.pk, *TARGET_TYPES, since]
+    results: dict[str, StageDuration] = {}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"""SELECT target_type, from_state,
+                       percentile_cont(0.5) WITHIN GROUP (ORDER BY secs),
+                       percentile_cont(0.9) WITHIN GROUP (ORDER BY secs), count(*)
+                    FROM ({base}) AS durations GROUP BY target_type, from_state""",
+                params,
+            )
+            rows = cursor.fetchall()
+        else:  # SQLite has no percentile aggregate: the same numbers, computed here
+            cursor.execute(base, params)
+            samples: dict[tuple[str, str], list[float]] = {}
+            for target_type, state, secs in cursor.fetchall():
+                samples.setdefault((target_type, state), []).append(float(secs))
+            rows = [
+                (target, state, _percentile(values, 0.5), _percentile(values, 0.9), len(values))
+                for (target, state), values in samples.items()
+            ]
+    for target_type, state, median, p90, count in rows:
+        stage = STAGE_OF.get((target_type, state))
+        if stage:
+            results[stage] = StageDuration(
+                stage=stage,
+                median_days=round(float(median) / 86400, 1),
+                p90_days=round(float(p90) / 86400, 1),
+                samples=int(count),
+            )
+    return results
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    """Linear interpolation between closest ranks (what percentile_cont computes)."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = fraction * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def expected_completion(stage: str, entered_at: datetime, medians: dict[str, StageDuration]):
+    """When an open enrollment should be approved if the rest goes at the firm's usual pace:
+    the median of its current stage from when it entered it, plus the medians of the stages
+    still ahead on the usual road. None when a stage has no history yet."""
+    if stage not in ENROLLMENT_PATH:
+        return None
+    ahead = ENROLLMENT_PATH[ENROLLMENT_PATH.index(stage) :]
+    if any(step not in medians for step in ahead):
+        return None
+    return entered_at + timedelta(days=sum(medians[step].median_days for step in ahead))
+
+
+def weekly_trend(firm: Firm, rules: StuckRules, now: datetime | None = None, weeks: int = 12):
+    """[(week end, stuck count)] for the last `weeks` weeks: steps that were, at the end of
+    each week, older in their stage than the firm's threshold for it."""
+    now = now or timezone.now()
+    ends = [now - timedelta(weeks=back) for back in range(weeks - 1, -1, -1)]
+    thresholds = {
+        (target, state): getattr(rules, stage) for (target, state), stage in STAGE_OF.items()
+    }
+    cases, params = [], []
+    for end in ends:
+        whens = []
+        for (target, state), days in thresholds.items():
+            whens.append(
+                "(target_type = %s AND to_state = %s AND created_at <= %s"
+                " AND (left_at IS NULL OR left_at > %s))"
+            )
+            params += [target, state, end - timedelta(days=days), end]
+        cases.append(f"SUM(CASE WHEN {' OR '.join(whens)} THEN 1 ELSE 0 END)")
+    sql = _moves_cte() + f"SELECT {', '.join(cases)} FROM moves"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [firm.pk, *TARGET_TYPES, *params])
+        counts = cursor.fetchone()
+    return [(end, int(count or 0)) for end, count in zip(ends, counts, strict=True)]

@@ -1,0 +1,144 @@
+"""The stuck report for firm admins (staff see theirs): page, CSV export."""
+
+import csv
+from datetime import datetime
+
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from portal.access import firm_member_required
+from portal.models import Membership, Role
+
+from .durations import expected_completion, stage_durations, weekly_trend
+from .models import Holder
+from .reports import ReportFilters, stuck_report
+from .stuck import AGE_BUCKETS, REASONS, STAGES
+
+CSV_COLUMNS = [
+    ("client", "client_name"),
+    ("profile", "profile_label"),
+    ("stage", "stage_label"),
+    ("reason", "reason_label"),
+    ("holder", "holder_label"),
+    ("days_in_stage", "days_in_stage"),
+    ("entered_stage", "entered_at"),
+    ("deadline", "item_deadline"),
+    ("assignee", "assignee_label"),
+    ("last_activity", "last_activity"),
+]
+
+
+def _filters(request) -> ReportFilters:
+    params = request.GET
+    return ReportFilters(
+        stage=params.get("stage", "") if params.get("stage") in STAGES else "",
+        staff=params.get("staff", "")[:64] if request.membership.is_admin else "",
+        holder=params.get("holder", "") if params.get("holder") in Holder.values else "",
+        reason=params.get("reason", "") if params.get("reason") in REASONS else "",
+        age=params.get("age", "") if params.get("age") in [b[0] for b in AGE_BUCKETS] else "",
+    )
+
+
+def trend_chart(points: list[tuple[datetime, int]], zone) -> dict:
+    """Bars for an SVG drawn by the template: positions computed here, no script needed."""
+    width, height, left, bottom, top = 640, 220, 40, 30, 20
+    peak = max([count for _, count in points] + [1])
+    slot = (width - left - 10) / len(points)
+    bars = []
+    for index, (end, count) in enumerate(points):
+        bar_height = (height - bottom - top) * count / peak
+        bars.append(
+            {
+                "x": round(left + index * slot + slot * 0.15, 1),
+                "y": round(height - bottom - bar_height, 1),
+                "width": round(slot * 0.7, 1),
+                "height": round(bar_height, 1),
+                "count": count,
+                "label": end.astimezone(zone).strftime("%b %-d"),
+                "label_x": round(left + index * slot + slot / 2, 1),
+            }
+        )
+    return {"width": width, "height": height, "bars": bars, "peak": peak, "base": height - bottom}
+
+
+@firm_member_required
+def stuck_report_page(request):
+    membership = request.membership
+    filters = _filters(request)
+    report = stuck_report(membership=membership, filters=filters)
+    rows, next_cursor = report.rows(cursor=request.GET.get("after", ""))
+    medians = stage_durations(request.firm, report.now)
+    for row in rows:
+        if row["item_kind"] == "enrollment" or row["item_stage"] == "signature":
+            row["expected"] = expected_completion(row["item_stage"], row["entered_at"], medians)
+    query = request.GET.copy()
+    query.pop("after", None)
+    staff = []
+    if membership.is_admin:
+        staff = list(
+            Membership.objects.filter(
+                firm=request.firm, is_active=True, role__in=[Role.ADMIN, Role.STAFF]
+            )
+            .select_related("user")
+            .order_by("user__full_name", "user__email")
+        )
+    trend = weekly_trend(request.firm, report.rules, report.now) if membership.is_admin else []
+    return render(
+        request,
+        "workflows/stuck_report.html",
+        {
+            "rows": rows,
+            "counts": report.counts(),
+            "filters": filters,
+            "stages": STAGES,
+            "reasons": REASONS,
+            "holders": Holder.choices,
+            "buckets": [b[0] for b in AGE_BUCKETS],
+            "staff": staff,
+            "durations": [(STAGES[stage], medians[stage]) for stage in STAGES if stage in medians],
+            "trend": trend,
+            "chart": trend_chart(trend, request.firm.zone) if trend else None,
+            "rules": report.rules.as_dict(),
+            "next_cursor": next_cursor,
+            "query": query.urlencode(),
+            "is_first_page": not request.GET.get("after"),
+            "now": report.now,
+        },
+    )
+
+
+def csv_cell(value) -> str:
+    """ISO dates; and no formula injection: a cell a spreadsheet would run is quoted."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@firm_member_required
+def stuck_report_csv(request):
+    """Exactly what the filtered page shows, every page of it, streamed row by row."""
+    report = stuck_report(membership=request.membership, filters=_filters(request))
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow([name for name, _ in CSV_COLUMNS])
+        for row in report.iter_rows():
+            yield writer.writerow([csv_cell(row[key]) for _, key in CSV_COLUMNS])
+
+    stamp = timezone.now().astimezone(request.firm.zone).strftime("%Y-%m-%d")
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="stuck-{request.firm.slug}-{stamp}.csv"'
+    )
+    return response

@@ -1,0 +1,85 @@
+"""What "stuck" means: the one place for the rules. Each is a number of days, a firm setting
+(`Firm.stuck_thresholds` overrides these defaults), and comes with its reason and holder.
+
+Defaults, and why:
+- access_pending 14: half the 30-day life of a connection request; staff alerts start at 21.
+- request_near_deadline 5: the last two reminders go out on days 25 and 28.
+- verify 2: "the provider says done" should be checked within two working days.
+- signature 10: half of the 20 days contractors allow before rejecting an unsigned application.
+- paper 21: paper signatures are often delayed; three weeks without receipt needs a call.
+- preparing 21, submitted 45, in_development 20: the firm's own step, the contractor's usual
+  processing time, and a development request's 30-day answer window less ten days.
+- idle_client 30: a client with open work and no activity for a month.
+"""
+
+from dataclasses import dataclass, fields
+
+from portal.models import Firm
+
+DEFAULTS = {
+    "access_pending": 14,
+    "request_near_deadline": 5,
+    "verify": 2,
+    "signature": 10,
+    "paper": 21,
+    "preparing": 21,
+    "submitted": 45,
+    "in_development": 20,
+    "idle_client": 30,
+}
+
+STAGES = {
+    "access_pending": "Access: waiting for the provider",
+    "access_expired": "Access: expired or rejected",
+    "verify": "To verify",
+    "signature": "Signature: waiting for the provider",
+    "paper": "Paper signature in transit",
+    "preparing": "Enrollment: preparing",
+    "submitted": "Enrollment: with the contractor",
+    "in_development": "Enrollment: in development",
+    "idle_client": "Client: no activity",
+}
+
+REASONS = {
+    "near_deadline": "Request expires soon",
+    "waiting_long": "Waiting longer than usual",
+    "expired_not_resent": "Expired or rejected, not sent again",
+    "unverified": "Provider says done; not verified",
+    "past_deadline": "Past its signature deadline",
+    "paper_not_received": "Paper signature not received",
+    "slow_stage": "Longer in this stage than the firm allows",
+    "no_activity": "No activity",
+}
+
+AGE_BUCKETS = [
+    ("0-7", 0, 7),
+    ("8-14", 8, 14),
+    ("15-30", 15, 30),
+    ("31-60", 31, 60),
+    ("60+", 61, None),
+]
+
+
+@dataclass(frozen=True)
+class StuckRules:
+    access_pending: int
+    request_near_deadline: int
+    verify: int
+    signature: int
+    paper: int
+    preparing: int
+    submitted: int
+    in_development: int
+    idle_client: int
+
+    @classmethod
+    def for_firm(cls, firm: Firm) -> "StuckRules":
+        overrides = {
+            name: int(value)
+            for name, value in (firm.stuck_thresholds or {}).items()
+            if name in DEFAULTS and str(value).isdigit()
+        }
+        return cls(**(DEFAULTS | overrides))
+
+    def as_dict(self) -> dict[str, int]:
+        return {field.name: getattr(self, field.name) for field in fields(self)}
