@@ -1,7 +1,8 @@
 from django import forms
 from django.contrib.auth import password_validation
+from django.core.validators import MaxValueValidator
 
-from .models import Role, normalize_email
+from .models import Firm, Role, normalize_email
 
 FIRM_ROLE_CHOICES = [(Role.STAFF.value, Role.STAFF.label), (Role.ADMIN.value, Role.ADMIN.label)]
 
@@ -50,3 +51,46 @@ class AcceptInvitationForm(forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("password1", exc)
         return cleaned
+
+
+class FirmSettingsForm(forms.ModelForm):
+    """A firm admin's settings: contact, time zone, deadlines, cadences, stuck thresholds."""
+
+    class Meta:
+        model = Firm
+        fields = [
+            "name",
+            "contact_email",
+            "time_zone",
+            "invitation_days",
+            "grant_expiry_days",
+            "signature_deadline_days",
+            "reminder_hour",
+            "digest_hour",
+            "grant_reminder_days",
+            "grant_staff_alert_days",
+            "round_reminder_days",
+            "round_staff_alert_days",
+            "paper_followup_days",
+        ]
+
+    def __init__(self, *args, stuck_defaults: dict[str, int], **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("reminder_hour", "digest_hour"):
+            self.fields[name].validators.append(MaxValueValidator(23))
+            self.fields[name].widget.attrs["max"] = 23
+        current = self.instance.stuck_thresholds or {}
+        for name, default in stuck_defaults.items():
+            self.fields[f"stuck_{name}"] = forms.IntegerField(
+                label=f"Stuck after (days): {name.replace('_', ' ')}",
+                min_value=0,
+                max_value=365,
+                initial=current.get(name, default),
+            )
+
+    def stuck_thresholds(self) -> dict[str, int]:
+        return {
+            name.removeprefix("stuck_"): value
+            for name, value in self.cleaned_data.items()
+            if name.startswith("stuck_")
+        }

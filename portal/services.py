@@ -37,6 +37,23 @@ def firm_create(
     return firm, invitation
 
 
+@transaction.atomic
+def firm_update_settings(*, firm: Firm, actor: User, changes: dict) -> Firm:
+    """A firm admin changes the firm's settings; the audit event names what changed."""
+    firm = Firm.objects.select_for_update().get(pk=firm.pk)
+    changed = [name for name, value in changes.items() if getattr(firm, name) != value]
+    if not changed:
+        raise DomainError("Nothing changed.")
+    for name in changed:
+        setattr(firm, name, changes[name])
+    firm.full_clean()
+    firm.save(update_fields=changed)
+    audit.record(
+        "firm.settings_changed", actor=actor, firm=firm, target=firm, data={"fields": changed}
+    )
+    return firm
+
+
 # --- invitations ------------------------------------------------------------------------
 
 

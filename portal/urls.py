@@ -16,6 +16,7 @@ urlpatterns = [
     path("favicon.ico", views.favicon, name="favicon"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("team/", views.team, name="team"),
+    path("settings/", views.firm_settings, name="firm_settings"),
     path("team/invite/", views.invite_member, name="invite_member"),
     path(
         "team/invitations/<uuid:public_id>/resend/",

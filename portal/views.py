@@ -16,7 +16,7 @@ from .access import (
 )
 from .errors import DomainError
 from .feedback import attempt, form_errors
-from .forms import AcceptInvitationForm, ChangeRoleForm, InviteMemberForm
+from .forms import AcceptInvitationForm, ChangeRoleForm, FirmSettingsForm, InviteMemberForm
 from .middleware import CURRENT_FIRM_SESSION_KEY
 from .models import Invitation, Membership, Role, User
 
@@ -188,6 +188,26 @@ def _accept(*, invitation, **kwargs):
     if invitation.subject_uuid:
         link_portal_user(subject_uuid=invitation.subject_uuid, user=membership.user)
     return membership
+
+
+@admin_required
+def firm_settings(request):
+    from workflows.stuck import DEFAULTS
+
+    form = FirmSettingsForm(request.POST or None, instance=request.firm, stuck_defaults=DEFAULTS)
+    if request.method == "POST" and form.is_valid():
+        changes = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        changes["stuck_thresholds"] = form.stuck_thresholds()
+        request.firm.refresh_from_db()  # the form wrote onto the instance; compare with the row
+        attempt(
+            request,
+            lambda: services.firm_update_settings(
+                firm=request.firm, actor=request.user, changes=changes
+            ),
+            "Settings saved. New reminders follow them; those already scheduled keep their time.",
+        )
+        return redirect("firm_settings")
+    return render(request, "portal/firm_settings.html", {"form": form})
 
 
 def _accept_with_existing_account(request, invitation):

@@ -50,6 +50,7 @@ ROUTES = {
     "favicon": ("get", None, row(301, 301, 301, 301, LOGIN, 301, 301, 301)),
     "dashboard": ("get", None, row(LOGIN, OK, OK, OK, LOGIN, FORBIDDEN, OK, OK)),
     "team": ("get", None, ADMIN_ONLY),
+    "firm_settings": ("get", None, ADMIN_ONLY),
     "invite_member": ("post", None, ADMIN_ACTION),
     "resend_invitation": ("post", "invitation", ADMIN_ACTION),
     "revoke_invitation": ("post", "invitation", ADMIN_ACTION),

@@ -1,0 +1,76 @@
+import pytest
+from django.urls import reverse
+
+from portal.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def settings_data(firm, **changes):
+    data = {
+        "name": firm.name,
+        "contact_email": "help@northwind.test",
+        "time_zone": firm.time_zone,
+        "invitation_days": 7,
+        "grant_expiry_days": 30,
+        "signature_deadline_days": 20,
+        "reminder_hour": 9,
+        "digest_hour": 8,
+        "grant_reminder_days": "3,7,14,21,25,28",
+        "grant_staff_alert_days": "21,28",
+        "round_reminder_days": "2,5,10,15",
+        "round_staff_alert_days": "7,15",
+        "paper_followup_days": "10,20,30",
+    }
+    from workflows.stuck import DEFAULTS
+
+    data.update({f"stuck_{name}": days for name, days in DEFAULTS.items()})
+    data.update(changes)
+    return data
+
+
+def test_admin_changes_cadences_and_thresholds(as_user, northwind, northwind_admin):
+    response = as_user(northwind_admin).post(
+        reverse("firm_settings"),
+        settings_data(
+            northwind, grant_reminder_days="5, 10", stuck_access_pending=7, reminder_hour=10
+        ),
+        follow=True,
+    )
+    assert b"Settings saved" in response.content
+    northwind.refresh_from_db()
+    assert northwind.grant_reminder_days == "5, 10"
+    assert northwind.reminder_hour == 10
+    assert northwind.stuck_thresholds["access_pending"] == 7
+    event = AuditEvent.objects.get(verb="firm.settings_changed")
+    assert "grant_reminder_days" in event.data["fields"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("grant_reminder_days", "three", b"numbers separated by commas"),
+        ("time_zone", "Mars/Olympus", b"not a known time zone"),
+        ("reminder_hour", "25", b"less than or equal to 23"),
+    ],
+)
+def test_bad_settings_are_clear_errors_and_change_nothing(
+    as_user, northwind, northwind_admin, field, value, message
+):
+    before = {field: getattr(northwind, field)}
+    response = as_user(northwind_admin).post(
+        reverse("firm_settings"), settings_data(northwind, **{field: value})
+    )
+    assert response.status_code == 200
+    assert message in response.content
+    northwind.refresh_from_db()
+    assert getattr(northwind, field) == before[field]
+
+
+def test_staff_cannot_change_settings(as_user, northwind_staff, northwind):
+    response = as_user(northwind_staff).post(
+        reverse("firm_settings"), settings_data(northwind, name="Hacked")
+    )
+    assert response.status_code == 403
+    northwind.refresh_from_db()
+    assert northwind.name != "Hacked"
