@@ -189,7 +189,8 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG or TESTING
 # filemail:///path to write files. Default: one file per message under var/mail/.
 _email = env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}")
 if _email["EMAIL_BACKEND"].endswith("filebased.EmailBackend"):
-    _mail_options = {"file_path": _email.get("EMAIL_FILE_PATH") or str(VAR_DIR / "mail")}
+    # django-environ drops the leading "/" of filemail:///abs/path: put it back.
+    _mail_options = {"file_path": "/" + (_email.get("EMAIL_FILE_PATH") or "").lstrip("/")}
 elif _email["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
     _mail_options = {
         "host": _email.get("EMAIL_HOST", "localhost"),

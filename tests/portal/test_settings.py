@@ -58,3 +58,14 @@ def test_production_settings_pass_the_deploy_check(flag):
         CELERY_BROKER_URL="redis://cache.portal.example:6379/0",
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_development_mail_is_written_under_var_mail(tmp_path):
+    result = run_manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.MAILERS['default']['OPTIONS']['file_path'])",
+        DEBUG="true",
+        VAR_DIR=str(tmp_path),
+    )
+    assert result.stdout.strip() == str(tmp_path / "mail")
