@@ -68,4 +68,4 @@ def test_development_mail_is_written_under_var_mail(tmp_path):
         DEBUG="true",
         VAR_DIR=str(tmp_path),
     )
-    assert result.stdout.strip() == str(tmp_path / "mail")
+    assert result.stdout.strip().splitlines()[-1] == str(tmp_path / "mail")
