@@ -75,6 +75,8 @@ class FirmSettingsForm(forms.ModelForm):
         ]
 
     def __init__(self, *args, stuck_defaults: dict[str, int], **kwargs):
+        from workflows.stuck import RULE_LABELS
+
         super().__init__(*args, **kwargs)
         for name in ("reminder_hour", "digest_hour"):
             self.fields[name].validators.append(MaxValueValidator(23))
@@ -82,7 +84,7 @@ class FirmSettingsForm(forms.ModelForm):
         current = self.instance.stuck_thresholds or {}
         for name, default in stuck_defaults.items():
             self.fields[f"stuck_{name}"] = forms.IntegerField(
-                label=f"Stuck after (days): {name.replace('_', ' ')}",
+                label=f"Stuck after (days): {RULE_LABELS[name].lower()}",
                 min_value=0,
                 max_value=365,
                 initial=current.get(name, default),

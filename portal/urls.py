@@ -15,6 +15,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("ping/", views.ping, name="ping"),
     path("team/", views.team, name="team"),
     path("settings/", views.firm_settings, name="firm_settings"),
     path("team/invite/", views.invite_member, name="invite_member"),

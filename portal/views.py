@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
@@ -24,6 +25,13 @@ from .models import Invitation, Membership, Role, User
 @require_GET
 def favicon(request):
     return redirect(static("favicon.svg"), permanent=True)
+
+
+@login_required
+@require_GET
+def ping(request):
+    """A trivial logged-in page: uptime checks, and the benchmark's floor."""
+    return HttpResponse(status=204)
 
 
 @require_GET

@@ -48,6 +48,7 @@ ROUTES = {
         row(LOGIN, REDIRECT, REDIRECT, REDIRECT, LOGIN, REDIRECT, REDIRECT, REDIRECT),
     ),
     "favicon": ("get", None, row(301, 301, 301, 301, LOGIN, 301, 301, 301)),
+    "ping": ("get", None, row(LOGIN, 204, 204, 204, LOGIN, 204, 204, 204)),
     "dashboard": ("get", None, row(LOGIN, OK, OK, OK, LOGIN, FORBIDDEN, OK, OK)),
     "team": ("get", None, ADMIN_ONLY),
     "firm_settings": ("get", None, ADMIN_ONLY),

@@ -25,6 +25,16 @@ STAGE_OF = {
     ("workflows.enrollment", "in_development"): "in_development",
 }
 TARGET_TYPES = sorted({target for target, _ in STAGE_OF})
+# A stage counts toward "how long it usually takes" when it was left forward, not abandoned
+# (an expired request's 30 days are not how long approval takes).
+FORWARD_EXITS = {
+    ("workflows.accessgrant", "awaiting_provider"): ("provider_says_done", "active"),
+    ("workflows.signatureround", "awaiting_signature"): ("provider_says_signed", "confirmed"),
+    ("workflows.signatureround", "mailed"): ("received",),
+    ("workflows.enrollment", "preparing"): ("awaiting_signature", "submitted"),
+    ("workflows.enrollment", "submitted"): ("in_development", "approved", "denied"),
+    ("workflows.enrollment", "in_development"): ("submitted", "approved", "denied"),
+}
 # The usual road of an enrollment, for the expected completion date.
 ENROLLMENT_PATH = ["preparing", "signature", "submitted"]
 WINDOW_DAYS = 90
@@ -81,14 +91,19 @@ def stage_durations(firm: Firm, now: datetime | None = None) -> dict[str, StageD
     since = now - timedelta(days=WINDOW_DAYS)
     bits = _sql_bits()
     seconds = bits["seconds"].format(end="created_at", start="entered_at")
+    forward, forward_params = [], []
+    for (target, state), exits in FORWARD_EXITS.items():
+        placeholders = ", ".join(["%s"] * len(exits))
+        forward.append(f"(target_type = %s AND from_state = %s AND to_state IN ({placeholders}))")
+        forward_params += [target, state, *exits]
     base = (
         _moves_cte()
         + f"""
         SELECT target_type, from_state, {seconds} AS secs FROM moves
-        WHERE from_state IS NOT NULL AND entered_at IS NOT NULL AND created_at >= %s
+        WHERE entered_at IS NOT NULL AND created_at >= %s AND ({" OR ".join(forward)})
     """
     )
-    params = [firm.pk, *TARGET_TYPES, since]
+    params = [firm.pk, *TARGET_TYPES, since, *forward_params]
     results: dict[str, StageDuration] = {}
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

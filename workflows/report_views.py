@@ -99,7 +99,7 @@ def stuck_report_page(request):
             "durations": [(STAGES[stage], medians[stage]) for stage in STAGES if stage in medians],
             "trend": trend,
             "chart": trend_chart(trend, request.firm.zone) if trend else None,
-            "rules": report.rules.as_dict(),
+            "rules": report.rules.labelled(),
             "next_cursor": next_cursor,
             "query": query.urlencode(),
             "is_first_page": not request.GET.get("after"),

@@ -28,6 +28,18 @@ DEFAULTS = {
     "idle_client": 30,
 }
 
+RULE_LABELS = {
+    "access_pending": "Access request waiting for the provider",
+    "request_near_deadline": "Request this close to its 30-day deadline",
+    "verify": "Provider says done, not verified",
+    "signature": "Signature waiting for the provider",
+    "paper": "Paper signature not received after mailing",
+    "preparing": "Enrollment being prepared",
+    "submitted": "Enrollment with the contractor",
+    "in_development": "Enrollment in development",
+    "idle_client": "Client with open work and no activity",
+}
+
 STAGES = {
     "access_pending": "Access: waiting for the provider",
     "access_expired": "Access: expired or rejected",
@@ -83,3 +95,6 @@ class StuckRules:
 
     def as_dict(self) -> dict[str, int]:
         return {field.name: getattr(self, field.name) for field in fields(self)}
+
+    def labelled(self) -> list[tuple[str, int]]:
+        return [(RULE_LABELS[field.name], getattr(self, field.name)) for field in fields(self)]

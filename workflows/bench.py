@@ -1,0 +1,388 @@
+"""`manage.py bench`: credportal measured against its own floor, in one run.
+
+For each page: median and 95th percentile over repetitions through Django's full request
+stack (the test client, the production middleware), the number of queries, the time the
+page's own SQL takes when replayed through a raw psycopg cursor fetching every row, and
+overhead_ratio = (median - hello median) / sql median: what the ORM, Python and templates
+cost on top of the database. Jobs (the expiry scan, reminder delivery) are compared with
+the plainest way to do the same work.
+"""
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP
+from django.conf import settings
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from clients.models import Client as ProviderClient
+from notifications.models import Notification
+from portal.models import Firm, Membership, Role, User
+
+from . import services
+from .models import AccessGrant
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))
+    return ordered[index]
+
+
+def timed(function, *, repeat: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        function()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+class Bench:
+    def __init__(self, *, size: str, repeat: int, out: Path, log=print):
+        self.size = size
+        self.repeat = repeat
+        self.out = out
+        self.log = log
+        self.result: dict = {"size": size, "database": connection.vendor, "operations": {}}
+
+    # --- people -------------------------------------------------------------------
+
+    def browser_for(self, user: User) -> Client:
+        if not Authenticator.objects.filter(user=user).exists():
+            TOTP.activate(user, "JBSWY3DPEHPK3PXP")
+        client = Client(HTTP_HOST="testserver")
+        client.force_login(user)
+        return client
+
+    def largest_firm(self) -> Firm:
+        from django.db.models import Count
+
+        return Firm.objects.annotate(n=Count("clients")).order_by("-n", "pk").first()
+
+    def staff_with(self, firm: Firm, count: int | None) -> User:
+        from django.db.models import Count
+
+        staff = (
+            User.objects.filter(
+                memberships__firm=firm, memberships__role__in=[Role.STAFF, Role.ADMIN]
+            )
+            .annotate(n=Count("assigned_clients", distinct=True))
+            .order_by("-n", "pk")
+        )
+        if count is None:
+            return staff.first()
+        exact = [user for user in staff if user.n == count]
+        return exact[0] if exact else min(staff, key=lambda user: abs(user.n - count))
+
+    # --- measuring a page -----------------------------------------------------------
+
+    def replay_ms(self, queries: list[str]) -> float:
+        """The page's own SQL through a raw cursor, fetching every row (median of runs)."""
+        raw = connection.connection  # the DB-API connection Django already holds
+
+        def run():
+            cursor = raw.cursor()
+            try:
+                for sql in queries:
+                    cursor.execute(sql)
+                    if cursor.description:
+                        cursor.fetchall()
+            finally:
+                cursor.close()
+
+        if connection.vendor == "sqlite":
+            return statistics.median(timed(run, repeat=self.repeat))
+        with transaction.atomic():  # replayed writes (session saves) are rolled back
+            samples = timed(run, repeat=self.repeat)
+            transaction.set_rollback(True)
+        return statistics.median(samples)
+
+    def page(self, name: str, browser: Client, url: str, *, stream: bool = False) -> dict:
+        def get():
+            response = browser.get(url, secure=True)
+            if stream:
+                b"".join(response.streaming_content)
+            assert response.status_code == 200, (name, response.status_code)
+            return response
+
+        get()
+        with CaptureQueriesContext(connection) as captured:
+            get()
+        queries = [q["sql"] for q in captured.captured_queries]
+        samples = timed(get, repeat=self.repeat)
+        sql_ms = self.replay_ms(queries)
+        median = statistics.median(samples)
+        hello = self.result["floors"]["hello"]["median_ms"]
+        entry = {
+            "median_ms": round(median, 2),
+            "p95_ms": round(percentile(samples, 0.95), 2),
+            "queries": len(queries),
+            "sql_ms": round(sql_ms, 3),
+            "overhead_ratio": round((median - hello) / sql_ms, 2) if sql_ms > 0 else None,
+        }
+        self.result["operations"][name] = entry
+        self.log(f"  {name:<18} {entry}")
+        return entry
+
+    # --- floors -------------------------------------------------------------------
+
+    def floors(self, browser: Client) -> None:
+        def hello():
+            assert browser.get(reverse("ping"), secure=True).status_code == 204
+
+        samples = timed(hello, repeat=self.repeat * 2)
+
+        def roundtrip():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchall()
+
+        floors = {
+            "hello": {
+                "median_ms": round(statistics.median(samples), 2),
+                "p95_ms": round(percentile(samples, 0.95), 2),
+            },
+            "db_roundtrip_ms": round(statistics.median(timed(roundtrip, repeat=200)), 3),
+            "redis_roundtrip_ms": self.redis_roundtrip(),
+        }
+        self.result["floors"] = floors
+        self.log(f"  floors {floors}")
+
+    def redis_roundtrip(self):
+        url = settings.CELERY_BROKER_URL
+        if not url.startswith("redis"):
+            return None
+        import redis
+
+        client = redis.Redis.from_url(url)
+        return round(statistics.median(timed(client.ping, repeat=200)), 3)
+
+    # --- pages --------------------------------------------------------------------
+
+    def pages(self) -> None:
+        firm = self.largest_firm()
+        busiest = self.staff_with(firm, None)
+        browser = self.browser_for(busiest)
+        self.floors(browser)
+        dashboard = reverse("dashboard")
+        self.page("caseload_page_1", browser, dashboard)
+        cursor_url = dashboard
+        for _ in range(19):  # walk to page 20 through the "next page" links
+            page = browser.get(cursor_url, secure=True).content.decode()
+            found = re.search(r'after=([^"&]+)">Next page', page)
+            if not found:
+                break
+            cursor_url = f"{dashboard}?after={found.group(1)}"
+        self.page("caseload_page_20", browser, cursor_url)
+        self.page("caseload_35", self.browser_for(self.staff_with(firm, 35)), dashboard)
+        self.page("caseload_350", self.browser_for(self.staff_with(firm, 350)), dashboard)
+        busy_client = (
+            ProviderClient.objects.filter(firm=firm, assigned_staff=busiest)
+            .order_by("-last_activity_at", "pk")
+            .first()
+        )
+        self.page("client_page", browser, reverse("client_detail", args=[busy_client.public_id]))
+        provider = (
+            User.objects.filter(
+                client_records__firm=firm,
+                client_records__profiles__access_grants__state=AccessGrant.State.AWAITING_PROVIDER,
+            )
+            .order_by("pk")
+            .first()
+        )
+        if provider is not None:
+            self.page("provider_todos", self.browser_for(provider), dashboard)
+        admin = (
+            Membership.objects.filter(firm=firm, role=Role.ADMIN, is_active=True)
+            .select_related("user")
+            .order_by("pk")
+            .first()
+            .user
+        )
+        admin_browser = self.browser_for(admin)
+        self.page("stuck_report", admin_browser, reverse("stuck_report"))
+        entry = self.page("stuck_csv_10k", admin_browser, reverse("stuck_report_csv"), stream=True)
+        response = admin_browser.get(reverse("stuck_report_csv"), secure=True)
+        entry["rows"] = sum(1 for _ in b"".join(response.streaming_content).splitlines()) - 1
+
+    # --- jobs ---------------------------------------------------------------------
+
+    def expiry_scan(self) -> None:
+        """The scan over every due grant, against one raw UPDATE ... RETURNING (rolled back)."""
+        now = timezone.now()
+        due = services.grants_due_for_expiry(now)
+        rows = due.count()
+        with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+            start = time.perf_counter()
+            expired = services.grants_expire_due(now=now)
+            seconds = time.perf_counter() - start
+            transaction.set_rollback(True)
+        table = AccessGrant._meta.db_table
+        with transaction.atomic(), connection.cursor() as cursor:
+            start = time.perf_counter()
+            cursor.execute(
+                f"UPDATE {table} SET state = 'expired', state_entered_at = %s "  # noqa: S608
+                "WHERE state IN ('awaiting_provider', 'provider_says_done') AND deadline <= %s "
+                "RETURNING id",
+                [now, now],
+            )
+            raw_rows = len(cursor.fetchall())
+            raw_seconds = time.perf_counter() - start
+            transaction.set_rollback(True)
+        entry = {
+            "rows": rows,
+            "expired": expired,
+            "raw_rows": raw_rows,
+            "seconds": round(seconds, 3),
+            "queries": len(captured.captured_queries),
+            "queries_per_1000_rows": round(len(captured.captured_queries) * 1000 / rows, 1)
+            if rows
+            else None,
+            "raw_seconds": round(raw_seconds, 4),
+            "ratio": round(seconds / raw_seconds, 2) if raw_seconds else None,
+        }
+        self.result["operations"]["expiry_scan"] = entry
+        self.log(f"  expiry_scan        {entry}")
+
+    def reminder_delivery(self, emails: int) -> None:
+        """One Celery worker process delivering `emails` due reminders to a local SMTP sink,
+        against the same loop in this process without Celery."""
+        from notifications import delivery
+        from tests.smtp_sink import SMTPSink  # the test suite's sink: a real SMTP server
+
+        firm = self.largest_firm()
+        with SMTPSink() as sink:
+            baseline = self._deliver_batch(firm, emails, "baseline", sink, worker=False)
+            sink.clear()
+            with_celery = self._deliver_batch(firm, emails, "celery", sink, worker=True)
+        entry = {
+            "emails": emails,
+            "emails_per_second": round(with_celery, 1),
+            "baseline_emails_per_second": round(baseline, 1),
+            "ratio": round(with_celery / baseline, 2) if baseline else None,
+            "lanes": delivery.LANES,
+        }
+        self.result["operations"]["reminder_delivery"] = entry
+        self.log(f"  reminder_delivery  {entry}")
+
+    def _deliver_batch(self, firm, emails: int, label: str, sink, *, worker: bool) -> float:
+        from django.test import override_settings
+
+        from notifications import delivery
+
+        Notification.objects.filter(
+            state=Notification.State.SCHEDULED, due_at__lte=timezone.now()
+        ).update(due_at=timezone.now() + timezone.timedelta(days=3650))  # only this batch is due
+        now = timezone.now()
+        stamp = f"{label}-{time.time_ns()}"
+        Notification.objects.bulk_create(
+            [
+                Notification(
+                    firm=firm,
+                    to_email=f"provider{index}@bench.example",
+                    channel=Notification.Channel.EMAIL,
+                    kind="bench.reminder",
+                    subject_type="bench",
+                    subject_id=stamp,
+                    step=str(index),
+                    idempotency_key=f"bench:{stamp}:{index}",
+                    due_at=now,
+                    title=f"Reminder {index}: approve your credentialer's access request",
+                    body_text="Log into the CMS Identity & Access system and approve it.\n" * 8,
+                    body_html="<p>Log into the CMS Identity &amp; Access system.</p>" * 8,
+                    link_path="/dashboard/",
+                    message_id=f"<{stamp}-{index}@bench.example>",
+                )
+                for index in range(emails)
+            ],
+            batch_size=1000,
+        )
+        mailers = {
+            "default": {
+                "BACKEND": "notifications.smtp.EmailBackend",
+                "OPTIONS": {"host": sink.host, "port": sink.port, "timeout": 30},
+            }
+        }
+        start = time.perf_counter()
+        if worker:
+            self._run_worker_until(sink, emails)
+        else:
+            with override_settings(MAILERS=mailers):
+                delivery.deliver_due(batch_size=500, max_batches=emails // 500 + 2)
+        sink.wait_for(emails, timeout=600)
+        return emails / (time.perf_counter() - start)
+
+    def _run_worker_until(self, sink, emails: int) -> None:
+        env = os.environ | {
+            "EMAIL_URL": f"smtp://{sink.host}:{sink.port}",
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+        }
+        worker = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "--pool=solo",
+                "--loglevel=WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            from notifications.tasks import deliver_due
+
+            deliver_due.delay()  # one task delivers batch after batch until nothing is due
+            deadline = time.monotonic() + 600
+            while len(sink.message_ids()) < emails and time.monotonic() < deadline:
+                if worker.poll() is not None:
+                    raise RuntimeError("the Celery worker exited")
+                time.sleep(0.02)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+
+    # --- all ----------------------------------------------------------------------
+
+    def run(self, *, emails: int) -> dict:
+        self.result["dataset"] = {
+            "firms": Firm.objects.count(),
+            "clients": ProviderClient.objects.count(),
+            "access_grants": AccessGrant.objects.count(),
+            "notifications": Notification.objects.count(),
+            "largest_firm_clients": self.largest_firm().clients.count(),
+        }
+        self.log(f"bench {self.size} on {connection.vendor}: {self.result['dataset']}")
+        self.pages()
+        self.expiry_scan()
+        self.reminder_delivery(emails)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.out.write_text(json.dumps(self.result, indent=2, default=str))
+        return self.result
+
+
+def database_label() -> str:
+    settings_dict = connection.settings_dict
+    host = settings_dict.get("HOST") or urlsplit(str(settings_dict.get("NAME"))).path
+    return f"{connection.vendor} {host}"
