@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEV_ENV := DEBUG=true SITE_URL=http://$(HOST):$(PORT)
 
-.PHONY: install run test lint format bench chaos clean
+.PHONY: install run test lint format bench load chaos clean
 
 $(STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "credportal needs Python 3.12 or newer (found " + sys.version.split()[0] + ").")'
@@ -38,6 +38,26 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The benchmark: against the configured database (the figures that count are PostgreSQL's).
+SIZE ?= S
+BENCH_ENV := DEBUG=false ALLOWED_HOSTS=testserver,127.0.0.1,localhost SECRET_KEY=bench-only-$(shell hostname)-not-a-production-secret-0123456789abcdef \
+	SECURE_SSL_REDIRECT=false EMAIL_URL=smtp://127.0.0.1:25
+bench: install
+	$(BENCH_ENV) $(BIN)/python manage.py migrate --noinput -v0
+	$(BENCH_ENV) $(BIN)/python manage.py collectstatic --noinput -v0
+	$(BENCH_ENV) $(BIN)/python manage.py seed_scale --size $(SIZE) --reuse
+	$(BENCH_ENV) $(BIN)/python manage.py bench --size $(SIZE) $(BENCH_ARGS)
+
+# 60 seconds of 30 simulated people against gunicorn (run `make bench` first for the data).
+load: install
+	$(BENCH_ENV) $(BIN)/python manage.py load_sessions
+	$(BENCH_ENV) $(BIN)/gunicorn portal.wsgi --bind 127.0.0.1:8100 --workers 3 --daemon \
+		--pid var/bench/gunicorn.pid --forwarded-allow-ips=127.0.0.1
+	sleep 2
+	$(BENCH_ENV) $(BIN)/locust -f bench/locustfile.py --headless --host http://127.0.0.1:8100 \
+		-u 30 -r 10 -t 60s --only-summary --csv var/bench/load; status=$$?; \
+		kill $$(cat var/bench/gunicorn.pid); exit $$status
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
