@@ -11,7 +11,7 @@ from datetime import datetime
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from clients.models import Client, CMSRole, Delegate, Profile
+from clients.models import Client, CMSRole, Delegate, DelegateRole, Profile
 
 from . import steps
 from .deadlines import days_left
@@ -91,7 +91,12 @@ def client_queryset_for_todos():
         ),
         Prefetch(
             "delegates",
-            queryset=Delegate.objects.filter(is_active=True).prefetch_related("roles"),
+            queryset=Delegate.objects.filter(is_active=True).prefetch_related(
+                Prefetch(
+                    "roles",
+                    queryset=DelegateRole.objects.select_related("profile__organization"),
+                )
+            ),
         ),
     )
 

@@ -6,6 +6,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from clients.forms import DelegateForm
 from clients.models import Client, Profile
 from clients.selectors import clients_visible_to, get_client_for
 from portal.access import firm_member_required, get_for_firm, member_required
@@ -283,6 +284,12 @@ def todos_page(request):
                 "party": party,
                 "todos": [todo for todo in todos if not todo.claimed],
                 "waiting": [todo for todo in todos if todo.claimed],
+                # The provider manages who at their office may act for them.
+                "delegate_form": (
+                    DelegateForm(profiles=client.profiles.all(), auto_id=f"c{client.pk}_%s")
+                    if party is not None and party.is_provider
+                    else None
+                ),
             }
         )
     return render(request, "workflows/todos.html", {"sections": sections})

@@ -152,3 +152,16 @@ def test_provider_todos_query_budget(
         )
     with django_assert_max_num_queries(small):
         assert client.get(reverse("dashboard")).status_code == 200
+
+
+def test_provider_manages_the_people_who_act_for_them(as_user, provider, rivera):
+    page = as_user(provider).get(reverse("dashboard")).content.decode()
+    assert "People at your office who can help" in page
+    assert "Olivia Office" in page
+    assert "Access Manager on Individual profile" in page
+    assert reverse("delegate_add", args=[rivera.public_id]) in page
+
+
+def test_a_delegate_does_not_manage_delegates(as_user, delegate):
+    page = as_user(delegate).get(reverse("dashboard")).content.decode()
+    assert "People at your office who can help" not in page
