@@ -53,6 +53,7 @@ class Client(models.Model):
         indexes = [
             models.Index(fields=["firm", "assigned_staff"], name="clients_client_caseload"),
             models.Index("firm", Lower("last_name"), name="clients_client_name"),
+            models.Index(fields=["firm", "last_activity_at"], name="clients_client_activity"),
         ]
 
     def __str__(self):

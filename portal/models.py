@@ -309,8 +309,14 @@ class AuditEvent(models.Model):
     Personal data is limited to what the trail needs; log files never carry it.
     """
 
+    # Indexed by the composite indexes below, which start with the firm.
     firm = models.ForeignKey(
-        Firm, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+        Firm,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="audit_events",
+        db_index=False,
     )
     actor = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
@@ -330,6 +336,11 @@ class AuditEvent(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["firm", "-created_at"], name="portal_audit_firm_recent"),
+            # Stage durations and the trend walk each object's transitions in order.
+            models.Index(
+                fields=["firm", "target_type", "target_id", "created_at", "id"],
+                name="portal_audit_object_history",
+            ),
             models.Index(
                 fields=["client_uuid", "-created_at"],
                 condition=models.Q(client_uuid__isnull=False),

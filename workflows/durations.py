@@ -55,7 +55,8 @@ def _sql_bits() -> dict[str, str]:
 
 
 def _moves_cte() -> str:
-    """Each state change with the moment the object entered the state it leaves."""
+    """Each state change with the moment the object entered the state it leaves, for the
+    objects that moved since a given moment (the second and fourth parameters)."""
     bits = _sql_bits()
     placeholders = ", ".join(["%s"] * len(TARGET_TYPES))
     # Only constants are formatted in; every value goes in as a parameter.
@@ -73,6 +74,9 @@ def _moves_cte() -> str:
             FROM portal_auditevent
             WHERE firm_id = %s AND target_type IN ({placeholders})
               AND {bits["to"]} IS NOT NULL
+              AND target_id IN (
+                  SELECT target_id FROM portal_auditevent WHERE firm_id = %s AND created_at >= %s
+              )
         )
     """
 
@@ -103,7 +107,7 @@ def stage_durations(firm: Firm, now: datetime | None = None) -> dict[str, StageD
         WHERE entered_at IS NOT NULL AND created_at >= %s AND ({" OR ".join(forward)})
     """
     )
-    params = [firm.pk, *TARGET_TYPES, since, *forward_params]
+    params = [firm.pk, *TARGET_TYPES, firm.pk, since, since, *forward_params]
     results: dict[str, StageDuration] = {}
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -178,7 +182,10 @@ def weekly_trend(firm: Firm, rules: StuckRules, now: datetime | None = None, wee
             params += [target, state, end - timedelta(days=days), end]
         cases.append(f"SUM(CASE WHEN {' OR '.join(whens)} THEN 1 ELSE 0 END)")
     sql = _moves_cte() + f"SELECT {', '.join(cases)} FROM moves"
+    # Objects still open at the first week's end may not have moved since: go back far enough
+    # for them (a year), not over the whole history.
+    since = ends[0] - timedelta(days=365)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [firm.pk, *TARGET_TYPES, *params])
+        cursor.execute(sql, [firm.pk, *TARGET_TYPES, firm.pk, since, *params])
         counts = cursor.fetchone()
     return [(end, int(count or 0)) for end, count in zip(ends, counts, strict=True)]

@@ -28,7 +28,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from clients.models import Client
+from clients.models import Client, Profile
 from portal.models import Firm, Membership
 
 from .models import AccessGrant, Enrollment, Holder, SignatureRound
@@ -158,7 +158,9 @@ def stuck_parts(firm: Firm, rules: StuckRules, now: datetime) -> dict[str, Query
             entered="state_entered_at",
         ),
         "access_expired": _shape(
-            grants.filter(state__in=AccessGrant.RETRYABLE_STATES, next_attempt__isnull=True),
+            grants.filter(state__in=AccessGrant.RETRYABLE_STATES).exclude(
+                Exists(AccessGrant.objects.filter(previous=OuterRef("pk")))
+            ),
             client=grant_client,
             kind="grant",
             stage="access_expired",
@@ -257,13 +259,9 @@ def stuck_parts(firm: Firm, rules: StuckRules, now: datetime) -> dict[str, Query
         firm=firm, last_activity_at__lte=_days(now, rules.idle_client)
     ).filter(
         Exists(
-            AccessGrant.objects.filter(
-                profile__client=OuterRef("pk"), state__in=AccessGrant.OPEN_STATES
-            )
-        )
-        | Exists(
-            Enrollment.objects.filter(
-                profile__client=OuterRef("pk"), state__in=Enrollment.OPEN_STATES
+            Profile.objects.filter(client=OuterRef("pk")).filter(
+                Q(access_grants__state__in=AccessGrant.OPEN_STATES)
+                | Q(enrollments__state__in=Enrollment.OPEN_STATES)
             )
         )
     )
