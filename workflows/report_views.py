@@ -3,6 +3,7 @@
 import csv
 from datetime import datetime
 
+from django.core.cache import cache
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -40,6 +41,14 @@ def _filters(request) -> ReportFilters:
     )
 
 
+# Medians over 90 days and weekly counts move slowly: computed at most every ten minutes.
+HISTORY_CACHE_SECONDS = 600
+
+
+def cached(firm, name: str, compute):
+    return cache.get_or_set(f"report:{name}:{firm.pk}", compute, HISTORY_CACHE_SECONDS)
+
+
 def trend_chart(points: list[tuple[datetime, int]], zone) -> dict:
     """Bars for an SVG drawn by the template: positions computed here, no script needed."""
     width, height, left, bottom, top = 640, 220, 40, 30, 20
@@ -68,7 +77,7 @@ def stuck_report_page(request):
     filters = _filters(request)
     report = stuck_report(membership=membership, filters=filters)
     rows, next_cursor = report.rows(cursor=request.GET.get("after", ""))
-    medians = stage_durations(request.firm, report.now)
+    medians = cached(request.firm, "durations", lambda: stage_durations(request.firm, report.now))
     for row in rows:
         if row["item_kind"] == "enrollment" or row["item_stage"] == "signature":
             row["expected"] = expected_completion(row["item_stage"], row["entered_at"], medians)
@@ -83,7 +92,11 @@ def stuck_report_page(request):
             .select_related("user")
             .order_by("user__full_name", "user__email")
         )
-    trend = weekly_trend(request.firm, report.rules, report.now) if membership.is_admin else []
+    trend = (
+        cached(request.firm, "trend", lambda: weekly_trend(request.firm, report.rules, report.now))
+        if membership.is_admin
+        else []
+    )
     return render(
         request,
         "workflows/stuck_report.html",

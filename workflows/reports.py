@@ -159,7 +159,7 @@ def stuck_parts(firm: Firm, rules: StuckRules, now: datetime) -> dict[str, Query
         ),
         "access_expired": _shape(
             grants.filter(state__in=AccessGrant.RETRYABLE_STATES).exclude(
-                Exists(AccessGrant.objects.filter(previous=OuterRef("pk")))
+                Exists(AccessGrant.objects.filter(firm=firm, previous=OuterRef("pk")))
             ),
             client=grant_client,
             kind="grant",
