@@ -224,17 +224,8 @@ def _send_plain(token, outgoing: list[Outgoing], backend, counts) -> None:
 def _send_two_phase(token, outgoing: list[Outgoing], lanes, counts) -> None:
     """Up to len(lanes) messages at a time: prepare all, commit all, then write the dots."""
     for start in range(0, len(outgoing), len(lanes)):
-        chunk = outgoing[start : start + len(lanes)]
-        prepared = []
-        for lane, item in zip(lanes, chunk, strict=False):
-            try:
-                lane.prepare(item.email)
-            except Exception as exc:  # noqa: BLE001  (SMTP refusal or network error)
-                lane.abort()
-                _retry_or_fail(token, item.row, repr(exc))
-                counts["retry"] += 1
-                continue
-            prepared.append((lane, item))
+        chunk = list(zip(lanes, outgoing[start : start + len(lanes)], strict=False))
+        prepared = _prepare_side_by_side(token, chunk, counts)
         committed = _commit_sent(token, [item.row.pk for _, item in prepared])
         for lane, item in prepared:
             if item.row.pk in committed:
@@ -258,6 +249,26 @@ def _send_two_phase(token, outgoing: list[Outgoing], lanes, counts) -> None:
             _retry_or_fail(token, item.row, f"{code} {reply!r}")
             counts["retry"] += 1
             lane.abort()
+
+
+def _prepare_side_by_side(token, chunk, counts) -> list:
+    """Prepare each (lane, item): all lanes' commands go out before any reply is awaited."""
+    steps = {index: lane.prepare_steps(item.email) for index, (lane, item) in enumerate(chunk)}
+    ready = set()
+    while steps:
+        for index, step in list(steps.items()):
+            lane, item = chunk[index]
+            try:
+                next(step)
+            except StopIteration:
+                ready.add(index)
+                del steps[index]
+            except Exception as exc:  # noqa: BLE001  (SMTP refusal or network error)
+                lane.abort()
+                _retry_or_fail(token, item.row, repr(exc))
+                counts["retry"] += 1
+                del steps[index]
+    return [pair for index, pair in enumerate(chunk) if index in ready]
 
 
 def deliver_due(*, batch_size: int = 500, max_batches: int = 20) -> dict[str, int]:

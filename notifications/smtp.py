@@ -28,6 +28,13 @@ class EmailBackend(smtp.EmailBackend):
 
     def prepare(self, email_message) -> None:
         """Send MAIL, RCPT, DATA and the body; the message is not accepted yet."""
+        for _ in self.prepare_steps(email_message):
+            pass
+
+    def prepare_steps(self, email_message):
+        """`prepare`, one command at a time: each step sends a command and yields; the next
+        step reads its reply. Driving several connections' steps in turn keeps one command
+        of each in flight at once, so N messages cost one round trip per command, not N."""
         if self.connection is None:
             self.open()
         connection = self.connection
@@ -35,16 +42,21 @@ class EmailBackend(smtp.EmailBackend):
         from_email = self.prep_address(email_message.from_email)
         recipients = [self.prep_address(address) for address in email_message.recipients()]
         data = email_message.message(policy=email.policy.SMTP).as_bytes()
-        code, reply = connection.mail(from_email)
+        connection.putcmd("mail", f"FROM:{smtplib.quoteaddr(from_email)}")
+        yield
+        code, reply = connection.getreply()
         if code != 250:
             connection.rset()
             raise smtplib.SMTPSenderRefused(code, reply, from_email)
         for recipient in recipients:
-            code, reply = connection.rcpt(recipient)
+            connection.putcmd("rcpt", f"TO:{smtplib.quoteaddr(recipient)}")
+            yield
+            code, reply = connection.getreply()
             if code not in (250, 251):
                 connection.rset()
                 raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
         connection.putcmd("data")
+        yield
         code, reply = connection.getreply()
         if code != 354:
             connection.rset()

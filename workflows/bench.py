@@ -260,22 +260,22 @@ class Bench:
         self.log(f"  expiry_scan        {entry}")
 
     def reminder_delivery(self, emails: int) -> None:
-        """One Celery worker process delivering `emails` due reminders to a local SMTP sink,
-        against the same loop in this process without Celery."""
+        """One Celery worker process delivering `emails` due reminders to a local SMTP sink
+        (a process of its own), against the same loop in this process without Celery."""
         from notifications import delivery
-        from tests.smtp_sink import SMTPSink  # the test suite's sink: a real SMTP server
 
         firm = self.largest_firm()
-        with SMTPSink() as sink:
+        with CountingSink() as sink:
             baseline = self._deliver_batch(firm, emails, "baseline", sink, worker=False)
-            sink.clear()
             with_celery = self._deliver_batch(firm, emails, "celery", sink, worker=True)
+            duplicates = sink.received - sink.distinct
         entry = {
             "emails": emails,
             "emails_per_second": round(with_celery, 1),
             "baseline_emails_per_second": round(baseline, 1),
             "ratio": round(with_celery / baseline, 2) if baseline else None,
             "lanes": delivery.LANES,
+            "duplicates_at_sink": duplicates,
         }
         self.result["operations"]["reminder_delivery"] = entry
         self.log(f"  reminder_delivery  {entry}")
@@ -287,7 +287,7 @@ class Bench:
 
         Notification.objects.filter(
             state=Notification.State.SCHEDULED, due_at__lte=timezone.now()
-        ).update(due_at=timezone.now() + timezone.timedelta(days=3650))  # only this batch is due
+        ).update(due_at=timezone.now() + timezone.timedelta(days=3650))  # only this batch
         now = timezone.now()
         stamp = f"{label}-{time.time_ns()}"
         Notification.objects.bulk_create(
@@ -312,24 +312,25 @@ class Bench:
             ],
             batch_size=1000,
         )
-        mailers = {
-            "default": {
-                "BACKEND": "notifications.smtp.EmailBackend",
-                "OPTIONS": {"host": sink.host, "port": sink.port, "timeout": 30},
-            }
-        }
+        target = sink.distinct + emails
         start = time.perf_counter()
         if worker:
-            self._run_worker_until(sink, emails)
+            self._run_worker_until(sink, target)
         else:
+            mailers = {
+                "default": {
+                    "BACKEND": "notifications.smtp.EmailBackend",
+                    "OPTIONS": {"host": "127.0.0.1", "port": sink.port, "timeout": 30},
+                }
+            }
             with override_settings(MAILERS=mailers):
                 delivery.deliver_due(batch_size=500, max_batches=emails // 500 + 2)
-        sink.wait_for(emails, timeout=600)
+        sink.wait_for(target, timeout=600)
         return emails / (time.perf_counter() - start)
 
-    def _run_worker_until(self, sink, emails: int) -> None:
+    def _run_worker_until(self, sink, target: int) -> None:
         env = os.environ | {
-            "EMAIL_URL": f"smtp://{sink.host}:{sink.port}",
+            "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}",
             "CELERY_TASK_ALWAYS_EAGER": "false",
         }
         worker = subprocess.Popen(  # noqa: S603
@@ -355,7 +356,7 @@ class Bench:
 
             deliver_due.delay()  # one task delivers batch after batch until nothing is due
             deadline = time.monotonic() + 600
-            while len(sink.message_ids()) < emails and time.monotonic() < deadline:
+            while sink.distinct < target and time.monotonic() < deadline:
                 if worker.poll() is not None:
                     raise RuntimeError("the Celery worker exited")
                 time.sleep(0.02)
@@ -365,7 +366,7 @@ class Bench:
 
     # --- all ----------------------------------------------------------------------
 
-    def run(self, *, emails: int) -> dict:
+    def run(self, *, emails: int, only: str = "") -> dict:
         self.result["dataset"] = {
             "firms": Firm.objects.count(),
             "clients": ProviderClient.objects.count(),
@@ -374,9 +375,12 @@ class Bench:
             "largest_firm_clients": self.largest_firm().clients.count(),
         }
         self.log(f"bench {self.size} on {connection.vendor}: {self.result['dataset']}")
-        self.pages()
-        self.expiry_scan()
-        self.reminder_delivery(emails)
+        if only in ("", "pages"):
+            self.pages()
+        if only in ("", "scan"):
+            self.expiry_scan()
+        if only in ("", "delivery"):
+            self.reminder_delivery(emails)
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.out.write_text(json.dumps(self.result, indent=2, default=str))
         return self.result
@@ -386,3 +390,44 @@ def database_label() -> str:
     settings_dict = connection.settings_dict
     host = settings_dict.get("HOST") or urlsplit(str(settings_dict.get("NAME"))).path
     return f"{connection.vendor} {host}"
+
+
+class CountingSink:
+    """bench/smtp_counter.py in a process of its own, so it takes no time from the sender."""
+
+    def __init__(self):
+        import tempfile
+
+        self.path = Path(tempfile.mkstemp(suffix=".count")[1])
+        self.process = None
+        self.port = None
+
+    def __enter__(self):
+        script = Path(settings.BASE_DIR) / "bench" / "smtp_counter.py"
+        self.process = subprocess.Popen(  # noqa: S603
+            [sys.executable, str(script), str(self.path)], stdout=subprocess.PIPE, text=True
+        )
+        self.port = int(self.process.stdout.readline())
+        return self
+
+    def __exit__(self, *exc_info):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.path.unlink(missing_ok=True)
+
+    def _counts(self) -> tuple[int, int]:
+        text = self.path.read_text().split()
+        return (int(text[0]), int(text[1])) if len(text) == 2 else (0, 0)
+
+    @property
+    def received(self) -> int:
+        return self._counts()[0]
+
+    @property
+    def distinct(self) -> int:
+        return self._counts()[1]
+
+    def wait_for(self, distinct: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.distinct < distinct and time.monotonic() < deadline:
+            time.sleep(0.02)

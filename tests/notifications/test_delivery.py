@@ -225,15 +225,15 @@ def test_smtp_refusal_is_retried_not_lost(northwind, smtp_mailer, monkeypatch):
     from notifications import smtp
 
     calls = {"n": 0}
-    real_prepare = smtp.EmailBackend.prepare
+    real_steps = smtp.EmailBackend.prepare_steps
 
     def flaky(self, email_message):
         calls["n"] += 1
         if calls["n"] == 1:
             raise ConnectionResetError("connection reset by peer")
-        return real_prepare(self, email_message)
+        yield from real_steps(self, email_message)
 
-    monkeypatch.setattr(smtp.EmailBackend, "prepare", flaky)
+    monkeypatch.setattr(smtp.EmailBackend, "prepare_steps", flaky)
     schedule([message(northwind)])
     counts = delivery.deliver_due()
     assert counts == {"sent": 0, "retry": 1, "skipped": 0}

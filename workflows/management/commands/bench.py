@@ -13,11 +13,14 @@ class Command(BaseCommand):
         parser.add_argument("--size", default="S", help="The dataset's name, for the report.")
         parser.add_argument("--repeat", type=int, default=30, help="Measured runs per page.")
         parser.add_argument("--emails", type=int, default=5000, help="Reminders to deliver.")
+        parser.add_argument(
+            "--only", choices=["pages", "scan", "delivery"], default="", help="One part only."
+        )
 
-    def handle(self, *args, size, repeat, emails, **options):
+    def handle(self, *args, size, repeat, emails, only, **options):
         out = Path(settings.VAR_DIR) / "bench" / f"{size}.json"
         bench = Bench(size=size, repeat=repeat, out=out, log=self.stdout.write)
-        result = bench.run(emails=emails)
+        result = bench.run(emails=emails, only=only)
         self.stdout.write("")
         header = ("operation", "median ms", "p95 ms", "queries", "sql ms", "overhead")
         self.stdout.write("{:<20}{:>10}{:>9}{:>9}{:>9}{:>10}".format(*header))
