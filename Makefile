@@ -43,7 +43,8 @@ format: install
 # the figures that count are PostgreSQL's. BENCH_DATABASE_URL=sqlite:///... works too.
 SIZE ?= S
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/credportal_bench_$(SIZE)
-BENCH_ENV := DATABASE_URL=$(BENCH_DATABASE_URL) VAR_DIR=$(CURDIR)/var DEBUG=false ALLOWED_HOSTS=testserver,127.0.0.1,localhost SECRET_KEY=bench-only-$(shell hostname)-not-a-production-secret-0123456789abcdef \
+BENCH_BROKER_URL ?= redis://127.0.0.1:6379/12
+BENCH_ENV := DATABASE_URL=$(BENCH_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_BROKER_URL) VAR_DIR=$(CURDIR)/var DEBUG=false ALLOWED_HOSTS=testserver,127.0.0.1,localhost SECRET_KEY=bench-only-$(shell hostname)-not-a-production-secret-0123456789abcdef \
 	SECURE_SSL_REDIRECT=false EMAIL_URL=smtp://127.0.0.1:25
 bench: install
 	$(BIN)/python scripts/ensure_database.py "$(BENCH_DATABASE_URL)"

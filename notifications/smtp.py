@@ -26,6 +26,14 @@ _LEADING_DOT = re.compile(rb"(?m)^\.")
 class EmailBackend(smtp.EmailBackend):
     supports_two_phase = True
 
+    def open(self):
+        opened = super().open()
+        if self.connection is not None and self.connection.sock is not None:
+            # The final dot is a tiny write after the body: without NODELAY, Nagle's
+            # algorithm holds it until the body is acknowledged (milliseconds per message).
+            self.connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return opened
+
     def prepare(self, email_message) -> None:
         """Send MAIL, RCPT, DATA and the body; the message is not accepted yet."""
         for _ in self.prepare_steps(email_message):

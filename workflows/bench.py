@@ -14,6 +14,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -313,9 +314,10 @@ class Bench:
             batch_size=1000,
         )
         target = sink.distinct + emails
-        start = time.perf_counter()
         if worker:
-            self._run_worker_until(sink, target)
+            with CeleryWorker(sink.port) as celery_worker:
+                start = time.perf_counter()  # the worker is up: its start-up is not counted
+                celery_worker.deliver_until(sink, target)
         else:
             mailers = {
                 "default": {
@@ -323,46 +325,11 @@ class Bench:
                     "OPTIONS": {"host": "127.0.0.1", "port": sink.port, "timeout": 30},
                 }
             }
+            start = time.perf_counter()
             with override_settings(MAILERS=mailers):
                 delivery.deliver_due(batch_size=500, max_batches=emails // 500 + 2)
         sink.wait_for(target, timeout=600)
         return emails / (time.perf_counter() - start)
-
-    def _run_worker_until(self, sink, target: int) -> None:
-        env = os.environ | {
-            "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}",
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-        }
-        worker = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "--pool=solo",
-                "--loglevel=WARNING",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            from notifications.tasks import deliver_due
-
-            deliver_due.delay()  # one task delivers batch after batch until nothing is due
-            deadline = time.monotonic() + 600
-            while sink.distinct < target and time.monotonic() < deadline:
-                if worker.poll() is not None:
-                    raise RuntimeError("the Celery worker exited")
-                time.sleep(0.02)
-        finally:
-            worker.terminate()
-            worker.wait(timeout=30)
 
     # --- all ----------------------------------------------------------------------
 
@@ -431,3 +398,59 @@ class CountingSink:
         deadline = time.monotonic() + timeout
         while self.distinct < distinct and time.monotonic() < deadline:
             time.sleep(0.02)
+
+
+class CeleryWorker:
+    """One `celery worker --pool=solo` process, started and ready before it is timed."""
+
+    def __init__(self, smtp_port: int):
+        self.env = os.environ | {
+            "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+        }
+        self.process = None
+
+    def __enter__(self):
+        self.process = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        for line in self.process.stdout:
+            if " ready." in line or time.monotonic() > deadline:
+                break
+        threading.Thread(target=self._drain, daemon=True).start()
+        return self
+
+    def _drain(self):
+        for _line in self.process.stdout:
+            pass
+
+    def deliver_until(self, sink, target: int) -> None:
+        from notifications.tasks import deliver_due
+
+        deliver_due.delay()  # one task delivers batch after batch until nothing is due
+        deadline = time.monotonic() + 600
+        while sink.distinct < target and time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("the Celery worker exited")
+            time.sleep(0.02)
+
+    def __exit__(self, *exc_info):
+        self.process.terminate()
+        self.process.wait(timeout=30)
