@@ -63,5 +63,12 @@ load: install
 		-u 30 -r 10 -t 60s --only-summary --csv var/bench/load; status=$$?; \
 		kill $$(cat var/bench/gunicorn.pid); exit $$status
 
+# Faults at scale: thousands of due reminders through real workers that are SIGKILLed, a
+# broker that is killed and restarted, a local SMTP sink; prints throughput and one summary
+# line (see docs/reliability.md). Scratch database: a dedicated PostgreSQL database
+# (CHAOS_DATABASE_NAME, default credportal_chaos) when DATABASE_URL is PostgreSQL, else SQLite.
+chaos: install
+	$(BIN)/python scripts/chaos.py $(CHAOS_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

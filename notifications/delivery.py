@@ -226,15 +226,31 @@ def _send_two_phase(token, outgoing: list[Outgoing], lanes, counts) -> None:
     for start in range(0, len(outgoing), len(lanes)):
         chunk = list(zip(lanes, outgoing[start : start + len(lanes)], strict=False))
         prepared = _prepare_side_by_side(token, chunk, counts)
-        committed = _commit_sent(token, [item.row.pk for _, item in prepared])
-        for lane, item in prepared:
-            if item.row.pk in committed:
-                lane.finish()
-            else:
-                lane.abort()  # someone else owns this row now
+        try:
+            committed = _commit_sent(token, [item.row.pk for _, item in prepared])
+        except BaseException:
+            # Nothing is known committed: drop every prepared transaction undelivered (a
+            # QUIT written inside DATA would only wait for a reply). The rows stay claimed
+            # and come back after the claim timeout.
+            for lane, _ in prepared:
+                lane.abort()
+            raise
+        finished = []
         for lane, item in prepared:
             if item.row.pk not in committed:
+                lane.abort()  # someone else owns this row now
                 continue
+            try:
+                lane.finish()
+            except Exception as exc:  # noqa: BLE001  (the connection broke before the dot)
+                # The dot was not written, so the server discards the message: take the row
+                # back for a retry, and still write the other lanes' dots.
+                lane.abort()
+                _take_back(token, item.row, f"final dot not written: {exc!r}")
+                counts["retry"] += 1
+                continue
+            finished.append((lane, item))
+        for lane, item in finished:
             try:
                 code, reply = lane.confirm()
             except Exception as exc:  # noqa: BLE001
@@ -243,12 +259,17 @@ def _send_two_phase(token, outgoing: list[Outgoing], lanes, counts) -> None:
                 counts["sent"] += 1
                 continue
             # Refused at the dot: not delivered. Take the row back for a retry.
-            Notification.objects.filter(pk=item.row.pk, state=Notification.State.SENT).update(
-                state=Notification.State.SENDING, sent_at=None
-            )
-            _retry_or_fail(token, item.row, f"{code} {reply!r}")
+            _take_back(token, item.row, f"{code} {reply!r}")
             counts["retry"] += 1
             lane.abort()
+
+
+def _take_back(token, row: Notification, error: str) -> None:
+    """A row committed `sent` whose message the server did not accept: retry it."""
+    Notification.objects.filter(pk=row.pk, state=Notification.State.SENT).update(
+        state=Notification.State.SENDING, sent_at=None
+    )
+    _retry_or_fail(token, row, error)
 
 
 def _prepare_side_by_side(token, chunk, counts) -> list:

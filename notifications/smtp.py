@@ -4,8 +4,10 @@ An SMTP server accepts a message when it reads the final "." of DATA. `prepare` 
 whole transaction except that dot; the caller then commits "sent" in the database and only
 then calls `finish` (the dot). If the process dies before the commit, the server sees the
 connection drop mid-DATA and discards the message, and the row is still claimed, not sent:
-it is delivered again later, once. The only gap left is the few microseconds between the
-commit and writing the dot (measured by `make chaos`, docs/reliability.md).
+it is delivered again later, once. The gap left is from the COMMIT until the dot is written:
+the commit's round trip and the process being scheduled again, under a millisecond usually,
+several under load (a message lost if the process dies then; measured by `make chaos`,
+docs/reliability.md).
 
 Backends without this (console, file, locmem, HTTP providers such as django-anymail's) are
 used through `send_messages`, marked sent right after: at least once, with the same

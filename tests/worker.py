@@ -17,16 +17,26 @@ the worker mails to). The `celery_worker_process` fixture:
    deletes the queue, and attaches the worker's log to the report of a failed test.
 
 Publishing stays eager unless the test turns it off (see tests/portal/test_celery_worker.py).
+
+For fault tests (tests/notifications/test_reliability.py), `celery_workers` starts any number
+of workers on the test's queue, each with extra environment (NOTIFICATION_CLAIM_TIMEOUT...);
+a worker can be SIGKILLed (`kill()`) and started again (`restart()`), and one that was
+killed does not fail the test. `private_broker` runs a redis-server of the test's own (see
+tests/redis_server.py) and points this process's Celery app at it; request it before
+`celery_workers` so that the workers use it and are stopped before it is.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -36,12 +46,13 @@ from django.db import connections
 
 from portal.celery import app as celery_app
 from tests.conftest import skip_or_fail
+from tests.redis_server import RedisServer, RedisUnavailable
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 BROKER_TIMEOUT = 5.0
 
-_worker_key = pytest.StashKey["CeleryWorkerProcess"]()
+_workers_key = pytest.StashKey["CeleryWorkers"]()
 
 
 class CeleryWorkerProcess:
@@ -53,8 +64,20 @@ class CeleryWorkerProcess:
         self.log_path = log_path
         self.env = env
         self.process: subprocess.Popen | None = None
+        self.killed = False  # the last run ended with kill(), on purpose
+        self.starts = 0
+        self._log_offset = 0  # where the current run's output begins in the log
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def start(self) -> None:
+        """Start the worker; after a kill or stop, start it again (its log goes on)."""
         command = [
             sys.executable,
             "-m",
@@ -70,7 +93,10 @@ class CeleryWorkerProcess:
             f"--hostname={self.nodename}",
             f"--queues={self.queue}",
         ]
-        with self.log_path.open("wb") as log:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.killed = False
+        self.starts += 1
+        with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command,
                 cwd=settings.BASE_DIR,
@@ -80,13 +106,17 @@ class CeleryWorkerProcess:
                 stderr=subprocess.STDOUT,
             )
 
-    def log(self) -> str:
+    def log(self, *, current_run: bool = False) -> str:
+        """The whole log (every run), or only the output of the current run."""
         try:
-            return self.log_path.read_text(errors="replace")
+            data = self.log_path.read_bytes()
         except FileNotFoundError:
             return ""
+        return data[self._log_offset if current_run else 0 :].decode(errors="replace")
 
-    def wait_for_log(self, pattern: str, timeout: float, *, count: int = 1) -> list[re.Match[str]]:
+    def wait_for_log(
+        self, pattern: str, timeout: float, *, count: int = 1, current_run: bool = False
+    ) -> list[re.Match[str]]:
         """The first `count` matches of `pattern` in the log, waiting up to `timeout` seconds.
 
         Raises RuntimeError if the worker exits first, TimeoutError at the deadline.
@@ -94,7 +124,7 @@ class CeleryWorkerProcess:
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while True:
-            matches = list(regex.finditer(self.log()))
+            matches = list(regex.finditer(self.log(current_run=current_run)))
             if len(matches) >= count:
                 return matches[:count]
             if self.process is not None and self.process.poll() is not None:
@@ -107,7 +137,25 @@ class CeleryWorkerProcess:
             time.sleep(0.1)
 
     def wait_until_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        self.wait_for_log(rf"{re.escape(self.nodename)} ready\.", timeout)
+        self.wait_for_log(rf"{re.escape(self.nodename)} ready\.", timeout, current_run=True)
+
+    def kill(self) -> int | None:
+        """SIGKILL, as the OOM killer or a lost host would: no warm shutdown, no ack, no
+        cleanup. With --pool=solo the worker process is the one running the task."""
+        process = self.process
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            self.killed = True
+        return process.wait(STOP_TIMEOUT)
+
+    def restart(self, timeout: float = READY_TIMEOUT) -> None:
+        """Stop (warm) if still running, start again with the same environment, wait ready."""
+        if self.running:
+            self.stop()
+        self.start()
+        self.wait_until_ready(timeout)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
         """Warm shutdown (SIGTERM); SIGKILL if it outlives `timeout`. The exit status."""
@@ -185,57 +233,170 @@ def _worker_id(request) -> str:
     return getattr(request.config, "workerinput", {}).get("workerid", "main")
 
 
-@pytest.fixture
-def celery_worker_process(request, transactional_db, smtp_sink, tmp_path):
-    """A running Celery worker that consumes this test's tasks and mails `smtp_sink`."""
-    _check_broker()
+class CeleryWorkers:
+    """The worker processes of one test: all consume the test's queue and mail `smtp_sink`."""
 
-    queue = f"credportal-test-{uuid.uuid4().hex[:12]}"
-    worker = CeleryWorkerProcess(
-        queue=queue,
-        nodename=f"credportal-test-{_worker_id(request)}@localhost",
-        log_path=tmp_path / "celery-worker.log",
-        env={
+    def __init__(self, *, request, smtp_sink, tmp_path: Path, queue: str):
+        self.request = request
+        self.smtp_sink = smtp_sink
+        self.tmp_path = tmp_path
+        self.queue = queue
+        self.workers: list[CeleryWorkerProcess] = []
+
+    def environment(self, broker_url: str | None = None) -> dict[str, str]:
+        return {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "DATABASE_URL": worker_database_url(),
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            # The broker this process publishes to (the configured one, or `private_broker`).
+            "CELERY_BROKER_URL": broker_url or celery_app.conf.broker_write_url,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "TESTING": "true",
             "DEBUG": "true",
-            "EMAIL_URL": smtp_sink.url,
+            "EMAIL_URL": self.smtp_sink.url,
             "SITE_URL": "http://testserver",
             "PYTHONUNBUFFERED": "1",
-        },
-    )
+        }
 
+    def start(
+        self,
+        name: str = "",
+        *,
+        env: dict[str, str] | None = None,
+        broker_url: str | None = None,
+        wait: bool = True,
+    ) -> CeleryWorkerProcess:
+        """Start one more worker (`name` tells its node name and log apart); `env` is added
+        to its environment. Waits until it is ready unless `wait` is false."""
+        suffix = f"-{name}" if name else ""
+        worker = CeleryWorkerProcess(
+            queue=self.queue,
+            nodename=f"credportal-test-{_worker_id(self.request)}{suffix}@localhost",
+            log_path=self.tmp_path / f"celery-worker{suffix}.log",
+            env={**self.environment(broker_url), **(env or {})},
+        )
+        self.workers.append(worker)
+        worker.start()
+        if wait:
+            try:
+                worker.wait_until_ready()
+            except (RuntimeError, TimeoutError) as exc:
+                skip_or_fail(f"{exc}; worker log:\n{worker.log()}")
+        return worker
+
+    def stop_all(self) -> list[tuple[CeleryWorkerProcess, int | None]]:
+        """Stop every worker; the ones that exited badly without being killed on purpose."""
+        failed = []
+        for worker in self.workers:
+            returncode = worker.stop()
+            if returncode not in (None, 0) and not worker.killed:
+                failed.append((worker, returncode))
+        return failed
+
+
+@pytest.fixture
+def celery_workers(request, transactional_db, smtp_sink, tmp_path):
+    """Start Celery workers for this test with `celery_workers.start(...)`; all are stopped
+    (SIGTERM, then SIGKILL) before the test database is flushed."""
+    _check_broker()
+
+    workers = CeleryWorkers(
+        request=request,
+        smtp_sink=smtp_sink,
+        tmp_path=tmp_path,
+        queue=f"credportal-test-{uuid.uuid4().hex[:12]}",
+    )
     # Route every task this process publishes to the test's own queue (the router reads the
     # default queue on each send). The queue is new, so nothing stale can be waiting in it;
     # it is declared and purged anyway before the worker starts, and deleted afterwards.
     previous_default_queue = celery_app.conf.task_default_queue
-    celery_app.conf.task_default_queue = queue
-    request.node.stash[_worker_key] = worker
+    celery_app.conf.task_default_queue = workers.queue
+    request.node.stash[_workers_key] = workers
     try:
-        _declare_and_purge(queue)
-        worker.start()
-        try:
-            worker.wait_until_ready()
-        except (RuntimeError, TimeoutError) as exc:
-            skip_or_fail(f"{exc}; worker log:\n{worker.log()}")
-        yield worker
+        _declare_and_purge(workers.queue)
+        yield workers
     finally:
-        returncode = worker.stop()
+        failed = workers.stop_all()
         celery_app.conf.task_default_queue = previous_default_queue
-        _delete_queue(queue)
-    if returncode not in (None, 0):
-        pytest.fail(f"celery worker exited with status {returncode}; log:\n{worker.log()}")
+        _delete_queue(workers.queue)
+    if failed:
+        pytest.fail(
+            "\n".join(
+                f"celery worker {worker.nodename} exited with status {returncode}; "
+                f"log:\n{worker.log()}"
+                for worker, returncode in failed
+            )
+        )
+
+
+@pytest.fixture
+def celery_worker_process(celery_workers):
+    """A running Celery worker that consumes this test's tasks and mails `smtp_sink`."""
+    return celery_workers.start()
+
+
+# --- a broker of the test's own ----------------------------------------------------------
+
+
+def _drop_publishing_pools(*, close: bool) -> None:
+    """Make this process's next publish take its connection from the pool of the broker URL
+    configured then. kombu keeps one pool per URL for the life of the process: the pool of
+    the configured broker is only set aside (closing it would empty it for good), a private
+    broker's pool, never used again, is closed."""
+    amqp = celery_app.__dict__.get("amqp")
+    pools = [amqp._producer_pool if amqp is not None else None, celery_app._pool]
+    if close:
+        for pool in pools:
+            if pool is not None:
+                pool.force_close_all()
+    celery_app._pool = None
+    if amqp is not None:
+        amqp._producer_pool = None
+
+
+@contextmanager
+def publishing_to(broker_url: str) -> Iterator[None]:
+    """Point this process's Celery app at another broker for the duration.
+
+    Sets the read and write URLs: Celery prefers the CELERY_BROKER_URL environment variable
+    to `broker_url` in its configuration, but not to these two.
+    """
+    conf = celery_app.conf
+    previous = {key: conf.get(key) for key in ("broker_read_url", "broker_write_url")}
+    _drop_publishing_pools(close=False)
+    conf.update(broker_read_url=broker_url, broker_write_url=broker_url)
+    try:
+        yield
+    finally:
+        _drop_publishing_pools(close=True)
+        conf.update(previous)
+
+
+@pytest.fixture
+def private_broker() -> Iterator[RedisServer]:
+    """A redis-server of this test's own (killable, restartable on the same port), which
+    this process publishes to and `celery_workers` started afterwards consume from."""
+    server = RedisServer()
+    try:
+        server.start()
+    except RedisUnavailable as exc:
+        server.stop()
+        skip_or_fail(f"a private Redis broker could not be started: {exc}")
+    try:
+        with publishing_to(server.url):
+            yield server
+    finally:
+        server.stop()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Show the worker's log under a failed test's report."""
+    """Show the workers' logs under a failed test's report."""
     report = yield
-    worker = item.stash.get(_worker_key, None)
-    if worker is not None and report.failed:
-        report.sections.append((f"celery worker log ({worker.log_path})", worker.log()))
+    workers = item.stash.get(_workers_key, None)
+    if workers is not None and report.failed:
+        for worker in workers.workers:
+            report.sections.append(
+                (f"celery worker log {worker.nodename} ({worker.log_path})", worker.log())
+            )
     return report

@@ -19,12 +19,16 @@ def due_requests(firm, staff, count):
     with time_machine.travel(timezone.now() - timedelta(days=31), tick=False):
         for _ in range(count):
             client = make_client(firm, actor=staff)
-            services.grant_create(profile=client.profiles.get(), method="connection_request", actor=staff)
+            services.grant_create(
+                profile=client.profiles.get(), method="connection_request", actor=staff
+            )
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("count", [5, 40])
-def test_scan_queries_do_not_grow_with_rows(northwind, northwind_staff, django_assert_num_queries, count):
+def test_scan_queries_do_not_grow_with_rows(
+    northwind, northwind_staff, django_assert_num_queries, count
+):
     due_requests(northwind, northwind_staff, count)
     # find due ids, lock and read them with their clients, expire them (one UPDATE), the
     # events (one INSERT), clients' last activity, notifications: cancel reminders, read
