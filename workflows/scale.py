@@ -47,6 +47,7 @@ from notifications.models import Notification
 from notifications.outbox import message_id_for
 from portal.demo import DEMO_TOTP_SECRET
 from portal.models import AuditEvent, Firm, Invitation, Membership, Role, User
+from workflows.demo import LAST as DEMO_LAST
 
 from .deadlines import days_after
 from .models import AccessGrant, Enrollment, Holder, SignatureRound
@@ -175,32 +176,7 @@ FIRST = [
     "Zara",
 ]
 LAST = [
-    "Alvarez",
-    "Brooks",
-    "Castillo",
-    "Dunn",
-    "Ellis",
-    "Foster",
-    "Garcia",
-    "Hughes",
-    "Iqbal",
-    "Jensen",
-    "Kim",
-    "Lopez",
-    "Moreau",
-    "Nakamura",
-    "Owens",
-    "Patel",
-    "Quinn",
-    "Reyes",
-    "Schmidt",
-    "Tran",
-    "Usman",
-    "Vega",
-    "Walsh",
-    "Xu",
-    "Young",
-    "Zimmer",
+    *DEMO_LAST,  # the demo's names first, then more
     "Abbott",
     "Bauer",
     "Chen",
