@@ -237,3 +237,10 @@ def test_no_digest_when_nothing_needs_them(northwind, northwind_staff):
     with time_machine.travel(datetime(2026, 10, 27, 14, 0, tzinfo=UTC), tick=False):
         send_due_digests()
     assert not emails(kind="digest").exists()
+
+
+def test_plain_text_parts_are_not_html_escaped(individual, northwind_staff, rivera):
+    send_request(individual, northwind_staff, SENT)
+    first = emails(kind="grant.requested", to_email=rivera.email).get()
+    assert first.title == "Please approve your credentialer's access request"
+    assert "&#x27;" not in first.body_text
