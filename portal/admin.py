@@ -23,11 +23,17 @@ class UserAdmin(BaseUserAdmin):
 
 
 class MembershipInline(admin.TabularInline):
+    """Read-only: members are invited, promoted and deactivated by the firm's admins in the
+    portal, where every change is audited."""
+
     model = Membership
     extra = 0
     fields = ["user", "role", "is_active", "created_at"]
-    readonly_fields = ["created_at"]
-    raw_id_fields = ["user"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 class NewFirmForm(forms.ModelForm):

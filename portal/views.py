@@ -19,7 +19,7 @@ from .errors import DomainError
 from .feedback import attempt, form_errors
 from .forms import AcceptInvitationForm, ChangeRoleForm, FirmSettingsForm, InviteMemberForm
 from .middleware import CURRENT_FIRM_SESSION_KEY
-from .models import Invitation, Membership, Role, User
+from .models import Firm, Invitation, Membership, Role, User
 
 
 @require_GET
@@ -202,11 +202,12 @@ def _accept(*, invitation, **kwargs):
 def firm_settings(request):
     from workflows.stuck import DEFAULTS
 
-    form = FirmSettingsForm(request.POST or None, instance=request.firm, stuck_defaults=DEFAULTS)
+    # A copy for the form to write on: the service compares the request with the stored row.
+    editable = Firm.objects.get(pk=request.firm.pk)
+    form = FirmSettingsForm(request.POST or None, instance=editable, stuck_defaults=DEFAULTS)
     if request.method == "POST" and form.is_valid():
         changes = {name: form.cleaned_data[name] for name in form.Meta.fields}
         changes["stuck_thresholds"] = form.stuck_thresholds()
-        request.firm.refresh_from_db()  # the form wrote onto the instance; compare with the row
         attempt(
             request,
             lambda: services.firm_update_settings(
