@@ -17,7 +17,7 @@ from portal.models import Membership, Role, User, parse_day_list
 from . import steps
 from .deadlines import days_left
 from .models import AccessGrant, SignatureRound
-from .rules import Party, Step, may_do
+from .rules import Party, Step, grant_step, may_do
 
 GRANT_REMINDER_KINDS = ["grant.reminder", "grant.staff_alert"]
 ROUND_REMINDER_KINDS = [
@@ -140,11 +140,7 @@ def grant_sent(grant: AccessGrant) -> None:
     """The provider at once, then reminders while pending; staff alerts late in the month."""
     client = _client_with_people(grant.profile.client_id)
     firm = client.firm
-    step = {
-        AccessGrant.Method.CONNECTION_REQUEST: Step.APPROVE_CONNECTION,
-        AccessGrant.Method.ADD_STAFF: Step.ADD_STAFF,
-        AccessGrant.Method.ADD_SURROGATE: Step.ADD_SURROGATE,
-    }[grant.method]
+    step = grant_step(grant)
     sent = grant.sent_at
     expires = (
         f" It expires on {grant.deadline.astimezone(firm.zone):%A, %B %-d}: CMS rejects it "

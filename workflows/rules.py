@@ -13,6 +13,8 @@ from enum import StrEnum
 
 from clients.models import CMSRole, Profile
 
+from .models import AccessGrant
+
 
 class Step(StrEnum):
     APPROVE_CONNECTION = "approve_connection"
@@ -71,3 +73,12 @@ def refusal(step: Step, profile: Profile, requested_role: str, provider_name: st
     if step in (Step.APPROVE_CONNECTION, Step.ADD_SURROGATE, Step.ADD_STAFF):
         return f"A Staff End User cannot grant access. Ask {provider_name}."
     return f"Only the provider can do this with their own I&A account. Ask {provider_name}."
+
+
+def grant_step(grant: AccessGrant) -> Step:
+    """What the provider's side does for this access grant."""
+    return {
+        AccessGrant.Method.CONNECTION_REQUEST: Step.APPROVE_CONNECTION,
+        AccessGrant.Method.ADD_STAFF: Step.ADD_STAFF,
+        AccessGrant.Method.ADD_SURROGATE: Step.ADD_SURROGATE,
+    }[grant.method]

@@ -19,7 +19,7 @@ from . import notify
 from .deadlines import grant_deadline, signature_deadline
 from .errors import NotAllowed, TransitionError
 from .models import AccessGrant, Enrollment, Holder, SignatureRound
-from .rules import Party, Step, may_do, refusal
+from .rules import Party, Step, grant_step, may_do, refusal
 
 # --- the one transition mechanism -------------------------------------------------------
 
@@ -141,14 +141,6 @@ def grant_send(*, grant: AccessGrant, actor: User) -> AccessGrant:
     )
     notify.grant_sent(grant)
     return grant
-
-
-def grant_step(grant: AccessGrant) -> Step:
-    return {
-        AccessGrant.Method.CONNECTION_REQUEST: Step.APPROVE_CONNECTION,
-        AccessGrant.Method.ADD_STAFF: Step.ADD_STAFF,
-        AccessGrant.Method.ADD_SURROGATE: Step.ADD_SURROGATE,
-    }[grant.method]
 
 
 def _ensure_may(party: Party, step: Step, profile: Profile, requested_role: str = "") -> None:
@@ -539,13 +531,9 @@ def round_open_revision(
     return _open_round(enrollment, actor=actor, reason=reason.strip(), method=method, revision=True)
 
 
-def _lock_round(signature_round: SignatureRound) -> SignatureRound:
-    return _lock(signature_round)
-
-
 @transaction.atomic
 def round_claim_signed(*, signature_round: SignatureRound, party: Party, actor: User):
-    signature_round = _lock_round(signature_round)
+    signature_round = _lock(signature_round)
     profile = signature_round.enrollment.profile
     _ensure_may(party, Step.SIGN, profile)
     if signature_round.state in (
@@ -598,7 +586,7 @@ def _close_round_and_submit(signature_round, to, *, actor, verb, action):
 @transaction.atomic
 def round_confirm(*, signature_round: SignatureRound, actor: User) -> SignatureRound:
     """Staff saw the electronic signature in PECOS: the application goes to the contractor."""
-    signature_round = _lock_round(signature_round)
+    signature_round = _lock(signature_round)
     if signature_round.is_paper:
         raise TransitionError("A paper round is closed by recording the paper received.")
     return _close_round_and_submit(
@@ -612,7 +600,7 @@ def round_confirm(*, signature_round: SignatureRound, actor: User) -> SignatureR
 
 @transaction.atomic
 def round_not_yet_signed(*, signature_round: SignatureRound, actor: User, reason: str = ""):
-    signature_round = _lock_round(signature_round)
+    signature_round = _lock(signature_round)
     if signature_round.state != SignatureRound.State.PROVIDER_SAYS_SIGNED:
         raise TransitionError("Only a round the provider reported signed can be sent back.")
     signature_round = _move(
@@ -629,7 +617,7 @@ def round_not_yet_signed(*, signature_round: SignatureRound, actor: User, reason
 
 @transaction.atomic
 def round_mark_mailed(*, signature_round: SignatureRound, actor: User) -> SignatureRound:
-    signature_round = _lock_round(signature_round)
+    signature_round = _lock(signature_round)
     if not signature_round.is_paper:
         raise TransitionError("Only a paper round is mailed.")
     signature_round = _move(
@@ -646,7 +634,7 @@ def round_mark_mailed(*, signature_round: SignatureRound, actor: User) -> Signat
 
 @transaction.atomic
 def round_mark_received(*, signature_round: SignatureRound, actor: User) -> SignatureRound:
-    signature_round = _lock_round(signature_round)
+    signature_round = _lock(signature_round)
     return _close_round_and_submit(
         signature_round,
         SignatureRound.State.RECEIVED,
@@ -658,7 +646,7 @@ def round_mark_received(*, signature_round: SignatureRound, actor: User) -> Sign
 
 @transaction.atomic
 def round_cancel(*, signature_round: SignatureRound, actor: User, reason: str = ""):
-    signature_round = _lock_round(signature_round)
+    signature_round = _lock(signature_round)
     notify.round_waiting_stopped(signature_round)
     _move(
         signature_round,

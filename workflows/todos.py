@@ -16,7 +16,7 @@ from clients.models import Client, CMSRole, Delegate, DelegateRole, Profile
 from . import steps
 from .deadlines import days_left
 from .models import AccessGrant, Enrollment, SignatureRound
-from .rules import Party, Step, may_do, refusal, roles_allowed
+from .rules import Party, Step, grant_step, may_do, refusal, roles_allowed
 
 
 @dataclass
@@ -144,11 +144,7 @@ def todos_for(client: Client, party: Party | None, *, now: datetime | None = Non
         if profile.password_reset_likely:
             todos.append(make(Step.RESET_PASSWORD, profile, steps.reset_password()))
         for grant in profile.pending_grants:
-            step = {
-                AccessGrant.Method.CONNECTION_REQUEST: Step.APPROVE_CONNECTION,
-                AccessGrant.Method.ADD_STAFF: Step.ADD_STAFF,
-                AccessGrant.Method.ADD_SURROGATE: Step.ADD_SURROGATE,
-            }[grant.method]
+            step = grant_step(grant)
             if step == Step.APPROVE_CONNECTION:
                 step_list = steps.approve_connection()
             elif step == Step.ADD_STAFF:
