@@ -2,7 +2,6 @@
 
 from django import forms
 from django.contrib import messages
-from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -18,7 +17,8 @@ from workflows.forms import (
     ReasonForm,
     RoundForm,
 )
-from workflows.models import AccessGrant, Enrollment, SignatureRound
+from workflows.models import AccessGrant
+from workflows.selectors import client_with_history
 from workflows.todos import todos_for
 
 from . import importing, services
@@ -30,7 +30,7 @@ from .forms import (
     ProfileIAForm,
     staff_members,
 )
-from .models import Client, Delegate, DelegateRole, Profile
+from .models import Client, Delegate, Profile
 from .selectors import get_client_for
 
 TIMELINE_LENGTH = 100
@@ -72,48 +72,13 @@ def client_edit(request, public_id):
     return render(request, "clients/client_form.html", {"form": form, "client": client})
 
 
-def _client_page_queryset():
-    """Everything the client page shows, in a fixed number of queries."""
-    return Client.objects.select_related("firm", "assigned_staff", "user").prefetch_related(
-        Prefetch(
-            "profiles",
-            queryset=Profile.objects.select_related("organization").prefetch_related(
-                Prefetch(
-                    "access_grants",
-                    queryset=AccessGrant.objects.order_by("-created_at"),
-                    to_attr="all_grants",
-                ),
-                Prefetch(
-                    "enrollments",
-                    queryset=Enrollment.objects.select_related("assigned_staff").prefetch_related(
-                        Prefetch(
-                            "rounds",
-                            queryset=SignatureRound.objects.order_by("number"),
-                            to_attr="all_rounds",
-                        )
-                    ),
-                    to_attr="all_enrollments",
-                ),
-            ),
-        ),
-        Prefetch(
-            "delegates",
-            queryset=Delegate.objects.filter(is_active=True).prefetch_related(
-                Prefetch(
-                    "roles", queryset=DelegateRole.objects.select_related("profile__organization")
-                )
-            ),
-        ),
-    )
-
-
 @member_required()
 def client_detail(request, public_id):
     """Staff: the whole client. Providers and delegates: redirected to their to-dos."""
     if not request.membership.works_for_firm:
         get_client_for(request, public_id)
         return redirect("dashboard")
-    client = get_client_for(request, public_id, _client_page_queryset())
+    client = get_client_for(request, public_id, client_with_history())
     profiles = list(client.profiles.all())
     for profile in profiles:
         profile.live_grant = next(

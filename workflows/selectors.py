@@ -18,7 +18,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from clients.models import Client, Profile
+from clients.models import Client, Delegate, DelegateRole, Profile
 from portal.models import Membership
 
 from .models import AccessGrant, Enrollment, Holder, SignatureRound
@@ -293,3 +293,43 @@ def access_summary(client: Client) -> tuple[int, int]:
         if any(g.state == AccessGrant.State.ACTIVE for g in profile.live_grants)
     )
     return connected, len(profiles)
+
+
+def client_with_history(enrollment_order: str = "-created_at") -> QuerySet:
+    """A client with everything its page and its status report show, in a fixed number of
+    queries whatever it holds: firm, assigned staff, portal account; profiles with their
+    organization, every access grant (newest first), every enrollment (with its assignee)
+    and its rounds; active delegates with their roles and the roles' profiles."""
+    return Client.objects.select_related("firm", "assigned_staff", "user").prefetch_related(
+        Prefetch(
+            "profiles",
+            queryset=Profile.objects.select_related("organization").prefetch_related(
+                Prefetch(
+                    "access_grants",
+                    queryset=AccessGrant.objects.order_by("-created_at"),
+                    to_attr="all_grants",
+                ),
+                Prefetch(
+                    "enrollments",
+                    queryset=Enrollment.objects.select_related("assigned_staff")
+                    .order_by(enrollment_order)
+                    .prefetch_related(
+                        Prefetch(
+                            "rounds",
+                            queryset=SignatureRound.objects.order_by("number"),
+                            to_attr="all_rounds",
+                        )
+                    ),
+                    to_attr="all_enrollments",
+                ),
+            ),
+        ),
+        Prefetch(
+            "delegates",
+            queryset=Delegate.objects.filter(is_active=True).prefetch_related(
+                Prefetch(
+                    "roles", queryset=DelegateRole.objects.select_related("profile__organization")
+                )
+            ),
+        ),
+    )
