@@ -57,3 +57,35 @@ def test_provider_opts_out_of_non_essential_email(as_user, provider):
     assert Preference.objects.get(user=provider).nonessential_email is False
     client.post(reverse("notification_preferences"), {"nonessential_email": "on"})
     assert Preference.objects.get(user=provider).nonessential_email is True
+
+
+@pytest.mark.parametrize("extra", [0, 25])
+def test_inbox_query_budget_does_not_grow(
+    as_user, provider, rivera, northwind_staff, django_assert_num_queries, extra
+):
+    from django.utils import timezone
+
+    from notifications.outbox import Message, schedule
+
+    schedule(
+        [
+            Message(
+                firm=rivera.firm,
+                kind="test.note",
+                subject_type="thing",
+                subject_id=str(index),
+                step="now",
+                due_at=timezone.now(),
+                template="notification",
+                to_email=provider.email,
+                recipient=provider,
+                context={"subject": f"Note {index}", "lines": []},
+            )
+            for index in range(3 + extra)
+        ]
+    )
+    client = as_user(provider)
+    client.get(reverse("inbox"))
+    # session, user, membership+firm, the page of notifications, unread count
+    with django_assert_num_queries(5):
+        assert client.get(reverse("inbox")).status_code == 200
