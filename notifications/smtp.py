@@ -1,12 +1,13 @@
 """Django's SMTP backend, plus a two-phase send that keeps the outbox exactly-once.
 
 An SMTP server accepts a message when it reads the final "." of DATA. `prepare` sends the
-whole transaction except that dot; the caller then commits "sent" in the database and only
-then calls `finish` (the dot). If the process dies before the commit, the server sees the
-connection drop mid-DATA and discards the message, and the row is still claimed, not sent:
-it is delivered again later, once. The gap left is from the COMMIT until the dot is written:
-the commit's round trip and the process being scheduled again, under a millisecond usually,
-several under load (a message lost if the process dies then; measured by `make chaos`,
+whole transaction except that dot; the caller records "sent" in the database and writes the
+dot (`finish`) the moment that COMMIT is on the wire, before waiting for its reply. If the
+process dies before the COMMIT is sent, the server sees the connection drop mid-DATA and
+discards the message, and the row is still claimed, not sent: it is delivered again later,
+once. A process that dies after sending the COMMIT still has its written bytes delivered by
+the kernel. What is left is the few microseconds between writing the COMMIT and writing the
+dots (a message lost if the process is killed exactly then; measured by `make chaos`,
 docs/reliability.md).
 
 Backends without this (console, file, locmem, HTTP providers such as django-anymail's) are

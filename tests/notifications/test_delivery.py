@@ -15,6 +15,7 @@ from notifications import delivery
 from notifications.models import Notification, Preference
 from notifications.outbox import Message, schedule
 from portal.models import Role
+from tests.conftest import skip_or_fail
 from tests.portal.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -208,9 +209,9 @@ def test_a_message_whose_claim_was_lost_is_never_delivered(northwind, smtp_maile
     token, ids = delivery.claim_batch(10)
     real_commit = delivery._commit_sent
 
-    def reclaimed_meanwhile(token_, ids_):
+    def reclaimed_meanwhile(token_, ids_, then=None):
         Notification.objects.filter(pk__in=ids_).update(claim_token=None, state="scheduled")
-        return real_commit(token_, ids_)
+        return real_commit(token_, ids_, then)
 
     monkeypatch.setattr(delivery, "_commit_sent", reclaimed_meanwhile)
     counts = delivery.send_claimed(token, ids)
@@ -241,3 +242,71 @@ def test_smtp_refusal_is_retried_not_lost(northwind, smtp_mailer, monkeypatch):
     with time_machine.travel(row.due_at + timedelta(seconds=1)):
         assert delivery.deliver_due()["sent"] == 1
     assert len(smtp_mailer.wait_for(1, timeout=5)) == 1
+
+
+# --- PostgreSQL: the final dots go out while the COMMIT of `sent` is in flight ---------
+
+
+@pytest.fixture
+def postgresql(monkeypatch):
+    """PostgreSQL, and no delivery on commit: the test drives the claim itself."""
+    from notifications import outbox
+
+    if connection.vendor != "postgresql":
+        skip_or_fail("needs PostgreSQL (DATABASE_URL)")
+    monkeypatch.setattr(outbox, "request_delivery", lambda: None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dots_are_written_while_the_commit_is_on_the_wire(northwind, postgresql):
+    from psycopg import pq
+
+    schedule([message(northwind, step=str(i)) for i in range(3)])
+    token, ids = delivery.claim_batch(10)
+    seen = {}
+
+    def write_dots(owned):
+        pgconn = connection.connection.pgconn
+        seen["owned"] = owned
+        seen["status"] = pgconn.transaction_status
+        seen["busy"] = pgconn.is_busy()
+
+    assert delivery._commit_sent(token, ids, then=write_dots) == set(ids)
+    assert seen == {"owned": set(ids), "status": pq.TransactionStatus.ACTIVE, "busy": True}
+    assert email_rows(state="sent").count() == 3
+    assert connection.connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_commit_after_the_dots_records_sent_again(
+    northwind, postgresql, smtp_mailer, monkeypatch
+):
+    """The dots were written, then the COMMIT's reply says it failed: the rows must still
+    end up `sent` (else the claim timeout would send them a second time)."""
+    real_await = delivery._await_command
+
+    def commit_failed(pgconn, tag):
+        real_await(pgconn, tag)
+        return "simulated: server closed the connection"
+
+    monkeypatch.setattr(delivery, "_await_command", commit_failed)
+    schedule([message(northwind, step=str(i)) for i in range(5)])
+    token, ids = delivery.claim_batch(10)
+    counts = delivery.send_claimed(token, ids)
+    assert counts["sent"] == 5
+    assert email_rows(state="sent").count() == 5
+    with time_machine.travel(timezone.now() + delivery.claim_timeout() + timedelta(seconds=1)):
+        assert delivery.release_stale_claims() == 0
+    assert len(smtp_mailer.wait_for(5, timeout=5)) == 5
+    smtp_mailer.assert_no_more_than(5, within=0.5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pipelined_commit_leaves_rows_another_claim_took(northwind, postgresql):
+    schedule([message(northwind, step=str(i)) for i in range(4)])
+    token, ids = delivery.claim_batch(10)
+    Notification.objects.filter(pk=ids[0]).update(claim_token=None, state="scheduled")
+    written = []
+    owned = delivery._commit_sent(token, ids, then=written.append)
+    assert owned == set(ids[1:]) == written[0]
+    assert email_rows(state="scheduled").count() == 1

@@ -383,7 +383,7 @@ def test_a_failed_commit_delivers_nothing_and_the_claim_comes_back(
 
     expected = schedule_due(northwind, delivery.LANES, request=False)
 
-    def commit_fails(token, ids):
+    def commit_fails(token, ids, then=None):
         raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(delivery, "_commit_sent", commit_fails)
