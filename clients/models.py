@@ -2,6 +2,7 @@
 the people at their office who may act for them."""
 
 import uuid
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import models
@@ -11,6 +12,9 @@ from django.utils import timezone
 from portal.models import Firm
 
 from .npi import validate_npi
+
+# "No open deadline": sorts after every real one, so the caseload's order needs no NULLs.
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 class Client(models.Model):
@@ -44,6 +48,10 @@ class Client(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     last_activity_at = models.DateTimeField(default=timezone.now)
+    # The soonest deadline of the client's open access requests and signature rounds, kept
+    # by the workflow transitions (workflows.selectors.soonest_open_deadline), so the
+    # caseload's "most urgent first" is an index seek, not a sort of every client.
+    next_deadline = models.DateTimeField(default=NO_DEADLINE, editable=False)
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -51,7 +59,11 @@ class Client(models.Model):
             models.UniqueConstraint(fields=["firm", "npi"], name="clients_client_npi_per_firm"),
         ]
         indexes = [
-            models.Index(fields=["firm", "assigned_staff"], name="clients_client_caseload"),
+            models.Index(
+                fields=["firm", "assigned_staff", "next_deadline", "id"],
+                name="clients_client_caseload",
+            ),
+            models.Index(fields=["firm", "next_deadline", "id"], name="clients_client_urgency"),
             models.Index("firm", Lower("last_name"), name="clients_client_name"),
             models.Index(fields=["firm", "last_activity_at"], name="clients_client_activity"),
         ]

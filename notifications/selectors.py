@@ -1,4 +1,5 @@
-from django.db.models import QuerySet
+from django.db.models import Count, IntegerField, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import Notification
@@ -16,3 +17,17 @@ def inbox_for(user) -> QuerySet:
 
 def unread_count(user) -> int:
     return inbox_for(user).filter(read_at__isnull=True).count()
+
+
+def unread_count_for(user_ref) -> Coalesce:
+    """`unread_count` as an expression, so a query already made for the request (the
+    membership) brings it along instead of a query of its own."""
+    unread = (
+        inbox_for(user_ref)
+        .filter(read_at__isnull=True)
+        .order_by()
+        .values("recipient")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return Coalesce(Subquery(unread, output_field=IntegerField()), 0)

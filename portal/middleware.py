@@ -3,6 +3,7 @@
 from allauth.mfa.models import Authenticator
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.db.models import Exists, OuterRef
 from django.shortcuts import redirect
 from django.urls import reverse
 
@@ -36,9 +37,17 @@ class MembershipMiddleware:
             current_ip.reset(token)
 
     def _attach_membership(self, request):
+        from notifications.selectors import unread_count_for
+
+        # One query brings what every page needs about the person: their firm and role,
+        # whether they have a second factor, and their unread notifications.
         memberships = list(
             Membership.objects.filter(user=request.user)
             .select_related("firm")
+            .annotate(
+                has_second_factor=Exists(second_factors().filter(user=OuterRef("user"))),
+                unread_notifications=unread_count_for(OuterRef("user")),
+            )
             .order_by("created_at", "id")
         )
         active = [m for m in memberships if m.is_active]
@@ -55,6 +64,19 @@ class MembershipMiddleware:
             request.membership = membership
             request.firm = membership.firm
         return None
+
+
+def second_factors():
+    return Authenticator.objects.filter(
+        type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+    )
+
+
+def has_second_factor(request) -> bool:
+    membership = request.membership
+    if membership is not None:
+        return membership.has_second_factor  # read with the membership, this request
+    return second_factors().filter(user=request.user).exists()
 
 
 def mfa_required_for(request) -> bool:
@@ -97,10 +119,7 @@ class RequireMFAMiddleware:
             and mfa_required_for(request)
             and not request.path.startswith("/static/")
             and request.path not in self.allowed_paths()
-            and not Authenticator.objects.filter(
-                user=request.user,
-                type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN],
-            ).exists()
+            and not has_second_factor(request)
         ):
             messages.info(
                 request,

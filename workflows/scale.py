@@ -42,7 +42,15 @@ from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.urls import reverse
 
-from clients.models import Client, CMSRole, Delegate, DelegateRole, Organization, Profile
+from clients.models import (
+    NO_DEADLINE,
+    Client,
+    CMSRole,
+    Delegate,
+    DelegateRole,
+    Organization,
+    Profile,
+)
 from notifications.models import Notification
 from notifications.outbox import message_id_for
 from portal.demo import DEMO_TOTP_SECRET
@@ -52,6 +60,7 @@ from workflows.demo import LAST as DEMO_LAST
 from .deadlines import days_after
 from .models import AccessGrant, Enrollment, Holder, SignatureRound
 from .notify import civil_moment
+from .selectors import refresh_next_deadline
 
 
 @dataclass(frozen=True)
@@ -1239,6 +1248,7 @@ class ScaleBuilder:
             npi=plan.npi,
             email=plan.email,
             phone=f"555-{plan.index % 10_000:04d}",
+            next_deadline=NO_DEADLINE,  # computed for the whole firm once its rows are in
             assigned_staff_id=plan.staff.id if plan.staff else None,
             user_id=plan.user_id,
             created_at=created,
@@ -1579,12 +1589,18 @@ def reset() -> None:
             cursor.execute(statement)
 
 
-def analyze() -> None:
+def fill_next_deadlines() -> None:
+    """Each client's next deadline, as the transitions keep it: one UPDATE once the rows and
+    their planner statistics are in (before ANALYZE, the planner scans for every client)."""
+    refresh_next_deadline(Client.objects.all())
+
+
+def analyze(models=SEEDED_MODELS) -> None:
     """Fresh planner statistics for the big tables (PostgreSQL only)."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        for model in SEEDED_MODELS:
+        for model in models:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 

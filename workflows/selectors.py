@@ -3,7 +3,7 @@ the number of clients: one for the page of clients, a handful of prefetches for 
 
 import base64
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import (
     DateTimeField,
@@ -18,12 +18,11 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from clients.models import Client, Delegate, DelegateRole, Profile
+from clients.models import NO_DEADLINE, Client, Delegate, DelegateRole, Profile
 from portal.models import Membership
 
 from .models import AccessGrant, Enrollment, Holder, SignatureRound
 
-FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 PAGE_SIZE = 25
 
 STAGES = {
@@ -96,10 +95,11 @@ class CaseloadFilters:
     q: str = ""
 
 
-def with_next_deadline(queryset: QuerySet) -> QuerySet:
-    """Annotate each client with its soonest open deadline (access request or signature)."""
+def soonest_open_deadline(grants=AccessGrant, rounds=SignatureRound) -> Least:
+    """Each client's soonest open deadline (an access request's or a signature round's), or
+    NO_DEADLINE: the value Client.next_deadline keeps. The models can be a migration's."""
     grant_deadline = Subquery(
-        AccessGrant.objects.filter(
+        grants.objects.filter(
             profile__client=OuterRef("pk"),
             state__in=AccessGrant.OPEN_STATES,
             deadline__isnull=False,
@@ -109,17 +109,20 @@ def with_next_deadline(queryset: QuerySet) -> QuerySet:
         output_field=DateTimeField(),
     )
     round_deadline = Subquery(
-        SignatureRound.objects.filter(
+        rounds.objects.filter(
             enrollment__profile__client=OuterRef("pk"), state__in=SignatureRound.OPEN_STATES
         )
         .order_by("deadline")
         .values("deadline")[:1],
         output_field=DateTimeField(),
     )
-    far = Value(FAR_FUTURE, output_field=DateTimeField())
-    return queryset.annotate(
-        urgency=Least(Coalesce(grant_deadline, far), Coalesce(round_deadline, far))
-    )
+    none = Value(NO_DEADLINE, output_field=DateTimeField())
+    return Least(Coalesce(grant_deadline, none), Coalesce(round_deadline, none))
+
+
+def refresh_next_deadline(clients: QuerySet, **also) -> int:
+    """Recompute the stored next deadline of these clients (one UPDATE), with other fields."""
+    return clients.update(next_deadline=soonest_open_deadline(), **also)
 
 
 def encode_cursor(urgency: datetime, pk: int) -> str:
@@ -196,25 +199,26 @@ def caseload(
             | Q(organizations__legal_name__icontains=term)
             | Q(organizations__npi=term)
         ).distinct()
-    queryset = with_next_deadline(queryset)
     now = timezone.now()
     if filters.overdue:
-        queryset = queryset.filter(urgency__lte=now)
+        queryset = queryset.filter(next_deadline__lte=now)
     if filters.due_within is not None:
-        queryset = queryset.filter(urgency__lte=now + timedelta(days=filters.due_within))
+        queryset = queryset.filter(next_deadline__lte=now + timedelta(days=filters.due_within))
     position = decode_cursor(cursor) if cursor else None
     if position:
-        urgency, pk = position
-        queryset = queryset.filter(Q(urgency__gt=urgency) | Q(urgency=urgency, pk__gt=pk))
+        deadline, pk = position
+        queryset = queryset.filter(
+            Q(next_deadline__gt=deadline) | Q(next_deadline=deadline, pk__gt=pk)
+        )
     rows = list(
         queryset.select_related("assigned_staff")
         .prefetch_related(*row_prefetches())
-        .order_by("urgency", "pk")[: page_size + 1]
+        .order_by("next_deadline", "pk")[: page_size + 1]
     )
     next_cursor = ""
     if len(rows) > page_size:
         rows = rows[:page_size]
-        next_cursor = encode_cursor(rows[-1].urgency, rows[-1].pk)
+        next_cursor = encode_cursor(rows[-1].next_deadline, rows[-1].pk)
     return rows, next_cursor
 
 
@@ -280,7 +284,7 @@ def open_items(client: Client) -> list[OpenItem]:
                         since=enrollment.state_entered_at,
                     )
                 )
-    items.sort(key=lambda item: (item.deadline is None, item.deadline or FAR_FUTURE))
+    items.sort(key=lambda item: (item.deadline is None, item.deadline or NO_DEADLINE))
     return items
 
 

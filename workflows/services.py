@@ -20,6 +20,7 @@ from .deadlines import grant_deadline, signature_deadline
 from .errors import NotAllowed, TransitionError
 from .models import AccessGrant, Enrollment, Holder, SignatureRound
 from .rules import Party, Step, grant_step, may_do, refusal
+from .selectors import refresh_next_deadline
 
 # --- the one transition mechanism -------------------------------------------------------
 
@@ -40,7 +41,7 @@ def _record(verb: str, obj: Model, *, actor: User | None, data: dict) -> None:
         client_uuid=client.public_id,
         data=data,
     )
-    Client.objects.filter(pk=client.pk).update(last_activity_at=timezone.now())
+    refresh_next_deadline(Client.objects.filter(pk=client.pk), last_activity_at=timezone.now())
 
 
 def _lock(obj):
@@ -257,14 +258,16 @@ def grants_expire(*, ids: list[int], now: datetime | None = None) -> list[Access
             for grant in grants
         ]
     )
-    Client.objects.filter(pk__in={g.profile.client_id for g in grants}).update(last_activity_at=now)
+    refresh_next_deadline(
+        Client.objects.filter(pk__in={g.profile.client_id for g in grants}), last_activity_at=now
+    )
     for grant in grants:
         grant.state, grant.state_entered_at = AccessGrant.State.EXPIRED, now
     notify.grants_expired(grants)
     return grants
 
 
-def grants_expire_due(*, now: datetime | None = None, batch_size: int = 500) -> int:
+def grants_expire_due(*, now: datetime | None = None, batch_size: int = 2000) -> int:
     """The periodic scan: expire every due request, batch by batch. Safe to run twice at once."""
     now = now or timezone.now()
     total = 0

@@ -86,6 +86,6 @@ def test_inbox_query_budget_does_not_grow(
     )
     client = as_user(provider)
     client.get(reverse("inbox"))
-    # session, user, membership+firm, the page of notifications, unread count
-    with django_assert_num_queries(5):
+    # session, user, membership (+firm, unread count), the page of notifications
+    with django_assert_num_queries(4):
         assert client.get(reverse("inbox")).status_code == 200

@@ -1,6 +1,7 @@
 """Random sequences of transitions, including wrong ones, never break the invariants:
 one open round per enrollment; one live grant per profile; an expired or rejected grant
-never becomes active again; every state change has exactly one event."""
+never becomes active again; every state change has exactly one event; the client's stored
+next deadline (the caseload's order) is the one its open steps give."""
 
 import contextlib
 
@@ -11,12 +12,14 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clients.models import Client
 from portal.errors import DomainError
 from portal.models import AuditEvent
 from tests.clients.factories import make_client
 from workflows import services
 from workflows.models import AccessGrant, SignatureRound
 from workflows.rules import Party
+from workflows.selectors import soonest_open_deadline
 
 ACTIONS = [
     "grant_create",
@@ -129,6 +132,8 @@ def check_invariants(profile, enrollment):
         profile=profile, state__in=[*AccessGrant.OPEN_STATES, AccessGrant.State.ACTIVE]
     )
     assert live.count() <= 1
+    client = Client.objects.annotate(computed=soonest_open_deadline()).get(pk=profile.client_id)
+    assert client.next_deadline == client.computed
     # Every state change has its event: each object's state is the "to" of its latest event.
     enrollment.refresh_from_db()
     objects = [

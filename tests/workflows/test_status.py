@@ -225,10 +225,10 @@ def test_report_query_budget_does_not_grow(
         assert client.profiles.count() == 5
     browser = as_user(northwind_staff)
     browser.get(status_url(client))  # warm the session
-    # session, user, membership+firm, MFA authenticator, client (+firm, assigned staff,
-    # portal account), profiles+organizations, grants, enrollments, rounds, delegates,
-    # delegate roles, unread notification count
-    with django_assert_num_queries(12):
+    # session, user, membership (+firm, second factor, unread count), client (+firm,
+    # assigned staff, portal account), profiles+organizations, grants, enrollments, rounds,
+    # delegates, delegate roles
+    with django_assert_num_queries(10):
         assert browser.get(status_url(client)).status_code == 200
 
 
@@ -238,7 +238,7 @@ def test_a_client_with_no_enrollment_or_delegate_costs_no_more(
     client = make_client(northwind, actor=northwind_staff, last_name="Bare")
     browser = as_user(northwind_staff)
     browser.get(status_url(client))
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(10):
         assert browser.get(status_url(client)).status_code == 200
 
 

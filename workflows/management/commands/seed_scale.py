@@ -56,6 +56,9 @@ class Command(BaseCommand):
         analyze_started = time.perf_counter()
         if not connection.in_atomic_block:
             scale.analyze()
+        scale.fill_next_deadlines()
+        if not connection.in_atomic_block:
+            scale.analyze([Client])
         analyze_seconds = time.perf_counter() - analyze_started
         elapsed = time.perf_counter() - started
 
@@ -75,7 +78,7 @@ class Command(BaseCommand):
         write(
             f"Timings: reset {reset_seconds:.1f}s, planning rows {timings['plan']:.1f}s, "
             f"writing them {timings['write']:.1f}s, commits (deferred foreign key checks) and "
-            f"sequences {timings['commit']:.1f}s, analyze {analyze_seconds:.1f}s"
+            f"sequences {timings['commit']:.1f}s, next deadlines and analyze {analyze_seconds:.1f}s"
         )
         write(self.style.SUCCESS(f"Done in {elapsed:.1f}s."))
 
