@@ -172,7 +172,7 @@ def _commit_sent_pipelined(token, ids: list[int], then) -> set[int]:
             raise
     pgconn.send_query(b"COMMIT")
     while pgconn.flush():
-        select.select([], [pgconn.socket], [])
+        _wait_for(pgconn.socket, select.POLLOUT)
     try:
         then(owned_ids)
     finally:
@@ -187,6 +187,13 @@ def _commit_sent_pipelined(token, ids: list[int], then) -> set[int]:
     return owned_ids
 
 
+def _wait_for(fd: int, event: int) -> None:
+    """Block until `fd` is ready (poll, not select: any descriptor number works)."""
+    poller = select.poll()
+    poller.register(fd, event)
+    poller.poll()
+
+
 def _await_command(pgconn, tag: bytes) -> str:
     """Wait for the reply to a query sent with `send_query`; "" if it ended with `tag`."""
     try:
@@ -194,7 +201,7 @@ def _await_command(pgconn, tag: bytes) -> str:
             pgconn.consume_input()
             if not pgconn.is_busy():
                 break
-            select.select([pgconn.socket], [], [])
+            _wait_for(pgconn.socket, select.POLLIN)
     except psycopg.OperationalError as exc:
         return str(exc)
     error = ""
