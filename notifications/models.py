@@ -83,6 +83,14 @@ class Notification(models.Model):
                 condition=models.Q(channel="in_app"),
                 name="notif_inbox",
             ),
+            # The unread count every page shows: only the unread rows, read from the index.
+            models.Index(
+                fields=["recipient", "due_at"],
+                condition=models.Q(
+                    channel="in_app", read_at__isnull=True, state__in=["scheduled", "sent"]
+                ),
+                name="notif_unread",
+            ),
         ]
 
     def __str__(self):

@@ -27,7 +27,7 @@ def unread_count_for(user_ref) -> Coalesce:
         .filter(read_at__isnull=True)
         .order_by()
         .values("recipient")
-        .annotate(count=Count("pk"))
+        .annotate(count=Count("recipient"))  # a column of the index: read from it alone
         .values("count")
     )
     return Coalesce(Subquery(unread, output_field=IntegerField()), 0)

@@ -35,6 +35,10 @@ from portal.models import Firm, Membership, Role, User
 from . import services
 from .models import AccessGrant
 
+SERVER_SIDE_CURSOR = re.compile(
+    r"^DECLARE\s+\S+\s+.*?CURSOR\s+(?:WITH(?:OUT)?\s+HOLD\s+)?FOR\s+", re.S
+)
+
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
@@ -99,8 +103,10 @@ class Bench:
     # --- measuring a page -----------------------------------------------------------
 
     def replay_ms(self, queries: list[str]) -> float:
-        """The page's own SQL through a raw cursor, fetching every row (median of runs)."""
+        """The page's own SQL through a raw cursor, fetching every row (median of runs). A
+        server-side cursor's DECLARE is replayed as its SELECT, read to the end."""
         raw = connection.connection  # the DB-API connection Django already holds
+        queries = [SERVER_SIDE_CURSOR.sub("", sql, count=1) for sql in queries]
 
         def run():
             cursor = raw.cursor()
