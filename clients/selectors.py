@@ -1,11 +1,11 @@
 """Which clients a person may see, and the one way views fetch a client."""
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 
 from portal.models import Membership
 
-from .models import Client
+from .models import Client, Delegate
 
 
 def clients_visible_to(membership: Membership | None) -> QuerySet:
@@ -17,9 +17,11 @@ def clients_visible_to(membership: Membership | None) -> QuerySet:
     if membership.works_for_firm:
         return queryset
     user = membership.user
-    return queryset.filter(
-        Q(user=user) | Q(delegates__user=user, delegates__is_active=True)
-    ).distinct()
+    # Two indexed lookups joined by UNION (an OR across the delegates join would read every
+    # client of the firm: the cost would grow with the firm, not with the person).
+    own = Client.objects.filter(user=user).values("pk")
+    named = Delegate.objects.filter(user=user, is_active=True).values("client_id")
+    return queryset.filter(pk__in=own.union(named))
 
 
 def get_client_for(request, public_id, queryset: QuerySet | None = None) -> Client:

@@ -214,6 +214,8 @@ class Bench:
             User.objects.filter(
                 client_records__firm=firm,
                 client_records__profiles__access_grants__state=AccessGrant.State.AWAITING_PROVIDER,
+                # with someone at the office: the same page shape (and queries) at every size
+                client_records__delegates__is_active=True,
             )
             .order_by("pk")
             .first()

@@ -62,16 +62,26 @@ def provider_side(client: Client, step: Step, profile, requested_role: str = "")
     return people
 
 
-def staff_side(client: Client) -> list[User]:
-    """The assigned staff member, or the firm's admins when nobody is assigned."""
+def firm_admins(firm_ids) -> dict[int, list[User]]:
+    """The active admins of these firms, by firm (one query)."""
+    admins: dict[int, list[User]] = {}
+    for membership in (
+        Membership.objects.filter(firm__in=firm_ids, role=Role.ADMIN, is_active=True)
+        .select_related("user")
+        .order_by("pk")
+    ):
+        admins.setdefault(membership.firm_id, []).append(membership.user)
+    return admins
+
+
+def staff_side(client: Client, admins: dict[int, list[User]] | None = None) -> list[User]:
+    """The assigned staff member, or the firm's admins when nobody is assigned (`admins`:
+    already read with `firm_admins`, for messages built in bulk)."""
     if client.assigned_staff_id:
         return [client.assigned_staff]
-    return [
-        m.user
-        for m in Membership.objects.filter(
-            firm=client.firm_id, role=Role.ADMIN, is_active=True
-        ).select_related("user")
-    ]
+    if admins is None:
+        admins = firm_admins([client.firm_id])
+    return admins.get(client.firm_id, [])
 
 
 def _message(client, obj, *, kind, step, due, to, context, essential=True, link=None):
@@ -92,7 +102,7 @@ def _message(client, obj, *, kind, step, due, to, context, essential=True, link=
     )
 
 
-def _staff_message(client, obj, *, kind, step, due, context):
+def _staff_message(client, obj, *, kind, step, due, context, admins=None):
     link = reverse("client_detail", args=[client.public_id])
     return [
         _message(
@@ -105,7 +115,7 @@ def _staff_message(client, obj, *, kind, step, due, context):
             context=context,
             link=link,
         )
-        for user in staff_side(client)
+        for user in staff_side(client, admins)
     ]
 
 
@@ -310,6 +320,7 @@ def grants_expired(grants: list[AccessGrant]) -> None:
             pk__in={g.profile.client_id for g in grants}
         ).select_related("firm", "user", "assigned_staff")
     }
+    admins = firm_admins({c.firm_id for c in clients.values() if not c.assigned_staff_id})
     messages = []
     now = timezone.now()
     for grant in grants:
@@ -349,6 +360,7 @@ def grants_expired(grants: list[AccessGrant]) -> None:
                     "Open the client and use “Send again”.",
                 ],
             },
+            admins=admins,
         )
     schedule(messages)
 

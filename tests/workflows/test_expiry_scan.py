@@ -9,6 +9,8 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
+from clients.models import Client
+from notifications.models import Notification
 from portal.models import AuditEvent
 from tests.clients.factories import make_client
 from workflows import services
@@ -36,6 +38,31 @@ def test_scan_queries_do_not_grow_with_rows(
     with django_assert_num_queries(11):
         assert services.grants_expire_due() == count
     assert AccessGrant.objects.filter(state="expired").count() == count
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("count", [3, 20])
+def test_unassigned_clients_in_several_firms_cost_one_admin_lookup(
+    northwind,
+    northwind_staff,
+    northwind_admin,
+    bluebird,
+    bluebird_admin,
+    django_assert_num_queries,
+    count,
+):
+    """Nobody assigned: the firms' admins are told, read for every firm at once."""
+    for firm, actor in ((northwind, northwind_staff), (bluebird, bluebird_admin)):
+        due_requests(firm, actor, count)
+    Client.objects.update(assigned_staff=None)
+    with django_assert_num_queries(12):  # the scan above, plus one query for the admins
+        assert services.grants_expire_due() == 2 * count
+    staff_alerts = Notification.objects.filter(kind="grant.expired_staff", channel="in_app")
+    assert set(staff_alerts.values_list("recipient", flat=True)) == {
+        northwind_admin.pk,
+        bluebird_admin.pk,
+    }
+    assert staff_alerts.count() == 2 * count
 
 
 @pytest.mark.django_db(transaction=True)
