@@ -365,8 +365,11 @@ class Bench:
         sink.wait_for(target, timeout=600)
         rate = emails / (time.perf_counter() - start)
         Notification.objects.filter(kind="bench.reminder").delete()
+        by_due: dict = {}
         for pk, due_at in waiting:
-            Notification.objects.filter(pk=pk).update(due_at=due_at)
+            by_due.setdefault(due_at, []).append(pk)
+        for due_at, pks in by_due.items():  # reminders share their civil hours: few UPDATEs
+            Notification.objects.filter(pk__in=pks).update(due_at=due_at)
         return rate
 
     # --- all ----------------------------------------------------------------------
