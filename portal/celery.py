@@ -1,6 +1,7 @@
 """The Celery app, configured from Django settings (CELERY_* names)."""
 
 import os
+import sys
 
 from celery import Celery
 
@@ -35,3 +36,22 @@ app.conf.update(
     enable_utc=True,
 )
 app.autodiscover_tasks()
+
+
+def solo_worker_command(*options: str) -> list[str]:
+    """The command line of one quiet worker process (solo pool; no gossip, mingle or
+    heartbeat between workers), as the benchmark and the tests start it."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "portal",
+        "worker",
+        "--pool=solo",
+        "--loglevel=INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        *options,
+    ]

@@ -7,6 +7,8 @@ from django.db.models import Exists, OuterRef
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from notifications.selectors import unread_count_for
+
 from .audit import client_ip, current_ip
 from .models import FIRM_ROLES, Membership
 
@@ -37,8 +39,6 @@ class MembershipMiddleware:
             current_ip.reset(token)
 
     def _attach_membership(self, request):
-        from notifications.selectors import unread_count_for
-
         # One query brings what every page needs about the person: their firm and role,
         # whether they have a second factor, and their unread notifications.
         memberships = list(

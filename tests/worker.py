@@ -32,7 +32,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,6 +44,7 @@ from django.conf import settings
 from django.db import connections
 
 from portal.celery import app as celery_app
+from portal.celery import solo_worker_command
 from tests.conftest import skip_or_fail
 from tests.redis_server import RedisServer, RedisUnavailable
 
@@ -78,21 +78,7 @@ class CeleryWorkerProcess:
 
     def start(self) -> None:
         """Start the worker; after a kill or stop, start it again (its log goes on)."""
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            f"--hostname={self.nodename}",
-            f"--queues={self.queue}",
-        ]
+        command = solo_worker_command(f"--hostname={self.nodename}", f"--queues={self.queue}")
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.killed = False
         self.starts += 1

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from clients.models import Client as ProviderClient
 from notifications.models import Notification
+from portal.celery import solo_worker_command
 from portal.models import Firm, Membership, Role, User
 
 from . import services
@@ -453,19 +454,7 @@ class CeleryWorker:
 
     def __enter__(self):
         self.process = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "--pool=solo",
-                "--loglevel=INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
+            solo_worker_command(),
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

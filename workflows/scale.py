@@ -55,6 +55,7 @@ from notifications.models import Notification
 from notifications.outbox import message_id_for
 from portal.demo import DEMO_TOTP_SECRET
 from portal.models import AuditEvent, Firm, Invitation, Membership, Role, User
+from workflows.demo import FIRST as DEMO_FIRST
 from workflows.demo import LAST as DEMO_LAST
 
 from .deadlines import days_after
@@ -143,26 +144,7 @@ ENROLLMENT_AGE = {
 }
 
 FIRST = [
-    "Maya",
-    "Jonah",
-    "Priya",
-    "Luis",
-    "Grace",
-    "Omar",
-    "Hana",
-    "Eli",
-    "Nora",
-    "Sam",
-    "Ivy",
-    "Theo",
-    "Lena",
-    "Ravi",
-    "Ada",
-    "Ben",
-    "Cora",
-    "Dev",
-    "Esme",
-    "Finn",
+    *DEMO_FIRST,  # the demo's names first, then more
     "Gia",
     "Hugo",
     "Iris",
