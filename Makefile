@@ -34,6 +34,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -47,7 +48,7 @@ BENCH_BROKER_URL ?= redis://127.0.0.1:6379/12
 BENCH_ENV := DATABASE_URL=$(BENCH_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_BROKER_URL) VAR_DIR=$(CURDIR)/var DEBUG=false ALLOWED_HOSTS=testserver,127.0.0.1,localhost SECRET_KEY=bench-only-$(shell hostname)-not-a-production-secret-0123456789abcdef \
 	SECURE_SSL_REDIRECT=false EMAIL_URL=smtp://127.0.0.1:25
 bench: install
-	$(BIN)/python scripts/ensure_database.py "$(BENCH_DATABASE_URL)"
+	$(BIN)/python devtools/ensure_database.py "$(BENCH_DATABASE_URL)"
 	$(BENCH_ENV) $(BIN)/python manage.py migrate --noinput -v0
 	$(BENCH_ENV) $(BIN)/python manage.py collectstatic --noinput -v0
 	$(BENCH_ENV) $(BIN)/python manage.py seed_scale --size $(SIZE) --reuse
@@ -59,7 +60,7 @@ load: install
 	$(BENCH_ENV) $(BIN)/gunicorn portal.wsgi --bind 127.0.0.1:8100 --workers 3 --daemon \
 		--pid var/bench/gunicorn.pid --forwarded-allow-ips=127.0.0.1
 	sleep 2
-	$(BENCH_ENV) $(BIN)/locust -f bench/locustfile.py --headless --host http://127.0.0.1:8100 \
+	$(BENCH_ENV) $(BIN)/locust -f devtools/locustfile.py --headless --host http://127.0.0.1:8100 \
 		-u 30 -r 10 -t 60s --only-summary --csv var/bench/load; status=$$?; \
 		kill $$(cat var/bench/gunicorn.pid); exit $$status
 
@@ -68,7 +69,7 @@ load: install
 # line (see docs/reliability.md). Scratch database: a dedicated PostgreSQL database
 # (CHAOS_DATABASE_NAME, default credportal_chaos) when DATABASE_URL is PostgreSQL, else SQLite.
 chaos: install
-	$(BIN)/python scripts/chaos.py $(CHAOS_ARGS)
+	$(BIN)/python devtools/chaos.py $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -74,17 +74,16 @@ class FirmSettingsForm(forms.ModelForm):
             "paper_followup_days",
         ]
 
-    def __init__(self, *args, stuck_defaults: dict[str, int], **kwargs):
-        from workflows.stuck import RULE_LABELS
-
+    def __init__(self, *args, stuck_rules: dict[str, tuple[str, int]], **kwargs):
+        """`stuck_rules`: each stuck rule's name -> (label, default days), from the reports."""
         super().__init__(*args, **kwargs)
         for name in ("reminder_hour", "digest_hour"):
             self.fields[name].validators.append(MaxValueValidator(23))
             self.fields[name].widget.attrs["max"] = 23
         current = self.instance.stuck_thresholds or {}
-        for name, default in stuck_defaults.items():
+        for name, (label, default) in stuck_rules.items():
             self.fields[f"stuck_{name}"] = forms.IntegerField(
-                label=f"Stuck after (days): {RULE_LABELS[name].lower()}",
+                label=f"Stuck after (days): {label.lower()}",
                 min_value=0,
                 max_value=365,
                 initial=current.get(name, default),

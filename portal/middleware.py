@@ -1,13 +1,13 @@
 """Per-request tenancy: which firm and role the logged-in person acts in, and MFA enforcement."""
 
 from allauth.mfa.models import Authenticator
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.db.models import Exists, OuterRef
 from django.shortcuts import redirect
 from django.urls import reverse
-
-from notifications.selectors import unread_count_for
+from django.utils.module_loading import import_string
 
 from .audit import client_ip, current_ip
 from .models import FIRM_ROLES, Membership
@@ -40,13 +40,14 @@ class MembershipMiddleware:
 
     def _attach_membership(self, request):
         # One query brings what every page needs about the person: their firm and role,
-        # whether they have a second factor, and their unread notifications.
+        # whether they have a second factor, and what the apps above ask to bring along
+        # (settings.MEMBERSHIP_ANNOTATIONS: the unread notifications).
         memberships = list(
             Membership.objects.filter(user=request.user)
             .select_related("firm")
             .annotate(
                 has_second_factor=Exists(second_factors().filter(user=OuterRef("user"))),
-                unread_notifications=unread_count_for(OuterRef("user")),
+                **membership_annotations(),
             )
             .order_by("created_at", "id")
         )
@@ -64,6 +65,16 @@ class MembershipMiddleware:
             request.membership = membership
             request.firm = membership.firm
         return None
+
+
+def membership_annotations() -> dict:
+    """Expressions of the apps above the tenancy core, named in settings so that this layer
+    imports none of them: each is a function of the user's column, evaluated in the membership
+    query (one query per request, not one per app)."""
+    return {
+        name: import_string(path)(OuterRef("user"))
+        for name, path in settings.MEMBERSHIP_ANNOTATIONS.items()
+    }
 
 
 def second_factors():

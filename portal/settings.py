@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "portal",
     "clients",
     "workflows",
+    "reports",
+    "devtools",
     "notifications",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -90,10 +92,17 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.membership",
+                "notifications.context_processors.unread_notifications",
             ],
         },
     },
 ]
+
+# What the apps above the tenancy core bring along in the one membership query per request:
+# name -> a function of the user's column returning an expression (portal imports none of them).
+MEMBERSHIP_ANNOTATIONS = {
+    "unread_notifications": "notifications.selectors.unread_count_for",
+}
 
 # Database: DATABASE_URL, or a SQLite file under var/ in WAL mode so nothing needs a server.
 DATABASES = {
@@ -239,7 +248,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "deliver-due-notifications": {"task": "notifications.tasks.deliver_due", "schedule": 60.0},
     "expire-due-grants": {"task": "workflows.tasks.expire_due_grants", "schedule": 60.0},
-    "send-daily-digests": {"task": "workflows.tasks.send_daily_digests", "schedule": 15 * 60.0},
+    "send-daily-digests": {"task": "reports.tasks.send_daily_digests", "schedule": 15 * 60.0},
 }
 
 # --- security ---------------------------------------------------------------------------

@@ -42,6 +42,7 @@ urlpatterns = [
     ),
     path("clients/", include("clients.urls")),
     path("work/", include("workflows.urls")),
+    path("work/", include("reports.urls")),
     path("notifications/", include("notifications.urls")),
     path("invitations/<str:token>/", views.accept_invitation, name="accept_invitation"),
     # A member's email is their identity in the firm: only an admin's new invitation changes it.

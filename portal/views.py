@@ -200,11 +200,12 @@ def _accept(*, invitation, **kwargs):
 
 @admin_required
 def firm_settings(request):
-    from workflows.stuck import DEFAULTS
+    from reports.stuck import DEFAULTS, RULE_LABELS
 
+    stuck_rules = {name: (RULE_LABELS[name], days) for name, days in DEFAULTS.items()}
     # A copy for the form to write on: the service compares the request with the stored row.
     editable = Firm.objects.get(pk=request.firm.pk)
-    form = FirmSettingsForm(request.POST or None, instance=editable, stuck_defaults=DEFAULTS)
+    form = FirmSettingsForm(request.POST or None, instance=editable, stuck_rules=stuck_rules)
     if request.method == "POST" and form.is_valid():
         changes = {name: form.cleaned_data[name] for name in form.Meta.fields}
         changes["stuck_thresholds"] = form.stuck_thresholds()

@@ -9,7 +9,7 @@ port, so clients configured with its URL reconnect to it:
         redis.kill()                  # SIGKILL: the broker is gone, queued tasks with it
         redis.start()                 # the same port, empty
 
-No pytest here: `scripts/chaos.py` uses it too (the `private_broker` fixture is in
+No pytest here: `devtools/chaos.py` uses it too (the `private_broker` fixture is in
 tests/worker.py).
 """
 

@@ -1,16 +1,8 @@
 from django.urls import path
 
-from . import report_views, status_views, views
+from . import views
 
 urlpatterns = [
-    path("reports/stuck/", report_views.stuck_report_page, name="stuck_report"),
-    path("reports/stuck.csv", report_views.stuck_report_csv, name="stuck_report_csv"),
-    path("clients/<uuid:public_id>/status/", status_views.client_status, name="client_status"),
-    path(
-        "clients/<uuid:public_id>/status/send/",
-        status_views.client_status_send,
-        name="client_status_send",
-    ),
     path("profiles/<uuid:public_id>/grants/", views.grant_create, name="grant_create"),
     path(
         "profiles/<uuid:public_id>/enrollments/",

@@ -4,16 +4,40 @@ import datetime
 
 from django.conf import settings
 from django.db import migrations, models
+from django.db.models import OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, Least
+
+NO_DEADLINE = datetime.datetime(9999, 12, 31, 0, 0, tzinfo=datetime.UTC)
+# Frozen as they were when this migration was written (a migration imports no app code).
+GRANT_OPEN_STATES = ("prepared", "awaiting_provider", "provider_says_done")
+ROUND_OPEN_STATES = ("awaiting_signature", "provider_says_signed", "mailed")
 
 
 def fill_next_deadline(apps, schema_editor):
-    from workflows.selectors import soonest_open_deadline
-
+    """Each client's soonest open deadline (an access request's or a signature round's)."""
     Client = apps.get_model("clients", "Client")
-    deadline = soonest_open_deadline(
-        apps.get_model("workflows", "AccessGrant"), apps.get_model("workflows", "SignatureRound")
+    AccessGrant = apps.get_model("workflows", "AccessGrant")
+    SignatureRound = apps.get_model("workflows", "SignatureRound")
+    grant_deadline = Subquery(
+        AccessGrant.objects.filter(
+            profile__client=OuterRef("pk"), state__in=GRANT_OPEN_STATES, deadline__isnull=False
+        )
+        .order_by("deadline")
+        .values("deadline")[:1],
+        output_field=models.DateTimeField(),
     )
-    Client.objects.update(next_deadline=deadline)
+    round_deadline = Subquery(
+        SignatureRound.objects.filter(
+            enrollment__profile__client=OuterRef("pk"), state__in=ROUND_OPEN_STATES
+        )
+        .order_by("deadline")
+        .values("deadline")[:1],
+        output_field=models.DateTimeField(),
+    )
+    none = Value(NO_DEADLINE, output_field=models.DateTimeField())
+    Client.objects.update(
+        next_deadline=Least(Coalesce(grant_deadline, none), Coalesce(round_deadline, none))
+    )
 
 
 class Migration(migrations.Migration):

@@ -17,11 +17,11 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from reports.reports import PAGE_SIZE
+from reports.views import CSV_COLUMNS
 from tests.browser.test_workflows import log_in_staff
 from tests.clients.factories import make_client
 from workflows import services
-from workflows.report_views import CSV_COLUMNS
-from workflows.reports import PAGE_SIZE
 
 SCREENSHOT = Path(settings.BASE_DIR) / "docs" / "screenshots" / "stuck-report.png"
 

@@ -4,7 +4,7 @@ Every test here runs `celery worker` subprocesses (or threads) against the test 
 an SMTP sink, injects one fault (none, a broker outage, a worker SIGKILLed mid-batch, two
 sweeps at once, the SMTP connection or the database failing inside the two-phase send), and
 counts what the sink received by Message-ID: every due email exactly once, nothing that is
-not due. `make chaos` (scripts/chaos.py) runs the same faults at scale;
+not due. `make chaos` (devtools/chaos.py) runs the same faults at scale;
 docs/reliability.md explains the machinery.
 """
 

@@ -208,7 +208,7 @@ def test_in_app_copies_for_people_with_accounts(individual, northwind_staff, pro
 def test_digest_once_per_working_day_at_eight_local(
     northwind, individual, northwind_staff, provider
 ):
-    from workflows.digest import send_due_digests
+    from reports.digest import send_due_digests
 
     grant = send_request(individual, northwind_staff, SENT)
     with time_machine.travel(SENT + timedelta(days=1), tick=False):
@@ -232,7 +232,7 @@ def test_digest_once_per_working_day_at_eight_local(
 
 
 def test_no_digest_when_nothing_needs_them(northwind, northwind_staff):
-    from workflows.digest import send_due_digests
+    from reports.digest import send_due_digests
 
     with time_machine.travel(datetime(2026, 10, 27, 14, 0, tzinfo=UTC), tick=False):
         send_due_digests()

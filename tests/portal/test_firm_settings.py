@@ -22,7 +22,7 @@ def settings_data(firm, **changes):
         "round_staff_alert_days": "7,15",
         "paper_followup_days": "10,20,30",
     }
-    from workflows.stuck import DEFAULTS
+    from reports.stuck import DEFAULTS
 
     data.update({f"stuck_{name}": days for name, days in DEFAULTS.items()})
     data.update(changes)

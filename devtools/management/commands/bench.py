@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from workflows.bench import Bench
+from devtools.bench import Bench
 
 
 class Command(BaseCommand):

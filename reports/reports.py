@@ -30,8 +30,8 @@ from django.utils import timezone
 
 from clients.models import Client, Profile
 from portal.models import Firm, Membership
+from workflows.models import AccessGrant, Enrollment, Holder, SignatureRound
 
-from .models import AccessGrant, Enrollment, Holder, SignatureRound
 from .stuck import AGE_BUCKETS, REASONS, STAGES, StuckRules
 
 COLUMNS = [

@@ -1,6 +1,6 @@
 """A local SMTP sink in a process of its own, for the benchmark: it counts the messages and
 their distinct Message-IDs and writes "received distinct" to a file after each message.
-Usage: python bench/smtp_counter.py COUNT_FILE  (prints its port on the first line)."""
+Usage: python devtools/smtp_counter.py COUNT_FILE  (prints its port on the first line)."""
 
 import re
 import socket

@@ -20,11 +20,10 @@ from clients.models import Client, Profile
 from notifications.models import Notification
 from notifications.outbox import Message, schedule
 from portal.models import User
-
-from .deadlines import days_left
-from .models import AccessGrant, Enrollment, Holder, SignatureRound
-from .selectors import OpenItem, access_summary, client_with_history, open_items
-from .todos import Todo, todos_for
+from workflows.deadlines import days_left
+from workflows.models import AccessGrant, Enrollment, Holder, SignatureRound
+from workflows.selectors import OpenItem, access_summary, client_with_history, open_items
+from workflows.todos import Todo, todos_for
 
 
 def status_queryset() -> QuerySet:

@@ -13,11 +13,11 @@ from clients.models import CMSRole, Profile
 from notifications import delivery
 from notifications.models import Notification
 from portal.models import AuditEvent
+from reports.status import status_queryset, status_report
 from tests.clients.factories import add_delegate, add_organization, make_client
 from workflows import services
 from workflows.models import Holder
 from workflows.rules import Party
-from workflows.status import status_queryset, status_report
 
 pytestmark = pytest.mark.django_db
 

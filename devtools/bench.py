@@ -32,9 +32,8 @@ from clients.models import Client as ProviderClient
 from notifications.models import Notification
 from portal.celery import solo_worker_command
 from portal.models import Firm, Membership, Role, User
-
-from . import services
-from .models import AccessGrant
+from workflows import services
+from workflows.models import AccessGrant
 
 SERVER_SIDE_CURSOR = re.compile(
     r"^DECLARE\s+\S+\s+.*?CURSOR\s+(?:WITH(?:OUT)?\s+HOLD\s+)?FOR\s+", re.S
@@ -402,7 +401,7 @@ def database_label() -> str:
 
 
 class CountingSink:
-    """bench/smtp_counter.py in a process of its own, so it takes no time from the sender."""
+    """devtools/smtp_counter.py in a process of its own, so it takes no time from the sender."""
 
     def __init__(self):
         import tempfile

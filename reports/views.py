@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from portal.access import firm_member_required
 from portal.models import Membership, Role
+from workflows.models import Holder
 
 from .durations import expected_completion, stage_durations, weekly_trend
-from .models import Holder
 from .reports import ReportFilters, stuck_report
 from .stuck import AGE_BUCKETS, REASONS, STAGES
 
@@ -99,7 +99,7 @@ def stuck_report_page(request):
     )
     return render(
         request,
-        "workflows/stuck_report.html",
+        "reports/stuck_report.html",
         {
             "rows": rows,
             "counts": report.counts(),

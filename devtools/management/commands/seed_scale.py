@@ -6,7 +6,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from clients.models import Client
-from workflows import scale
+from devtools import scale
 
 
 class Command(BaseCommand):

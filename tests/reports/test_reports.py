@@ -11,13 +11,13 @@ from django.urls import reverse
 
 from notifications.models import Notification
 from portal.models import Membership
+from reports.durations import expected_completion, stage_durations, weekly_trend
+from reports.reports import ReportFilters, stuck_report
+from reports.stuck import StuckRules
 from tests.clients.factories import make_client
 from workflows import services
-from workflows.durations import expected_completion, stage_durations, weekly_trend
 from workflows.models import Enrollment
-from workflows.reports import ReportFilters, stuck_report
 from workflows.rules import Party
-from workflows.stuck import StuckRules
 
 pytestmark = pytest.mark.django_db
 
@@ -262,7 +262,7 @@ def test_stage_medians_and_percentiles_on_a_known_history(northwind, northwind_a
 
 
 def test_expected_completion_from_the_medians():
-    from workflows.durations import StageDuration
+    from reports.durations import StageDuration
 
     medians = {
         stage: StageDuration(stage=stage, median_days=days, p90_days=days, samples=3)
@@ -319,7 +319,7 @@ def test_csv_streams_one_query_in_chunks(northwind, northwind_admin, django_asse
 
 
 def test_weekly_email_to_admins_on_monday(northwind, northwind_admin, northwind_staff):
-    from workflows.digest import send_weekly_reports
+    from reports.digest import send_weekly_reports
 
     request_sent(northwind, northwind_staff, 20, last="Weekly", method="add_staff")
     monday_8am = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)  # 08:00 in Chicago

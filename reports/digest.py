@@ -9,8 +9,7 @@ from django.utils import timezone
 
 from notifications.outbox import Message, schedule
 from portal.models import Firm, Membership, Role, User
-
-from .models import AccessGrant, Enrollment, SignatureRound
+from workflows.models import AccessGrant, Enrollment, SignatureRound
 
 NEAR_DAYS = 5
 PAPER_STUCK_DAYS = 30

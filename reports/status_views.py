@@ -16,7 +16,7 @@ def client_status(request, public_id):
     client = get_client_for(request, public_id, status.status_queryset())
     return render(
         request,
-        "clients/client_status.html",
+        "reports/client_status.html",
         {"client": client, "report": status.status_report(client)},
     )
 

@@ -55,13 +55,12 @@ from notifications.models import Notification
 from notifications.outbox import message_id_for
 from portal.demo import DEMO_TOTP_SECRET
 from portal.models import AuditEvent, Firm, Invitation, Membership, Role, User
+from workflows.deadlines import days_after
 from workflows.demo import FIRST as DEMO_FIRST
 from workflows.demo import LAST as DEMO_LAST
-
-from .deadlines import days_after
-from .models import AccessGrant, Enrollment, Holder, SignatureRound
-from .notify import civil_moment
-from .selectors import refresh_next_deadline
+from workflows.models import AccessGrant, Enrollment, Holder, SignatureRound
+from workflows.notify import civil_moment
+from workflows.selectors import refresh_next_deadline
 
 
 @dataclass(frozen=True)

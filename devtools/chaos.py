@@ -16,7 +16,7 @@ throughput line and one summary line, `reminders: N due, N sent, 0 lost, 0 dupli
 Exits 1 if any reminder was lost or duplicated, 2 if the faults could not be injected as
 planned, and stops by itself (every wait has a deadline). Progress goes to stderr.
 
-    make chaos                             # or: .venv/bin/python scripts/chaos.py --help
+    make chaos                             # or: .venv/bin/python devtools/chaos.py --help
     CHAOS_ARGS="--reminders 5000" make chaos
 """
 

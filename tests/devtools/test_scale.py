@@ -18,14 +18,14 @@ from django.db.models import Count, Max, Q
 
 from clients.models import Client, Organization, Profile
 from clients.npi import is_valid_npi
+from devtools import scale
 from notifications.models import Notification
 from portal.models import AuditEvent, Firm, Membership, Role, User
-from workflows import scale
-from workflows.durations import stage_durations, weekly_trend
+from reports.durations import stage_durations, weekly_trend
+from reports.reports import ReportFilters, stuck_report
+from reports.stuck import StuckRules
 from workflows.models import AccessGrant, Enrollment, SignatureRound
-from workflows.reports import ReportFilters, stuck_report
 from workflows.services import grants_due_for_expiry
-from workflows.stuck import StuckRules
 from workflows.todos import client_queryset_for_todos, party_for, todos_for
 
 BASE = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
