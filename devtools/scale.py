@@ -54,7 +54,7 @@ from clients.models import (
 from notifications.models import Notification
 from notifications.outbox import message_id_for
 from portal.demo import DEMO_TOTP_SECRET
-from portal.models import AuditEvent, Firm, Invitation, Membership, Role, User
+from portal.models import AuditEvent, Firm, Invitation, Membership, Role, User, parse_day_list
 from workflows.deadlines import days_after
 from workflows.demo import FIRST as DEMO_FIRST
 from workflows.demo import LAST as DEMO_LAST
@@ -1423,7 +1423,7 @@ class ScaleBuilder:
             ("grant.reminder", firm.grant_reminder_days, "provider"),
             ("grant.staff_alert", firm.grant_staff_alert_days, "staff"),
         ):
-            for day in sorted({int(d) for d in days.split(",") if d}):
+            for day in parse_day_list(days):
                 due = civil_moment(firm, sent, day)
                 if deadline is not None and due >= deadline:
                     continue
@@ -1451,16 +1451,16 @@ class ScaleBuilder:
             stop = signature_round["claimed_at"] or signature_round["closed_at"]
         yield "round.opened", "opened", opened, "provider", opened, False, True
         if paper:
-            for day in sorted({int(d) for d in firm.paper_followup_days.split(",") if d}):
+            for day in parse_day_list(firm.paper_followup_days):
                 due = civil_moment(firm, opened, day)
                 yield "round.paper_followup", f"day-{day}", due, "staff", opened, stop, True
         else:
-            for day in sorted({int(d) for d in firm.round_reminder_days.split(",") if d}):
+            for day in parse_day_list(firm.round_reminder_days):
                 due = civil_moment(firm, opened, day)
                 if due >= deadline:
                     continue
                 yield "round.reminder", f"day-{day}", due, "provider", opened, stop, True
-            for day in sorted({int(d) for d in firm.round_staff_alert_days.split(",") if d}):
+            for day in parse_day_list(firm.round_staff_alert_days):
                 due = civil_moment(firm, opened, day)
                 yield "round.staff_alert", f"day-{day}", due, "staff", opened, stop, True
             yield "round.overdue", "deadline", deadline, "staff", opened, stop, True

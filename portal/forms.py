@@ -2,7 +2,36 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.core.validators import MaxValueValidator
 
-from .models import Firm, Role, normalize_email
+from .models import MAX_DAY, Firm, Role, normalize_email, parse_day_list
+
+
+class DayListField(forms.Field):
+    """A cadence typed as days separated by commas ("3, 7, 14"), stored as a JSON list."""
+
+    default_error_messages = {
+        "invalid": "Write days as whole numbers separated by commas, e.g. 3, 7, 14.",
+        "range": f"Days must be between 0 and {MAX_DAY}.",
+    }
+
+    def __init__(self, *, encoder=None, decoder=None, **kwargs):  # a JSONField's form field
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return ", ".join(str(day) for day in value)
+        return value
+
+    def to_python(self, value) -> list[int]:
+        if isinstance(value, list):
+            return parse_day_list(value)
+        parts = [part for part in (value or "").replace(" ", "").split(",") if part]
+        if not all(part.isascii() and part.isdigit() for part in parts):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        days = parse_day_list([int(part) for part in parts])
+        if any(day > MAX_DAY for day in days):
+            raise forms.ValidationError(self.error_messages["range"], code="range")
+        return days
+
 
 FIRM_ROLE_CHOICES = [(Role.STAFF.value, Role.STAFF.label), (Role.ADMIN.value, Role.ADMIN.label)]
 
@@ -73,6 +102,16 @@ class FirmSettingsForm(forms.ModelForm):
             "round_staff_alert_days",
             "paper_followup_days",
         ]
+        field_classes = dict.fromkeys(
+            [
+                "grant_reminder_days",
+                "grant_staff_alert_days",
+                "round_reminder_days",
+                "round_staff_alert_days",
+                "paper_followup_days",
+            ],
+            DayListField,
+        )
 
     def __init__(self, *args, stuck_rules: dict[str, tuple[str, int]], **kwargs):
         """`stuck_rules`: each stuck rule's name -> (label, default days), from the reports."""

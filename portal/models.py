@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.deconstruct import deconstructible
 
 
 def validate_time_zone(value: str) -> None:
@@ -15,17 +16,36 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"“{value}” is not a known time zone (e.g. America/Chicago).")
 
 
-def validate_day_list(value: str) -> None:
-    try:
-        days = parse_day_list(value)
-    except ValueError:
-        raise ValidationError("Write days as numbers separated by commas, e.g. 3,7,14.") from None
-    if any(day < 0 or day > 365 for day in days):
-        raise ValidationError("Days must be between 0 and 365.")
+MAX_DAY = 365
 
 
-def parse_day_list(value: str) -> list[int]:
-    return sorted({int(part) for part in value.replace(" ", "").split(",") if part})
+def validate_day_list(value) -> None:
+    """A cadence: a JSON list of whole days (0 to 365) after the step started."""
+    if not isinstance(value, list) or not all(
+        isinstance(day, int) and not isinstance(day, bool) for day in value
+    ):
+        raise ValidationError("Write days as whole numbers, e.g. 3, 7, 14.")
+    if any(day < 0 or day > MAX_DAY for day in value):
+        raise ValidationError(f"Days must be between 0 and {MAX_DAY}.")
+
+
+def parse_day_list(value: list[int]) -> list[int]:
+    """The days of a cadence in order, each once."""
+    return sorted(set(value))
+
+
+@deconstructible
+class DayList:
+    """A cadence field's default: a fresh list per instance (never one shared list)."""
+
+    def __init__(self, *days: int):
+        self.days = days
+
+    def __call__(self) -> list[int]:
+        return list(self.days)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, DayList) and self.days == other.days
 
 
 def normalize_email(email: str) -> str:
@@ -117,33 +137,28 @@ class Firm(models.Model):
         blank=True, help_text="Where providers write with questions; shown in emails."
     )
     # Notification cadences: days after the step started.
-    grant_reminder_days = models.CharField(
-        max_length=100,
-        default="3,7,14,21,25,28",
+    grant_reminder_days = models.JSONField(
+        default=DayList(3, 7, 14, 21, 25, 28),
         validators=[validate_day_list],
         help_text="Reminders to the provider while a connection request is pending.",
     )
-    grant_staff_alert_days = models.CharField(
-        max_length=100,
-        default="21,28",
+    grant_staff_alert_days = models.JSONField(
+        default=DayList(21, 28),
         validators=[validate_day_list],
         help_text="Alerts to the assigned staff member while a request is pending.",
     )
-    round_reminder_days = models.CharField(
-        max_length=100,
-        default="2,5,10,15",
+    round_reminder_days = models.JSONField(
+        default=DayList(2, 5, 10, 15),
         validators=[validate_day_list],
         help_text="Reminders to the provider while a signature is awaited.",
     )
-    round_staff_alert_days = models.CharField(
-        max_length=100,
-        default="7,15",
+    round_staff_alert_days = models.JSONField(
+        default=DayList(7, 15),
         validators=[validate_day_list],
         help_text="Alerts to staff while a signature is awaited (and at its deadline).",
     )
-    paper_followup_days = models.CharField(
-        max_length=100,
-        default="10,20,30",
+    paper_followup_days = models.JSONField(
+        default=DayList(10, 20, 30),
         validators=[validate_day_list],
         help_text="Follow-ups to staff until a paper signature is received.",
     )

@@ -186,7 +186,7 @@ def test_paper_round_follow_ups_until_received(rivera, northwind_staff):
 
 
 def test_cadences_are_firm_settings(northwind, individual, northwind_staff):
-    northwind.grant_reminder_days = "5,10"
+    northwind.grant_reminder_days = [5, 10]
     northwind.reminder_hour = 10
     northwind.save()
     send_request(individual, northwind_staff, SENT)

@@ -39,7 +39,7 @@ def test_admin_changes_cadences_and_thresholds(as_user, northwind, northwind_adm
     )
     assert b"Settings saved" in response.content
     northwind.refresh_from_db()
-    assert northwind.grant_reminder_days == "5, 10"
+    assert northwind.grant_reminder_days == [5, 10]
     assert northwind.reminder_hour == 10
     assert northwind.stuck_thresholds["access_pending"] == 7
     event = AuditEvent.objects.get(verb="firm.settings_changed")
@@ -49,7 +49,9 @@ def test_admin_changes_cadences_and_thresholds(as_user, northwind, northwind_adm
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("grant_reminder_days", "three", b"numbers separated by commas"),
+        ("grant_reminder_days", "three", b"whole numbers separated by commas"),
+        ("grant_reminder_days", "3, 400", b"between 0 and 365"),
+        ("grant_reminder_days", "3, \u0663", b"whole numbers separated by commas"),
         ("time_zone", "Mars/Olympus", b"not a known time zone"),
         ("reminder_hour", "25", b"less than or equal to 23"),
     ],
