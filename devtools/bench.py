@@ -411,7 +411,7 @@ class CountingSink:
         self.port = None
 
     def __enter__(self):
-        script = Path(settings.BASE_DIR) / "bench" / "smtp_counter.py"
+        script = Path(settings.BASE_DIR) / "devtools" / "smtp_counter.py"
         self.process = subprocess.Popen(  # noqa: S603
             [sys.executable, str(script), str(self.path)], stdout=subprocess.PIPE, text=True
         )
