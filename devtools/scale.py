@@ -255,6 +255,44 @@ NOTIFICATION_TITLES = {
 }
 
 
+# The audit verbs of the services (workflows/services.py, clients/services.py), split into those
+# the seeder writes and those it leaves out on purpose. tests/devtools/test_scale.py reads the
+# services' source and fails on a verb that is in neither, so a new transition cannot go
+# unseeded without someone deciding it.
+SEEDED_VERBS = frozenset(
+    {
+        "client.created",
+        "organization.added",
+        "delegate.saved",
+        "grant.prepared",
+        "grant.sent",
+        "grant.provider_says_done",
+        "grant.not_yet_done",
+        "grant.active",
+        "grant.expired",
+        "grant.rejected",
+        "grant.cancelled",
+        "enrollment.created",
+        "enrollment.state_changed",
+        "round.opened",
+        "round.provider_says_signed",
+        "round.mailed",
+        "round.received",
+        "round.confirmed",
+        "round.cancelled",
+        "portal.invited",
+        "portal.linked",
+    }
+)
+UNSEEDED_VERBS = {
+    "client.updated": "edits leave no state behind: the timeline reads the same without them",
+    "enrollment.updated": "edits of notes and identifiers: no state, no clock",
+    "profile.ia_updated": "who controls the I&A login is seeded as the profile's current value",
+    "delegate.removed": "the dataset keeps every delegate it creates",
+    "round.not_yet_signed": "a bounce back to the provider; grants carry the same shape",
+}
+
+
 # --- helpers --------------------------------------------------------------------------
 
 
