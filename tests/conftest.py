@@ -95,13 +95,23 @@ def _fresh_cache():
 
 
 def totp_code(secret: str | None = None) -> str:
+    """The authenticator app's current code, as a person would type it.
+
+    allauth accepts only the current 30 s step (MFA_TOTP_TOLERANCE is 0), so a code read in
+    the last seconds of a step could expire on its way to the server: wait for the next one.
+    allauth also refuses a code the same user already used in its window; a test sends one
+    code per user and step.
+    """
     import time
 
     from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 
     from tests.portal.factories import TOTP_SECRET
 
-    return format_hotp_value(hotp_value(secret or TOTP_SECRET, int(time.time()) // 30))
+    period = 30
+    if period - time.time() % period < 3:
+        time.sleep(period - time.time() % period + 0.1)
+    return format_hotp_value(hotp_value(secret or TOTP_SECRET, int(time.time()) // period))
 
 
 # --- providers and delegates (the workflows issue) --------------------------------------

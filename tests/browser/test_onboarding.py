@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 import pytest
 from allauth.mfa.models import Authenticator
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.conf import settings
 from django.core import mail
 from django.test import Client
@@ -21,6 +20,7 @@ from playwright.sync_api import expect
 
 from portal.models import Membership, Role
 from tests.browser.conftest import PHONE
+from tests.conftest import totp_code
 from tests.portal.factories import PASSWORD, TOTP_SECRET, FirmFactory, MembershipFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -28,20 +28,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENSHOT = Path(settings.BASE_DIR) / "docs" / "screenshots" / "dashboard.png"
 STAFF_EMAIL = "newstaff@northwind.test"
 STAFF_PASSWORD = "Quiet-lantern-harbour-58"
-TOTP_PERIOD = 30
-
-
-def totp_code(secret: str) -> str:
-    """The authenticator app's current code, as a person would type it.
-
-    allauth accepts only the current 30 s step (MFA_TOTP_TOLERANCE is 0), so a code read in
-    the last seconds of a step could expire on its way to the server: wait for the next one.
-    allauth also refuses a code the same user already used in its window; each user here
-    sends exactly one code.
-    """
-    if TOTP_PERIOD - time.time() % TOTP_PERIOD < 3:
-        time.sleep(TOTP_PERIOD - time.time() % TOTP_PERIOD + 0.1)
-    return format_hotp_value(hotp_value(secret, int(time.time()) // TOTP_PERIOD))
 
 
 def northwind_admin():

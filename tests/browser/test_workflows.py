@@ -31,19 +31,10 @@ from workflows.rules import Party
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
-TOTP_PERIOD = 30
 LOGIN_CODE = re.compile(r"^\s*([A-Z0-9]{4}-[A-Z0-9]{4})\s*$", re.MULTILINE)
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def current_totp_code() -> str:
-    """The authenticator's code, not read in the last seconds of its 30 s step (allauth
-    accepts only the current step, and refuses a code the same user already used in it)."""
-    if TOTP_PERIOD - time.time() % TOTP_PERIOD < 3:
-        time.sleep(TOTP_PERIOD - time.time() % TOTP_PERIOD + 0.1)
-    return totp_code()
 
 
 def wait_for_mail(predicate, *, after: int = 0, timeout: float = 5.0):
@@ -66,7 +57,7 @@ def log_in_staff(page, url: str, email: str) -> None:
     page.locator("input[name=password]").fill(PASSWORD)
     page.get_by_role("button", name="Sign In").click()
     expect(page.get_by_role("heading", name="Two-Factor Authentication")).to_be_visible()
-    page.locator("input[name=code]").fill(current_totp_code())
+    page.locator("input[name=code]").fill(totp_code())
     page.get_by_role("button", name="Sign In").click()
     expect(page).to_have_url(f"{url}/dashboard/")
 
