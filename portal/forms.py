@@ -1,4 +1,7 @@
+import uuid
+
 from django import forms
+from django.contrib import messages
 from django.contrib.auth import password_validation
 from django.core.validators import MaxValueValidator
 
@@ -31,6 +34,51 @@ class DayListField(forms.Field):
         if any(day > MAX_DAY for day in days):
             raise forms.ValidationError(self.error_messages["range"], code="range")
         return days
+
+
+class QueryFilterForm(forms.Form):
+    """The GET filters of a list page, validated and bounded in one place.
+
+    A value that does not validate is left out (the field falls back to its empty value) and
+    named in a message, so a junk link still shows the list, never a server error.
+    """
+
+    def __init__(self, request, *, announce: bool = True):
+        super().__init__(request.GET)
+        self.request = request
+        self.announce = announce
+
+    def filters(self) -> dict:
+        self.is_valid()
+        values = {}
+        for name, field in self.fields.items():
+            if name in self.errors:
+                if self.announce:
+                    messages.warning(
+                        self.request,
+                        f"That {field.label} filter was not recognised, so it was left out.",
+                    )
+                values[name] = field.to_python(None)
+            else:
+                values[name] = self.cleaned_data.get(name)
+        return values
+
+
+class MemberFilterField(forms.CharField):
+    """A member's public id, or one of the `special` words ("all", "none")."""
+
+    def __init__(self, *, special=(), **kwargs):
+        self.special = tuple(special)
+        super().__init__(required=False, max_length=36, **kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in ("", *self.special):
+            return value
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise forms.ValidationError("not a member", code="invalid") from None
 
 
 FIRM_ROLE_CHOICES = [(Role.STAFF.value, Role.STAFF.label), (Role.ADMIN.value, Role.ADMIN.label)]

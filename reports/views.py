@@ -13,6 +13,7 @@ from portal.models import Membership, Role
 from workflows.models import Holder
 
 from .durations import expected_completion, stage_durations, weekly_trend
+from .forms import StuckFilterForm
 from .reports import ReportFilters, stuck_report
 from .stuck import AGE_BUCKETS, REASONS, STAGES
 
@@ -30,15 +31,9 @@ CSV_COLUMNS = [
 ]
 
 
-def _filters(request) -> ReportFilters:
-    params = request.GET
-    return ReportFilters(
-        stage=params.get("stage", "") if params.get("stage") in STAGES else "",
-        staff=params.get("staff", "")[:64] if request.membership.is_admin else "",
-        holder=params.get("holder", "") if params.get("holder") in Holder.values else "",
-        reason=params.get("reason", "") if params.get("reason") in REASONS else "",
-        age=params.get("age", "") if params.get("age") in [b[0] for b in AGE_BUCKETS] else "",
-    )
+def _filters(request, *, announce: bool = True) -> ReportFilters:
+    form = StuckFilterForm(request, announce=announce)
+    return form.report_filters(is_admin=request.membership.is_admin)
 
 
 # Medians over 90 days and weekly counts move slowly: computed at most every ten minutes.
@@ -141,7 +136,7 @@ class _Echo:
 @firm_member_required
 def stuck_report_csv(request):
     """Exactly what the filtered page shows, every page of it, streamed row by row."""
-    report = stuck_report(membership=request.membership, filters=_filters(request))
+    report = stuck_report(membership=request.membership, filters=_filters(request, announce=False))
     writer = csv.writer(_Echo())
 
     def lines():

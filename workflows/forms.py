@@ -2,8 +2,29 @@ from django import forms
 
 from clients.forms import staff_choices
 from clients.models import CMSRole
+from portal.forms import MemberFilterField, QueryFilterForm
 
 from .models import AccessGrant, Enrollment, Holder, SignatureRound
+from .selectors import STAGES, CaseloadFilters
+
+
+class CaseloadFilterForm(QueryFilterForm):
+    """The caseload's filters; the assignee filter is the admins' (staff see their own)."""
+
+    assignee = MemberFilterField(label="staff member", special=("all", "none"))
+    stage = forms.ChoiceField(label="stage", choices=[("", ""), *STAGES.items()], required=False)
+    holder = forms.ChoiceField(
+        label="waiting on", choices=[("", ""), *Holder.choices], required=False
+    )
+    due_within = forms.IntegerField(label="due within", min_value=0, max_value=365, required=False)
+    overdue = forms.BooleanField(label="overdue", required=False)
+    q = forms.CharField(label="search", max_length=100, required=False, strip=True)
+
+    def caseload_filters(self, *, is_admin: bool) -> CaseloadFilters:
+        values = self.filters()
+        if not is_admin:
+            values["assignee"] = ""
+        return CaseloadFilters(**values)
 
 
 class GrantForm(forms.Form):

@@ -15,6 +15,7 @@ from portal.models import Membership, Role
 
 from . import services
 from .forms import (
+    CaseloadFilterForm,
     ChangeStateForm,
     EnrollmentForm,
     EnrollmentUpdateForm,
@@ -23,7 +24,7 @@ from .forms import (
     RoundForm,
 )
 from .models import AccessGrant, Enrollment, Holder, SignatureRound
-from .selectors import STAGES, CaseloadFilters, access_summary, caseload, open_items
+from .selectors import STAGES, access_summary, caseload, open_items
 from .todos import client_queryset_for_todos, party_for, todos_for
 
 
@@ -34,25 +35,10 @@ def _back_to_client(client_public_id):
 # --- caseload (the staff dashboard) ---------------------------------------------------
 
 
-def _int_or_none(value: str) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if 0 <= number <= 365 else None
-
-
 def caseload_page(request):
     membership = request.membership
     params = request.GET
-    filters = CaseloadFilters(
-        assignee=params.get("assignee", "") if membership.is_admin else "",
-        stage=params.get("stage", ""),
-        holder=params.get("holder", ""),
-        due_within=_int_or_none(params.get("due_within", "")),
-        overdue=params.get("overdue") == "1",
-        q=params.get("q", "")[:100],
-    )
+    filters = CaseloadFilterForm(request).caseload_filters(is_admin=membership.is_admin)
     rows, next_cursor = caseload(
         membership=membership, filters=filters, cursor=params.get("after", "")
     )
