@@ -7,6 +7,7 @@ from django.contrib.auth import logout
 from django.db.models import Exists, OuterRef
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.module_loading import import_string
 
 from .audit import client_ip, current_ip
@@ -139,3 +140,20 @@ class RequireMFAMiddleware:
             )
             return redirect("mfa_activate_totp")
         return self.get_response(request)
+
+
+class NoStoreForSignedInMiddleware:
+    """Nothing a signed-in person sees is kept by a browser or a proxy cache.
+
+    Pages and exports carry client PHI; `Cache-Control: no-store` on every authenticated
+    response keeps them out of shared caches and off the disk of a shared computer.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.user.is_authenticated:
+            add_never_cache_headers(response)  # no-cache, no-store, must-revalidate, private
+        return response
