@@ -168,3 +168,19 @@ def test_provider_cannot_invite_themselves_again_or_see_staff_pages(as_user, pro
     )
     assert client.get(reverse("client_new")).status_code == 403
     assert client.get(reverse("client_detail", args=[rivera.public_id])).status_code == 302
+
+
+@pytest.mark.parametrize(
+    "npi",
+    [
+        "123456789²",  # a superscript two: str.isdigit() says yes, int() says no
+        "١٢٣٤٥٦٧٨٩٣",  # Arabic-Indic digits for 1234567893
+        "１２３４５６７８９３",  # fullwidth digits for 1234567893
+    ],
+)
+def test_npi_check_accepts_only_ascii_digits(as_user, northwind_staff, northwind, npi):
+    assert is_valid_npi(npi) is False
+    response = as_user(northwind_staff).post(reverse("client_new"), {**NEW_CLIENT, "npi": npi})
+    assert response.status_code == 200
+    assert "An NPI is exactly 10 digits" in response.content.decode()
+    assert not Client.objects.filter(firm=northwind).exists()

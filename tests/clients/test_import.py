@@ -118,3 +118,13 @@ def test_template_download(as_user, northwind_staff):
     response = as_user(northwind_staff).get(reverse("client_import_template"))
     assert response["Content-Type"].startswith("text/csv")
     assert response.content.decode().splitlines()[0] == HEADER
+
+
+def test_npi_check_accepts_only_ascii_digits_in_the_import(northwind, northwind_staff):
+    text = csv_text(
+        "Ana,Rivera,LCSW,123456789²,ana@clinic.test,,,,",
+        "Bo,Brooks,MD,１２３４５６７８９３,bo@clinic.test,,,,",
+    )
+    rows = plan_import(firm=northwind, text=text).rows
+    assert [row.status for row in rows] == ["error", "error"]
+    assert all("exactly 10 digits" in row.reasons[0] for row in rows)
