@@ -106,6 +106,17 @@ class Enrollment(models.Model):
                 name="wf_enrollment_open",
             ),
         ]
+        constraints = [
+            # One application of a kind at a time per profile: a double-submitted "Start
+            # enrollment" cannot open a second (workflows/migrations/0002 builds it online).
+            models.UniqueConstraint(
+                fields=["profile", "kind"],
+                condition=models.Q(
+                    state__in=["preparing", "awaiting_signature", "submitted", "in_development"]
+                ),
+                name="wf_enrollment_one_open_per_kind",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} ({self.profile})"

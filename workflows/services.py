@@ -373,12 +373,20 @@ def grant_send_again(*, grant: AccessGrant, actor: User) -> AccessGrant:
 def enrollment_create(
     *, profile: Profile, kind: str, actor: User, assigned_staff: User | None = None
 ) -> Enrollment:
-    enrollment = Enrollment.objects.create(
+    enrollment = Enrollment(
         firm=profile.firm,
         profile=profile,
         kind=kind,
         assigned_staff=assigned_staff or profile.client.assigned_staff,
     )
+    try:
+        with transaction.atomic():
+            enrollment.save()
+    except IntegrityError:
+        raise TransitionError(
+            f"{profile.label} already has an open {enrollment.get_kind_display().lower()}: "
+            "continue that one, or withdraw it first."
+        ) from None
     _record("enrollment.created", enrollment, actor=actor, data={"to": enrollment.state})
     return enrollment
 
