@@ -3,7 +3,6 @@ import uuid
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import password_validation
-from django.core.validators import MaxValueValidator
 
 from .models import MAX_DAY, Firm, Role, normalize_email, parse_day_list
 
@@ -164,9 +163,6 @@ class FirmSettingsForm(forms.ModelForm):
     def __init__(self, *args, stuck_rules: dict[str, tuple[str, int]], **kwargs):
         """`stuck_rules`: each stuck rule's name -> (label, default days), from the reports."""
         super().__init__(*args, **kwargs)
-        for name in ("reminder_hour", "digest_hour"):
-            self.fields[name].validators.append(MaxValueValidator(23))
-            self.fields[name].widget.attrs["max"] = 23
         current = self.instance.stuck_thresholds or {}
         for name, (label, default) in stuck_rules.items():
             self.fields[f"stuck_{name}"] = forms.IntegerField(

@@ -5,6 +5,7 @@ import zoneinfo
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -111,6 +112,24 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name or self.email
 
 
+# Every numeric firm setting, with its bounds; enforced by the form (validators) and the
+# database (check constraints). Why these: an invitation link is a credential, a month is
+# long enough; CMS rejects a connection request after 30 days and an unsigned application
+# after 20, so a firm may shorten those clocks, never lengthen them; hours are of a day.
+SETTING_BOUNDS = {
+    "invitation_days": (1, 30),
+    "grant_expiry_days": (1, 30),
+    "signature_deadline_days": (1, 20),
+    "reminder_hour": (0, 23),
+    "digest_hour": (0, 23),
+}
+
+
+def _bounded(name: str) -> list:
+    low, high = SETTING_BOUNDS[name]
+    return [MinValueValidator(low), MaxValueValidator(high)]
+
+
 class Firm(models.Model):
     """A credentialing company: the tenant. Nothing of one firm is ever shown to another."""
 
@@ -121,15 +140,19 @@ class Firm(models.Model):
         max_length=64, default="America/New_York", validators=[validate_time_zone]
     )
     invitation_days = models.PositiveSmallIntegerField(
-        default=7, help_text="How long an invitation link stays valid."
+        validators=_bounded("invitation_days"),
+        default=7,
+        help_text="How long an invitation link stays valid.",
     )
     grant_expiry_days = models.PositiveSmallIntegerField(
         "connection request lifetime (days)",
+        validators=_bounded("grant_expiry_days"),
         default=30,
         help_text="CMS rejects a connection request not approved within 30 days.",
     )
     signature_deadline_days = models.PositiveSmallIntegerField(
         "signature deadline (days)",
+        validators=_bounded("signature_deadline_days"),
         default=20,
         help_text="Contractors reject applications left unsigned (20 days at Noridian).",
     )
@@ -163,7 +186,9 @@ class Firm(models.Model):
         help_text="Follow-ups to staff until a paper signature is received.",
     )
     reminder_hour = models.PositiveSmallIntegerField(
-        default=9, help_text="Local hour (0-23) reminders go out, in the firm's time zone."
+        validators=_bounded("reminder_hour"),
+        default=9,
+        help_text="Local hour (0-23) reminders go out, in the firm's time zone.",
     )
     stuck_thresholds = models.JSONField(
         default=dict,
@@ -171,12 +196,21 @@ class Firm(models.Model):
         help_text="Overrides of the stuck rules (days); see workflows/stuck.py for the names.",
     )
     digest_hour = models.PositiveSmallIntegerField(
-        default=8, help_text="Local hour (0-23) of the staff daily digest."
+        validators=_bounded("digest_hour"),
+        default=8,
+        help_text="Local hour (0-23) of the staff daily digest.",
     )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(**{f"{name}__gte": low, f"{name}__lte": high}),
+                name=f"portal_firm_{name}_in_range",
+            )
+            for name, (low, high) in SETTING_BOUNDS.items()
+        ]
 
     def __str__(self):
         return self.name

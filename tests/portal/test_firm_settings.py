@@ -76,3 +76,47 @@ def test_staff_cannot_change_settings(as_user, northwind_staff, northwind):
     assert response.status_code == 403
     northwind.refresh_from_db()
     assert northwind.name != "Hacked"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("invitation_days", "99999999999", b"less than or equal to 30"),
+        ("invitation_days", "0", b"greater than or equal to 1"),
+        ("grant_expiry_days", "31", b"less than or equal to 30"),
+        ("signature_deadline_days", "0", b"greater than or equal to 1"),
+        ("signature_deadline_days", "21", b"less than or equal to 20"),
+        ("digest_hour", "24", b"less than or equal to 23"),
+    ],
+)
+def test_firm_settings_refuse_out_of_range_numbers(
+    as_user, northwind, northwind_admin, field, value, message
+):
+    before = getattr(northwind, field)
+    response = as_user(northwind_admin).post(
+        reverse("firm_settings"), settings_data(northwind, **{field: value})
+    )
+    assert response.status_code == 200
+    assert message in response.content
+    northwind.refresh_from_db()
+    assert getattr(northwind, field) == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("invitation_days", 0),
+        ("invitation_days", 31),
+        ("grant_expiry_days", 0),
+        ("signature_deadline_days", 21),
+        ("reminder_hour", 24),
+        ("digest_hour", 24),
+    ],
+)
+def test_firm_setting_bounds_are_database_rules(northwind, field, value):
+    from django.db import IntegrityError, transaction
+
+    from portal.models import Firm
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Firm.objects.filter(pk=northwind.pk).update(**{field: value})
