@@ -184,21 +184,20 @@ def delegate_remove(*, delegate: Delegate, actor: User) -> Delegate:
 
 
 @transaction.atomic
-def portal_invite(*, subject: Client | Delegate, actor: User) -> Invitation | None:
-    """Invite a provider or delegate to the portal. Someone who already has an account in
-    this firm is linked at once (None is returned); others get an invitation email."""
+def portal_invite(*, subject: Client | Delegate, actor: User) -> Invitation:
+    """Invite a provider or delegate to the portal. Everyone gets an invitation to accept,
+    whether or not they have an account: nobody is linked to a client record (and shown its
+    data) without accepting, and the answer does not tell who has an account."""
     client = subject if isinstance(subject, Client) else subject.client
     if subject.user_id:
         raise DomainError(f"{subject.email} already has portal access.")
-    existing = User.objects.filter(email__iexact=subject.email).first()
-    if existing and Membership.objects.filter(user=existing, firm=client.firm).exists():
-        link_portal_user(subject_uuid=subject.public_id, user=existing, actor=actor)
-        return None
     invitation = invitation_create(
-        firm=client.firm, email=subject.email, role=Role.CLIENT, invited_by=actor
+        firm=client.firm,
+        email=subject.email,
+        role=Role.CLIENT,
+        invited_by=actor,
+        subject_uuid=subject.public_id,
     )
-    Invitation.objects.filter(pk=invitation.pk).update(subject_uuid=subject.public_id)
-    invitation.subject_uuid = subject.public_id
     record("portal.invited", client, actor=actor, target=subject)
     return invitation
 

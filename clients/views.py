@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 
 from portal.access import firm_member_required, get_for_firm, member_required
 from portal.errors import DomainError
-from portal.feedback import form_errors
+from portal.feedback import attempt, form_errors
 from portal.models import AuditEvent
 from workflows.forms import (
     ChangeStateForm,
@@ -263,15 +263,11 @@ def portal_invite(request, kind, public_id):
         client = get_client_for(request, subject.client.public_id)
         if not request.membership.works_for_firm and client.user_id != request.user.pk:
             return render(request, "403.html", status=403)
-    try:
-        invitation = services.portal_invite(subject=subject, actor=request.user)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        if invitation is None:
-            messages.success(request, f"{subject.email} already has an account: access granted.")
-        else:
-            messages.success(request, f"Invitation sent to {subject.email}.")
+    attempt(
+        request,
+        lambda: services.portal_invite(subject=subject, actor=request.user),
+        f"Invitation sent to {subject.email}.",
+    )
     return _back(request, client)
 
 

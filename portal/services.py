@@ -1,6 +1,7 @@
 """Writes to the tenancy core. Each function is one change, atomic, with its audit event."""
 
 import secrets
+import uuid
 from datetime import timedelta
 
 from django.core import signing
@@ -10,7 +11,7 @@ from django.utils.text import slugify
 
 from . import audit
 from .errors import DomainError
-from .models import Firm, Invitation, Membership, Role, User, normalize_email
+from .models import FIRM_ROLES, Firm, Invitation, Membership, Role, User, normalize_email
 
 INVITATION_SALT = "portal.invitation"
 
@@ -93,16 +94,36 @@ def _send_invitation_on_commit(invitation: Invitation) -> None:
 
 
 @transaction.atomic
-def invitation_create(*, firm: Firm, email: str, role: str, invited_by: User | None) -> Invitation:
-    """Invite `email` into `firm` with `role`; an open invitation for the same email is resent."""
+def invitation_create(
+    *,
+    firm: Firm,
+    email: str,
+    role: str,
+    invited_by: User | None,
+    subject_uuid: uuid.UUID | None = None,
+) -> Invitation:
+    """Invite `email` into `firm` with `role` (for a provider or delegate: to stand for the
+    record `subject_uuid`, linked when accepted).
+
+    An invitation belongs to its firm, role and subject: inviting again for the same purpose
+    resends it; an open invitation for another purpose is never changed from here (it would
+    rotate someone else's link), so the new one is refused until that one is accepted or
+    revoked. A firm member may be invited to stand for a client record (they accept to be
+    linked); a staff invitation to an existing member is refused.
+    """
     email = normalize_email(email)
     if role not in Role.values:
         raise DomainError("Choose a valid role.")
-    if Membership.objects.filter(firm=firm, user__email=email).exists():
+    if role in FIRM_ROLES and Membership.objects.filter(firm=firm, user__email=email).exists():
         raise DomainError(f"{email} is already a member of {firm.name}.")
     existing = Invitation.objects.open().filter(firm=firm, email__iexact=email).first()
     if existing is not None:
-        return invitation_resend(invitation=existing, actor=invited_by, role=role)
+        if existing.role == role and existing.subject_uuid == subject_uuid:
+            return invitation_resend(invitation=existing, actor=invited_by)
+        raise DomainError(
+            f"The invitation to {email} could not be sent: another invitation to this address "
+            "is open. It can be sent once that one is accepted or revoked."
+        )
     now = timezone.now()
     invitation = Invitation(
         firm=firm,
@@ -113,6 +134,7 @@ def invitation_create(*, firm: Firm, email: str, role: str, invited_by: User | N
         created_at=now,
         issued_at=now,
         expires_at=now + timedelta(days=firm.invitation_days),
+        subject_uuid=subject_uuid,
     )
     try:
         with transaction.atomic():
@@ -132,9 +154,7 @@ def invitation_create(*, firm: Firm, email: str, role: str, invited_by: User | N
 
 
 @transaction.atomic
-def invitation_resend(
-    *, invitation: Invitation, actor: User | None, role: str | None = None
-) -> Invitation:
+def invitation_resend(*, invitation: Invitation, actor: User | None) -> Invitation:
     """Send a fresh link: the old one stops working, the expiry starts again."""
     invitation = Invitation.objects.select_for_update().select_related("firm").get(pk=invitation.pk)
     if invitation.accepted_at or invitation.revoked_at:
@@ -143,11 +163,7 @@ def invitation_resend(
     invitation.issued_at = timezone.now()
     invitation.expires_at = invitation.issued_at + timedelta(days=invitation.firm.invitation_days)
     invitation.sent_at = None  # the new link is still to be sent
-    fields = ["nonce", "issued_at", "expires_at", "sent_at"]
-    if role and role != invitation.role:
-        invitation.role = role
-        fields.append("role")
-    invitation.save(update_fields=fields)
+    invitation.save(update_fields=["nonce", "issued_at", "expires_at", "sent_at"])
     audit.record(
         "invitation.resent",
         actor=actor,
@@ -201,7 +217,9 @@ def invitation_accept(
     membership, created = Membership.objects.get_or_create(
         user=user, firm=invitation.firm, defaults={"role": invitation.role}
     )
-    if not created:
+    if not created and not (membership.is_active and invitation.role == Role.CLIENT):
+        # A deactivated member comes back in the invited role; an active member accepting a
+        # provider's or delegate's invitation is only linked to that record, never demoted.
         membership.role = invitation.role
         membership.is_active = True
         membership.deactivated_at = None
