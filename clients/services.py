@@ -147,7 +147,11 @@ def delegate_save(
     if any(role not in CMSRole.values for role in roles.values()):
         raise DomainError("Choose Authorized Official, Access Manager or Staff End User.")
     if delegate is None:
-        delegate = Delegate(firm=client.firm, client=client)
+        # Someone removed earlier comes back as the same record: their history stays with it.
+        delegate = Delegate.objects.select_for_update().filter(
+            client=client, email__iexact=email, is_active=False
+        ).first() or Delegate(firm=client.firm, client=client)
+        delegate.is_active = True
     delegate.name, delegate.email, delegate.title = name.strip(), email, title.strip()
     try:
         with transaction.atomic():

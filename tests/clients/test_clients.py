@@ -184,3 +184,30 @@ def test_npi_check_accepts_only_ascii_digits(as_user, northwind_staff, northwind
     assert response.status_code == 200
     assert "An NPI is exactly 10 digits" in response.content.decode()
     assert not Client.objects.filter(firm=northwind).exists()
+
+
+def test_a_removed_delegate_can_be_added_again_with_history_kept(
+    as_user, provider, rivera, northwind
+):
+    individual = rivera.profiles.get(kind="individual")
+    form = {
+        "name": "Bo Biller",
+        "email": "bo@rivera.test",
+        f"role_{individual.public_id}": "staff_end_user",
+    }
+    browser = as_user(provider)
+    browser.post(reverse("delegate_add", args=[rivera.public_id]), form)
+    delegate = rivera.delegates.get(email="bo@rivera.test")
+    browser.post(reverse("delegate_remove", args=[delegate.public_id]))
+
+    response = browser.post(reverse("delegate_add", args=[rivera.public_id]), form, follow=True)
+
+    assert "already a delegate" not in response.content.decode()
+    delegate.refresh_from_db()
+    assert delegate.is_active
+    verbs = list(
+        AuditEvent.objects.filter(firm=northwind, target_id=str(delegate.public_id))
+        .order_by("pk")
+        .values_list("verb", flat=True)
+    )
+    assert verbs == ["delegate.saved", "delegate.removed", "delegate.saved"]
