@@ -1,6 +1,6 @@
 from django import forms
 
-from portal.models import Role, User
+from portal.models import Role, User, validate_portal_email
 
 from .models import Client, CMSRole, Organization, Profile
 
@@ -66,7 +66,7 @@ class ProfileIAForm(forms.ModelForm):
 
 class DelegateForm(forms.Form):
     name = forms.CharField(max_length=200)
-    email = forms.EmailField()
+    email = forms.EmailField(validators=[validate_portal_email])
     title = forms.CharField(max_length=100, required=False, label="Title (optional)")
 
     def __init__(self, *args, profiles, **kwargs):

@@ -15,7 +15,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from portal import audit
-from portal.models import Firm, Role, User, normalize_email
+from portal.models import Firm, Role, User, normalize_email, validate_portal_email
 
 from . import services
 from .models import Client, Organization
@@ -107,6 +107,13 @@ def plan_import(*, firm: Firm, text: str) -> ImportPlan:
     """Read `text` (CSV) and decide each row's fate against the firm's current clients."""
     reader = csv.DictReader(io.StringIO(text))
     headers = [h.strip().lower() for h in (reader.fieldnames or [])]
+    repeated = sorted({h for h in headers if h and headers.count(h) > 1})
+    if repeated:
+        return ImportPlan(
+            rows=[],
+            error=f"The file has the column {', '.join(repeated)} more than once "
+            "(headers are read without case); keep one of each.",
+        )
     missing = [column for column in REQUIRED if column not in headers]
     if missing:
         return ImportPlan(
@@ -147,12 +154,29 @@ def plan_import(*, firm: Firm, text: str) -> ImportPlan:
                 reasons.append(f"{column.replace('_', ' ')} is empty")
         if values["npi"] and (problem := _field_error(validate_npi, values["npi"])):
             reasons.append(f"NPI {values['npi']}: {problem}")
-        if values["email"] and _field_error(validate_email, values["email"]):
+        if values["email"] and (
+            _field_error(validate_email, values["email"])
+            or _field_error(validate_portal_email, values["email"])
+        ):
             reasons.append(f"“{values['email']}” is not an email address")
         if values["organization_npi"] and (
             problem := _field_error(validate_npi, values["organization_npi"])
         ):
             reasons.append(f"organization NPI {values['organization_npi']}: {problem}")
+        unchecked = {"npi", "email"}  # refused above, in the import's own words
+        reasons.extend(
+            services.field_problems(
+                Client(**{name: values[name] for name in CLIENT_FIELDS}),
+                [name for name in CLIENT_FIELDS if values[name] and name not in unchecked],
+            )
+        )
+        if values["organization"]:
+            reasons.extend(
+                f"organization {problem}"
+                for problem in services.field_problems(
+                    Organization(legal_name=values["organization"]), ["legal_name"]
+                )
+            )
         if values["organization_npi"] and not values["organization"]:
             reasons.append("organization NPI given without an organization name")
         if values["assigned_staff_email"] and values["assigned_staff_email"] not in staff:

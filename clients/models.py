@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from portal.models import Firm
+from portal.models import Firm, validate_portal_email
 
 from .npi import validate_npi
 
@@ -28,7 +28,7 @@ class Client(models.Model):
         max_length=50, blank=True, help_text="For example MD, DO, LCSW, PsyD."
     )
     npi = models.CharField("individual NPI", max_length=10, validators=[validate_npi])
-    email = models.EmailField()
+    email = models.EmailField(validators=[validate_portal_email])
     phone = models.CharField(max_length=30, blank=True)
     assigned_staff = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -190,7 +190,7 @@ class Delegate(models.Model):
     firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="delegates")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="delegates")
     name = models.CharField(max_length=200)
-    email = models.EmailField()
+    email = models.EmailField(validators=[validate_portal_email])
     title = models.CharField(max_length=100, blank=True, help_text="For example Office manager.")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -1,5 +1,6 @@
 """Writes to provider clients. Each is atomic and leaves an event on the client's timeline."""
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.utils import timezone
@@ -27,6 +28,31 @@ def record(verb: str, client: Client, *, actor: User | None, target: Model | Non
     Client.objects.filter(pk=client.pk).update(last_activity_at=timezone.now())
 
 
+def field_problems(instance: Model, names: list[str]) -> list[str]:
+    """What the model's own field rules (lengths, formats, validators) and the database
+    (no NUL characters in text) would refuse in `names`, as "label: problem" lines."""
+    problems = []
+    for name in names:
+        value = getattr(instance, name)
+        label = instance._meta.get_field(name).verbose_name
+        if isinstance(value, str) and "\x00" in value:
+            problems.append(f"{label}: contains an invisible control character (NUL)")
+    try:
+        excluded = [f.name for f in instance._meta.fields if f.name not in names]
+        instance.clean_fields(exclude=excluded)
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            label = instance._meta.get_field(name).verbose_name
+            problems.extend(f"{label}: {message}" for message in messages)
+    return problems
+
+
+def _check(instance: Model, names: list[str]) -> None:
+    """Refuse, before writing, anything the model or the database would refuse."""
+    if problems := field_problems(instance, names):
+        raise DomainError("; ".join(problems))
+
+
 def _ensure_staff_of(firm: Firm, user: User | None) -> None:
     if (
         user is not None
@@ -45,6 +71,7 @@ def client_create(
     _ensure_staff_of(firm, assigned_staff)
     fields["email"] = normalize_email(fields.get("email", ""))
     client = Client(firm=firm, assigned_staff=assigned_staff, **fields)
+    _check(client, list(fields))
     try:
         with transaction.atomic():
             client.save()
@@ -67,6 +94,7 @@ def client_update(*, client: Client, actor: User, **fields) -> Client:
         return client
     for name in changed:
         setattr(client, name, fields[name])
+    _check(client, [name for name in changed if name != "assigned_staff"])
     try:
         with transaction.atomic():
             client.save(update_fields=changed)
@@ -84,6 +112,7 @@ def organization_add(
     organization = Organization(
         firm=client.firm, client=client, legal_name=legal_name.strip(), kind=kind, npi=npi
     )
+    _check(organization, ["legal_name", "kind", "npi"])
     try:
         with transaction.atomic():
             organization.save()

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import password_validation
 
-from .models import MAX_DAY, Firm, Role, normalize_email, parse_day_list
+from .models import MAX_DAY, Firm, Role, normalize_email, parse_day_list, validate_portal_email
 
 
 class DayListField(forms.Field):
@@ -84,7 +84,7 @@ FIRM_ROLE_CHOICES = [(Role.STAFF.value, Role.STAFF.label), (Role.ADMIN.value, Ro
 
 
 class InviteMemberForm(forms.Form):
-    email = forms.EmailField(label="Email address")
+    email = forms.EmailField(label="Email address", validators=[validate_portal_email])
     role = forms.ChoiceField(choices=FIRM_ROLE_CHOICES, initial=Role.STAFF)
 
     def clean_email(self):

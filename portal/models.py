@@ -1,5 +1,6 @@
 """The tenancy core: people, firms, who belongs where, invitations, and the audit trail."""
 
+import unicodedata
 import uuid
 import zoneinfo
 
@@ -49,6 +50,22 @@ class DayList:
         return isinstance(other, DayList) and self.days == other.days
 
 
+def validate_portal_email(value: str) -> None:
+    """What Django's email check lets through and the portal refuses: invisible characters
+    (a zero-width space or joiner makes an address look like another one) and IP-literal
+    domains (ana@[10.0.0.1] is no provider's address, and would aim the firm's mail server
+    at a bare host)."""
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Zs") for char in value):
+        raise ValidationError(
+            "This address contains invisible or space characters; type it again.",
+            code="invisible_characters",
+        )
+    if "@[" in value:
+        raise ValidationError(
+            "Use an address with a domain name, not an IP address.", code="ip_literal"
+        )
+
+
 def normalize_email(email: str) -> str:
     """Email addresses are compared case-insensitively everywhere, so store them lowercase."""
     return (email or "").strip().lower()
@@ -83,7 +100,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     """
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    email = models.EmailField("email address", unique=True)
+    email = models.EmailField("email address", unique=True, validators=[validate_portal_email])
     full_name = models.CharField(max_length=200, blank=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField("platform operator", default=False)
@@ -157,7 +174,9 @@ class Firm(models.Model):
         help_text="Contractors reject applications left unsigned (20 days at Noridian).",
     )
     contact_email = models.EmailField(
-        blank=True, help_text="Where providers write with questions; shown in emails."
+        validators=[validate_portal_email],
+        blank=True,
+        help_text="Where providers write with questions; shown in emails.",
     )
     # Notification cadences: days after the step started.
     grant_reminder_days = models.JSONField(
@@ -281,7 +300,7 @@ class Invitation(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="invitations")
-    email = models.EmailField()
+    email = models.EmailField(validators=[validate_portal_email])
     role = models.CharField(max_length=16, choices=Role.choices)
     invited_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -128,3 +128,42 @@ def test_npi_check_accepts_only_ascii_digits_in_the_import(northwind, northwind_
     rows = plan_import(firm=northwind, text=text).rows
     assert [row.status for row in rows] == ["error", "error"]
     assert all("exactly 10 digits" in row.reasons[0] for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("A" * 150 + ",Rivera,LCSW,1234567893,ana@clinic.test,,,,", "first name"),
+        ("Ana,Rivera,LCSW,1234567893,ana@clinic.test," + "5" * 40 + ",,,", "phone"),
+        ("Ana,Riv\x00era,LCSW,1234567893,ana@clinic.test,,,,", "last name"),
+        ("Ana,Rivera,LCSW,1234567893,ana@clinic.test,," + "R" * 300 + " PLLC,,", "organization"),
+    ],
+)
+def test_csv_import_preview_refuses_what_the_database_would_refuse(
+    as_user, northwind, northwind_staff, row, reason
+):
+    plan = plan_import(firm=northwind, text=csv_text(row))
+    assert [r.status for r in plan.rows] == ["error"]
+    assert any(reason in problem for problem in plan.rows[0].reasons), plan.rows[0].reasons
+    # The page shows it as refused, and confirming writes nothing and is not an error.
+    browser = as_user(northwind_staff)
+    assert upload(browser, csv_text(row)).status_code == 200
+    response = browser.post(reverse("client_import_confirm"), follow=True)
+    assert response.status_code == 200
+    assert not Client.objects.filter(firm=northwind).exists()
+
+
+def test_services_refuse_a_value_longer_than_its_field(northwind, northwind_staff):
+    from clients import services
+    from portal.errors import DomainError
+
+    with pytest.raises(DomainError):
+        services.client_create(
+            firm=northwind,
+            actor=northwind_staff,
+            first_name="A" * 10_000,
+            last_name="Rivera",
+            npi="1234567893",
+            email="ana@clinic.test",
+        )
+    assert not Client.objects.filter(firm=northwind).exists()
