@@ -290,6 +290,7 @@ UNSEEDED_VERBS = {
     "profile.ia_updated": "who controls the I&A login is seeded as the profile's current value",
     "delegate.removed": "the dataset keeps every delegate it creates",
     "round.not_yet_signed": "a bounce back to the provider; grants carry the same shape",
+    "caseload.released": "members are not deactivated in the dataset",
 }
 
 
@@ -924,17 +925,28 @@ class ScaleBuilder:
             if n_rounds[i] < MAX_ROUNDS:
                 n_rounds[i] += 1
                 extra -= 1
+        open_states = {str(state) for state in Enrollment.OPEN_STATES}
         for owner, state, n in zip(owners, states, n_rounds, strict=True):
             plan, profile = profiles[owner]
-            profile["enrollments"].append(self._enrollment(firm, plan, state, n))
+            kind = self.pick(ENROLLMENT_KIND_MIX)
+            if state in open_states:
+                # At most one open enrollment per profile and kind (a database rule).
+                taken = {e["kind"] for e in profile["enrollments"] if e["final"] in open_states}
+                free = [k for k in ENROLLMENT_KIND_MIX if k not in taken]
+                if kind in taken and free:
+                    kind = free[0]
+                elif kind in taken:  # every kind open already: this one is closed instead
+                    state = "approved" if n >= MIN_ROUNDS["approved"] else "withdrawn"
+            profile["enrollments"].append(self._enrollment(firm, plan, state, n, kind))
 
-    def _enrollment(self, firm: Firm, plan: Plan, final: str, n_rounds: int) -> dict:
+    def _enrollment(self, firm: Firm, plan: Plan, final: str, n_rounds: int, kind: str) -> dict:
         rng = self.rng
         t = self.base  # built forward from here, then shifted so the state began in time
         enrollment = {
             "id": None,
             "public_id": self.uuid(),
-            "kind": self.pick(ENROLLMENT_KIND_MIX),
+            "final": final,
+            "kind": kind,
             "rounds": [],
             "events": [[t, "enrollment.created", {"to": "preparing"}, "staff"]],
             "created_at": t,

@@ -124,6 +124,13 @@ def cancel(*, subject_type: str, subject_ids: list[str], kinds: list[str] | None
     return queryset.update(state=Notification.State.CANCELLED)
 
 
+def cancel_to_person(*, firm_id: int, user_id: int) -> int:
+    """Stop every message still waiting for this person in this firm (they left it)."""
+    return Notification.objects.filter(
+        firm_id=firm_id, recipient_id=user_id, state=Notification.State.SCHEDULED
+    ).update(state=Notification.State.CANCELLED)
+
+
 def reopen(*, subject_type: str, subject_id: str, kinds: list[str]) -> int:
     """Put back the future messages of a step that is waiting again."""
     return Notification.objects.filter(

@@ -137,12 +137,35 @@ def change_role(request, public_id):
 @admin_required
 @require_POST
 def deactivate_member(request, public_id):
+    """Deactivate, and in the same transaction hand the member's caseload to the admins."""
+    from workflows.services import member_caseload_release
+
     membership = get_membership_for(request, public_id)
-    attempt(
-        request,
-        lambda: services.membership_deactivate(membership=membership, actor=request.user),
-        f"{membership.user.display_name} was deactivated and logged out everywhere.",
-    )
+    released = []
+
+    @transaction.atomic
+    def deactivate():
+        services.membership_deactivate(membership=membership, actor=request.user)
+        released.append(
+            member_caseload_release(firm=request.firm, user=membership.user, actor=request.user)
+        )
+
+    if (
+        attempt(
+            request,
+            deactivate,
+            f"{membership.user.display_name} was deactivated and logged out everywhere; "
+            "nothing more is sent to them.",
+        )
+        and released[0]
+    ):
+        count = released[0]
+        messages.warning(
+            request,
+            f"{count} client{'s' if count != 1 else ''} of theirs {'are' if count != 1 else 'is'}"
+            " now unassigned, and their messages come to the admins: assign them from the"
+            " caseload (filter: Unassigned).",
+        )
     return redirect("team")
 
 

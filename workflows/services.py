@@ -12,8 +12,9 @@ from django.db.models import Max, Model
 from django.utils import timezone
 
 from clients.models import Client, Profile
+from notifications import outbox
 from portal import audit
-from portal.models import AuditEvent, User
+from portal.models import AuditEvent, Firm, User
 
 from . import notify
 from .deadlines import grant_deadline, signature_deadline
@@ -681,3 +682,29 @@ def round_cancel(*, signature_round: SignatureRound, actor: User, reason: str = 
             holder_reason="",
         )
     return signature_round
+
+
+# --- people leaving -------------------------------------------------------------------
+
+
+@transaction.atomic
+def member_caseload_release(*, firm: Firm, user: User, actor: User) -> int:
+    """A member was deactivated: nothing more about the firm's clients goes to them.
+
+    1. Their clients and enrollments become unassigned, so every later message about them
+       goes to the firm's admins (`notify.staff_side`) until an admin assigns someone.
+    2. Messages already waiting in the outbox for them are cancelled.
+    Returns how many clients were theirs.
+    """
+    count = Client.objects.filter(firm=firm, assigned_staff=user).update(assigned_staff=None)
+    Enrollment.objects.filter(firm=firm, assigned_staff=user).update(assigned_staff=None)
+    cancelled = outbox.cancel_to_person(firm_id=firm.pk, user_id=user.pk)
+    audit.record(
+        "caseload.released",
+        actor=actor,
+        firm=firm,
+        target=user,
+        target_label=user.email,
+        data={"clients": count, "messages_cancelled": cancelled},
+    )
+    return count

@@ -144,3 +144,37 @@ def test_team_page_query_budget(as_user, northwind, northwind_admin, django_asse
     MembershipFactory.create_batch(20, firm=northwind)
     InvitationFactory.create_batch(20, firm=northwind)
     assert count() == small
+
+
+def test_deactivated_staff_stop_receiving_client_phi(
+    as_user, northwind, northwind_admin, northwind_staff, rivera, provider
+):
+    """Finding 2: after deactivation, a provider's "I've done this" must not email (or queue
+    an in-app copy for) the former staff member; what was queued to them is cancelled; their
+    clients fall to the firm admins."""
+    from notifications.models import Notification
+    from workflows import services
+    from workflows.rules import Party
+
+    individual = rivera.profiles.get(kind="individual")
+    grant = services.grant_create(
+        profile=individual, method="connection_request", actor=northwind_staff
+    )
+    queued = Notification.objects.filter(recipient=northwind_staff, state="scheduled")
+    assert queued.exists()  # staff alerts scheduled while the request is pending
+
+    membership = Membership.objects.get(user=northwind_staff, firm=northwind)
+    response = as_user(northwind_admin).post(
+        reverse("deactivate_member", args=[membership.public_id]), follow=True
+    )
+    assert "1 client" in response.content.decode()
+
+    assert not queued.exists()
+    services.grant_claim_done(
+        grant=grant, party=Party(name=rivera.display_name, is_provider=True), actor=provider
+    )
+    to_former = Notification.objects.filter(recipient=northwind_staff).exclude(state="cancelled")
+    assert not to_former.exists()
+    assert Notification.objects.filter(recipient=northwind_admin, kind="grant.verify").exists()
+    rivera.refresh_from_db()
+    assert rivera.assigned_staff is None
