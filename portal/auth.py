@@ -13,17 +13,33 @@ class AccountAdapter(DefaultAccountAdapter):
         return False
 
     def is_reauthentication_required(self, *, app: str, **kwargs) -> bool:
-        """A person enrolling their first authenticator has just logged in (or set their
-        password from an invitation): don't ask for the password again while they set it up
-        and save their recovery codes. Every later MFA change requires reauthentication."""
+        """A person enrolling their first authenticator right after logging in (or setting
+        their password from an invitation) is not asked for the password again while they
+        set it up and save their recovery codes. A session older than that is asked, so a
+        stolen session cannot add a factor and lock the owner out; every later MFA change
+        requires reauthentication."""
         if app == "allauth.mfa":
-            user = getattr(context.request, "user", None)
-            if user is not None and user.is_authenticated and _enrolling_first_factor(user):
+            request = context.request
+            user = getattr(request, "user", None)
+            if (
+                user is not None
+                and user.is_authenticated
+                and _logged_in_recently(request)
+                and _enrolling_first_factor(user)
+            ):
                 return False
         return super().is_reauthentication_required(app=app, **kwargs)
 
 
 FIRST_ENROLMENT_WINDOW = timedelta(minutes=10)
+LOGGED_IN_AT_SESSION_KEY = "portal.logged_in_at"  # set by portal.signals on every login
+
+
+def _logged_in_recently(request) -> bool:
+    logged_in_at = request.session.get(LOGGED_IN_AT_SESSION_KEY)
+    if not isinstance(logged_in_at, (int, float)):
+        return False
+    return timezone.now().timestamp() - logged_in_at < FIRST_ENROLMENT_WINDOW.total_seconds()
 
 
 def _enrolling_first_factor(user) -> bool:

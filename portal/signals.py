@@ -2,8 +2,10 @@
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
+from django.utils import timezone
 
 from . import audit
+from .auth import LOGGED_IN_AT_SESSION_KEY
 from .models import Membership, User, normalize_email
 
 
@@ -26,6 +28,14 @@ def audit_login(sender, request, user, **kwargs):
         target=user,
         ip=audit.client_ip(request) if request else None,
     )
+
+
+@receiver(user_logged_in, dispatch_uid="portal.remember_login_time")
+def remember_login_time(sender, request, user, **kwargs):
+    """When this session logged in: a first second factor may be enrolled without a
+    password prompt only shortly after (portal.auth.AccountAdapter)."""
+    if request is not None and hasattr(request, "session"):
+        request.session[LOGGED_IN_AT_SESSION_KEY] = timezone.now().timestamp()
 
 
 @receiver(user_logged_out, dispatch_uid="portal.audit_logout")

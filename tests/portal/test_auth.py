@@ -162,3 +162,20 @@ def test_security_headers(client, db):
     assert "unsafe-inline" not in csp
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_an_old_provider_session_cannot_enrol_a_first_totp_without_reauthentication(
+    client, provider
+):
+    """Finding 12: a stolen session must not be able to add a second factor (and lock the
+    owner out). Right after logging in, enrolment needs no second password prompt; later,
+    it asks for reauthentication first."""
+    import time_machine
+    from django.utils import timezone
+
+    client.force_login(provider)
+    assert client.get(reverse("mfa_activate_totp")).status_code == 200
+    with time_machine.travel(timezone.now() + timezone.timedelta(minutes=30)):
+        response = client.get(reverse("mfa_activate_totp"))
+    assert response.status_code == 302
+    assert "reauthenticate" in response.url
