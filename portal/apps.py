@@ -6,4 +6,4 @@ class PortalConfig(AppConfig):
     verbose_name = "Tenancy and accounts"
 
     def ready(self):
-        from . import signals  # noqa: F401  (connects the audit receivers)
+        from . import checks, signals  # noqa: F401  (registers checks; connects receivers)

@@ -3,6 +3,8 @@
 import contextvars
 from typing import Any
 
+from allauth.account.adapter import get_adapter
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import models
 
 from .models import AuditEvent, Firm, User
@@ -12,9 +14,14 @@ current_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("current
 
 
 def client_ip(request) -> str | None:
-    """The client's address as the WSGI server saw it. Behind a proxy, configure the proxy
-    to set REMOTE_ADDR (gunicorn --forwarded-allow-ips) rather than trusting a header here."""
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address, by the same rule as allauth's rate limits: REMOTE_ADDR, or
+    behind our reverse proxy the entry of X-Forwarded-For (or TRUSTED_CLIENT_IP_HEADER)
+    that the trusted proxy wrote (TRUSTED_PROXY_COUNT, docs/deploy.md). gunicorn's
+    --forwarded-allow-ips does not change REMOTE_ADDR; it only trusts the scheme header."""
+    try:
+        return get_adapter(request).get_client_ip(request)
+    except (PermissionDenied, ImproperlyConfigured):  # no address, or a header too short
+        return request.META.get("REMOTE_ADDR") or None
 
 
 def record(

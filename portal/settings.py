@@ -162,6 +162,13 @@ STORAGES = {
 }
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://credportal")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # A Redis outage degrades to per-process memory instead of failing logins (portal/cache.py).
+    CACHES["default"]["BACKEND"] = "portal.cache.ResilientRedisCache"
+# Behind the reverse proxy (docs/deploy.md): the client's address for rate limits and the
+# audit log comes from the proxy's header, trusting exactly the proxies we run.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env.str("TRUSTED_CLIENT_IP_HEADER", default=None)
 
 # Sessions live in the database so that a deactivated member can be logged out everywhere.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"

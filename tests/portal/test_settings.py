@@ -56,6 +56,7 @@ def test_production_settings_pass_the_deploy_check(flag):
         EMAIL_URL="smtp://mail.portal.example:587/?tls=True",
         DATABASE_URL="postgres://credportal@db.portal.example/credportal",
         CELERY_BROKER_URL="redis://cache.portal.example:6379/0",
+        CACHE_URL="redis://cache.portal.example:6379/1",
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -69,3 +70,18 @@ def test_development_mail_is_written_under_var_mail(tmp_path):
         VAR_DIR=str(tmp_path),
     )
     assert result.stdout.strip().splitlines()[-1] == str(tmp_path / "mail")
+
+
+def test_deploy_check_fails_when_production_has_no_shared_cache():
+    """Finding 4: login rate limits counted per process are no limit behind several workers."""
+    result = run_manage(
+        "check",
+        "--deploy",
+        DEBUG="false",
+        SECRET_KEY="k" * 20 + "-production-like-secret-with-enough-entropy-9f8e7d6c5b4a",
+        ALLOWED_HOSTS="portal.example",
+        EMAIL_URL="smtp://mail.portal.example:587/?tls=True",
+        CACHE_URL="locmemcache://",
+    )
+    assert result.returncode != 0
+    assert "portal.E001" in result.stderr
