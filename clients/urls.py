@@ -9,6 +9,7 @@ urlpatterns = [
     path("import/template.csv", views.import_template, name="client_import_template"),
     path("<uuid:public_id>/", views.client_detail, name="client_detail"),
     path("<uuid:public_id>/edit/", views.client_edit, name="client_edit"),
+    path("<uuid:public_id>/access-log/", views.client_access_log, name="client_access_log"),
     path("<uuid:public_id>/reassign/", views.client_reassign, name="client_reassign"),
     path("<uuid:public_id>/organizations/", views.organization_add, name="organization_add"),
     path("<uuid:public_id>/delegates/", views.delegate_add, name="delegate_add"),

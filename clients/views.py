@@ -6,7 +6,8 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from portal.access import firm_member_required, get_for_firm, member_required
+from portal import audit
+from portal.access import admin_required, firm_member_required, get_for_firm, member_required
 from portal.errors import DomainError
 from portal.feedback import attempt, form_errors
 from portal.models import AuditEvent
@@ -72,6 +73,33 @@ def client_edit(request, public_id):
     return render(request, "clients/client_form.html", {"form": form, "client": client})
 
 
+@admin_required
+def client_access_log(request, public_id):
+    """The firm admin's view of who opened this client's record, newest first."""
+    client = get_client_for(request, public_id)
+    audit.record_read("client.access_log_viewed", request, client)
+    reads = list(
+        AuditEvent.objects.filter(
+            firm=request.firm,
+            target_type=client._meta.label_lower,
+            target_id=str(client.public_id),
+            verb__in=list(audit.READ_VERBS),
+        )
+        .select_related("actor")
+        .order_by("-created_at", "-id")[:ACCESS_LOG_LENGTH]
+    )
+    for event in reads:
+        event.what = audit.READ_VERBS[event.verb]
+    return render(
+        request,
+        "clients/access_log.html",
+        {"client": client, "reads": reads, "limit": ACCESS_LOG_LENGTH},
+    )
+
+
+ACCESS_LOG_LENGTH = 500
+
+
 @member_required()
 def client_detail(request, public_id):
     """Staff: the whole client. Providers and delegates: redirected to their to-dos."""
@@ -79,6 +107,7 @@ def client_detail(request, public_id):
         get_client_for(request, public_id)
         return redirect("dashboard")
     client = get_client_for(request, public_id, client_with_history())
+    audit.record_read("client.viewed", request, client)
     profiles = list(client.profiles.all())
     for profile in profiles:
         profile.live_grant = next(

@@ -49,3 +49,19 @@ def record(
         data=data or {},
         ip=ip or current_ip.get(),
     )
+
+
+# Reads of a client's record (HIPAA audit controls): recorded against the client as target,
+# without `client_uuid`, so they fill the access log and stay off the timeline of changes.
+READ_VERBS = {
+    "client.viewed": "Opened the client page",
+    "client.status_viewed": "Opened the status report",
+    "client.access_log_viewed": "Opened this access log",
+}
+
+
+def record_read(verb: str, request, client: models.Model) -> AuditEvent:
+    """Who opened which client's record, when and from where."""
+    return record(
+        verb, actor=request.user, firm=request.firm, target=client, target_label=str(client)
+    )

@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from clients.selectors import get_client_for
+from portal import audit
 from portal.access import firm_member_required
 
 from . import status
@@ -14,6 +15,7 @@ from . import status
 @firm_member_required
 def client_status(request, public_id):
     client = get_client_for(request, public_id, status.status_queryset())
+    audit.record_read("client.status_viewed", request, client)
     return render(
         request,
         "reports/client_status.html",

@@ -8,6 +8,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from portal import audit
 from portal.access import firm_member_required
 from portal.models import Membership, Role
 from workflows.models import Holder
@@ -136,7 +137,14 @@ class _Echo:
 @firm_member_required
 def stuck_report_csv(request):
     """Exactly what the filtered page shows, every page of it, streamed row by row."""
-    report = stuck_report(membership=request.membership, filters=_filters(request, announce=False))
+    filters = _filters(request, announce=False)
+    report = stuck_report(membership=request.membership, filters=filters)
+    audit.record(
+        "report.stuck_exported",
+        actor=request.user,
+        firm=request.firm,
+        data={name: value for name, value in vars(filters).items() if value},
+    )
     writer = csv.writer(_Echo())
 
     def lines():

@@ -75,6 +75,7 @@ ROUTES = {
         row(LOGIN, OK, OK, NOT_FOUND, LOGIN, FORBIDDEN, REDIRECT, REDIRECT),
     ),
     "client_edit": ("get", "client", NW_PAGE),
+    "client_access_log": ("get", "client", ADMIN_ONLY),
     "client_reassign": ("post", "client", NW_ACTION),
     "organization_add": ("post", "client", NW_ACTION),
     "delegate_add": ("post", "client", PROVIDER_ACTION),

@@ -155,8 +155,8 @@ def test_client_page_query_budget_does_not_grow(
     client.get(reverse("client_detail", args=[rivera.public_id]))
     # session, user, membership (+firm, second factor, unread count), client (+firm, staff,
     # user), profiles+organizations, grants, enrollments+assignee, rounds, delegates,
-    # delegate roles+profiles, timeline+actors, staff choices
-    with django_assert_num_queries(12):
+    # delegate roles+profiles, timeline+actors, staff choices, and the audited read
+    with django_assert_num_queries(13):
         assert client.get(reverse("client_detail", args=[rivera.public_id])).status_code == 200
 
 
