@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEV_ENV := DEBUG=true SITE_URL=http://$(HOST):$(PORT)
 
-.PHONY: install run test lint format bench load chaos clean
+.PHONY: install run test lint audit format bench load chaos clean
 
 $(STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "credportal needs Python 3.12 or newer (found " + sys.version.split()[0] + ").")'
@@ -35,6 +35,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/bandit --quiet --severity-level low --recursive portal clients workflows reports notifications \
+		--exclude '*/migrations/*'
+
+# Known vulnerabilities in the locked versions (needs pypi.org's JSON API; says plainly when
+# it cannot reach it).
+audit: install
+	$(BIN)/python devtools/audit_dependencies.py
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -221,7 +221,8 @@ def _retry_or_fail(token, row: Notification, error: str) -> None:
             _alert_admins(row, error)
         return
     delay = BASE_BACKOFF_SECONDS * 2 ** (row.attempts - 1)
-    delay = delay * (0.5 + random.random())  # jitter, so failures don't retry in lockstep
+    # bandit: retry jitter, not a secret
+    delay = delay * (0.5 + random.random())  # nosec B311
     Notification.objects.filter(
         pk=row.pk, claim_token=token, state=Notification.State.SENDING
     ).update(

@@ -6,8 +6,10 @@ from allauth.mfa.totp.internal.auth import TOTP
 from .models import Firm, Membership, Role, User
 from .services import _mark_email_verified
 
-DEMO_PASSWORD = "demo-pass-2026!"  # noqa: S105  (published in the README; demo data only)
-DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXP"  # noqa: S105  (published too)
+# bandit: published in the README; demo data only
+DEMO_PASSWORD = "demo-pass-2026!"  # noqa: S105  # nosec B105
+# bandit: published too
+DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXP"  # noqa: S105  # nosec B105
 
 DEMO_FIRMS = [
     ("Northwind Credentialing", "northwind", "America/Chicago"),

@@ -194,7 +194,8 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[credportal] "
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
     "login_failed": env.str("LOGIN_FAILED_RATE", default="10/m/ip,5/5m/key"),
-    "reset_password": "20/m/ip,5/m/key",
+    # bandit: a rate limit named after allauth's action, not a password
+    "reset_password": "20/m/ip,5/m/key",  # nosec B105
     "confirm_email": "1/3m/key",
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]

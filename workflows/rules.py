@@ -22,7 +22,8 @@ class Step(StrEnum):
     ADD_SURROGATE = "add_surrogate"
     SIGN = "sign"
     REGAIN_CONTROL = "regain_control"
-    RESET_PASSWORD = "reset_password"  # noqa: S105  (a step name, not a secret)
+    # bandit: a step name, not a secret
+    RESET_PASSWORD = "reset_password"  # noqa: S105  # nosec B105
 
 
 AO, AM, SEU = CMSRole.AUTHORIZED_OFFICIAL, CMSRole.ACCESS_MANAGER, CMSRole.STAFF_END_USER
