@@ -171,6 +171,14 @@ class Profile(models.Model):
         return self.organization.legal_name
 
     @property
+    def in_sentence(self) -> str:
+        """The profile inside a sentence: "your individual profile", "your Rivera Therapy
+        PLLC" (a legal name keeps its capitals)."""
+        if self.kind == self.Kind.INDIVIDUAL:
+            return "individual profile"
+        return self.organization.legal_name
+
+    @property
     def is_individual(self) -> bool:
         return self.kind == self.Kind.INDIVIDUAL
 

@@ -122,6 +122,23 @@ def _staff_message(client, obj, *, kind, step, due, context, admins=None):
 # --- access grants --------------------------------------------------------------------
 
 
+# What the provider is asked to do, by access method: (first message, reminders).
+GRANT_ASK = {
+    AccessGrant.Method.CONNECTION_REQUEST: (
+        "Please approve your credentialer's access request",
+        "Reminder: approve your credentialer's access request",
+    ),
+    AccessGrant.Method.ADD_STAFF: (
+        "Please add your credentialer as staff in CMS",
+        "Reminder: add your credentialer as staff in CMS",
+    ),
+    AccessGrant.Method.ADD_SURROGATE: (
+        "Please add your credentialer as your surrogate in CMS",
+        "Reminder: add your credentialer as your surrogate in CMS",
+    ),
+}
+
+
 def _grant_context(grant: AccessGrant, client: Client, *, headline: str, lines: list[str]):
     step = {
         AccessGrant.Method.CONNECTION_REQUEST: steps.approve_connection(),
@@ -160,12 +177,12 @@ def grant_sent(grant: AccessGrant) -> None:
     )
     first_lines = (
         [
-            f"{firm.name} sent an access request for your {grant.profile.label.lower()}.",
+            f"{firm.name} sent an access request for your {grant.profile.in_sentence}.",
             "CMS may not email you about it, so please approve it in the CMS Identity & Access "
             "system yourself." + expires,
         ]
         if grant.method == AccessGrant.Method.CONNECTION_REQUEST
-        else [f"{firm.name} needs access to your {grant.profile.label.lower()}: here is how."]
+        else [f"{firm.name} needs access to your {grant.profile.in_sentence}: here is how."]
     )
     messages = [
         _message(
@@ -178,7 +195,7 @@ def grant_sent(grant: AccessGrant) -> None:
             context=_grant_context(
                 grant,
                 client,
-                headline="Please approve your credentialer's access request",
+                headline=GRANT_ASK[grant.method][0],
                 lines=first_lines,
             ),
         )
@@ -190,7 +207,11 @@ def grant_sent(grant: AccessGrant) -> None:
             continue
         left = days_left(firm, grant.deadline, due) if grant.deadline else None
         lines = [
-            f"The access request for your {grant.profile.label.lower()} is still waiting."
+            (
+                f"The access request for your {grant.profile.in_sentence} is still waiting."
+                if grant.method == AccessGrant.Method.CONNECTION_REQUEST
+                else f"Giving {firm.name} access to your {grant.profile.in_sentence} is to do."
+            )
             + (
                 f" {left} day{'s' if left != 1 else ''} left before CMS rejects it."
                 if left is not None
@@ -208,7 +229,7 @@ def grant_sent(grant: AccessGrant) -> None:
                 context=_grant_context(
                     grant,
                     client,
-                    headline="Reminder: approve your credentialer's access request",
+                    headline=GRANT_ASK[grant.method][1],
                     lines=lines,
                 ),
             )
@@ -231,7 +252,7 @@ def grant_sent(grant: AccessGrant) -> None:
                 ),
                 "headline": f"{client.display_name} has not approved the request yet",
                 "lines": [
-                    f"The request for the {grant.profile.label.lower()} was sent {day} days ago"
+                    f"The request for the {grant.profile.in_sentence} was sent {day} days ago"
                     + (
                         f" and expires on {grant.deadline.astimezone(firm.zone):%B %-d}."
                         if grant.deadline
@@ -296,7 +317,7 @@ def grant_active(grant: AccessGrant) -> None:
                     "headline": "Access confirmed",
                     "lines": [
                         f"{client.firm.name} can now work on your "
-                        f"{grant.profile.label.lower()} in PECOS. Nothing else is needed from "
+                        f"{grant.profile.in_sentence} in PECOS. Nothing else is needed from "
                         "you for this step."
                     ],
                 },
@@ -337,7 +358,7 @@ def grants_expired(grants: list[AccessGrant]) -> None:
                     "subject": "Your credentialer's access request expired",
                     "headline": "The access request expired",
                     "lines": [
-                        f"The request for your {grant.profile.label.lower()} was not approved "
+                        f"The request for your {grant.profile.in_sentence} was not approved "
                         f"within {client.firm.grant_expiry_days} days, so CMS rejected it "
                         "automatically.",
                         f"{client.firm.name} will send a new one; please approve it as soon "
@@ -453,7 +474,7 @@ def round_opened(signature_round: SignatureRound) -> None:
                 due=civil_moment(firm, opened, day),
                 context={
                     "subject": f"{client.display_name}: round {signature_round.number} "
-                    "unsigned after {day} days",
+                    f"unsigned after {day} days",
                     "headline": "A signature is still missing",
                     "lines": [
                         f"Round {signature_round.number} for {profile.label} is due on "
@@ -487,7 +508,7 @@ def round_opened(signature_round: SignatureRound) -> None:
                 due=civil_moment(firm, opened, day),
                 context={
                     "subject": f"{client.display_name}: paper signature not received after "
-                    "{day} days",
+                    f"{day} days",
                     "headline": "Follow up on a paper signature",
                     "lines": [
                         f"Round {signature_round.number} for {profile.label} is on paper and "
@@ -530,7 +551,7 @@ def round_claimed(signature_round: SignatureRound, party: Party) -> None:
             due=timezone.now(),
             context={
                 "subject": f"Verify: {client.display_name} says round "
-                "{signature_round.number} is signed",
+                f"{signature_round.number} is signed",
                 "headline": f"{party.name} says round {signature_round.number} is signed",
                 "lines": [
                     "Check the signature in PECOS and confirm it, or send it back."
