@@ -7,6 +7,7 @@ from django.contrib.auth import logout
 from django.db.models import Exists, OuterRef
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.module_loading import import_string
 
@@ -35,8 +36,12 @@ class MembershipMiddleware:
                 response = self._attach_membership(request)
                 if response is not None:
                     return response
+            if request.firm is not None:
+                # Every time a person sees is in their firm's zone (providers see it too).
+                timezone.activate(request.firm.zone)
             return self.get_response(request)
         finally:
+            timezone.deactivate()
             current_ip.reset(token)
 
     def _attach_membership(self, request):
