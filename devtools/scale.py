@@ -249,7 +249,6 @@ NOTIFICATION_TITLES = {
     "round.reminder": "Reminder: your application is waiting for your signature",
     "round.staff_alert": "A signature is still missing",
     "round.overdue": "A signature round passed its deadline",
-    "round.paper_followup": "Follow up on a paper signature",
     "round.verify": "Verify: the provider says the round is signed",
     "round.signed": "Signature received: thank you",
 }
@@ -1492,28 +1491,25 @@ class ScaleBuilder:
         opened = signature_round["opened_at"]
         deadline = signature_round["deadline"]
         state = signature_round["state"]
-        paper = signature_round["method"] == "paper"
-        if paper:
-            stop = signature_round["closed_at"]
-        elif state == "awaiting_signature":
+        mailed = signature_round["method"] == "paper"
+        if state == "awaiting_signature":
             stop = None
         else:
             stop = signature_round["claimed_at"] or signature_round["closed_at"]
+        # A statement in the mail keeps its staff alerts until the contractor has it.
+        staff_stop = signature_round["closed_at"] if mailed else stop
         yield "round.opened", "opened", opened, "provider", opened, False, True
-        if paper:
-            for day in parse_day_list(firm.paper_followup_days):
-                due = civil_moment(firm, opened, day)
-                yield "round.paper_followup", f"day-{day}", due, "staff", opened, stop, True
-        else:
-            for day in parse_day_list(firm.round_reminder_days):
-                due = civil_moment(firm, opened, day)
-                if due >= deadline:
-                    continue
-                yield "round.reminder", f"day-{day}", due, "provider", opened, stop, True
-            for day in parse_day_list(firm.round_staff_alert_days):
-                due = civil_moment(firm, opened, day)
-                yield "round.staff_alert", f"day-{day}", due, "staff", opened, stop, True
-            yield "round.overdue", "deadline", deadline, "staff", opened, stop, True
+        for day in parse_day_list(firm.round_reminder_days):
+            due = civil_moment(firm, opened, day)
+            if due >= deadline:
+                continue
+            yield "round.reminder", f"day-{day}", due, "provider", opened, stop, True
+        for day in parse_day_list(firm.round_staff_alert_days):
+            due = civil_moment(firm, opened, day)
+            if due >= deadline:
+                continue
+            yield "round.staff_alert", f"day-{day}", due, "staff", opened, staff_stop, True
+        yield "round.overdue", "deadline", deadline, "staff", opened, staff_stop, True
         claim = signature_round["claimed_at"]
         if claim is not None:
             yield "round.verify", f"claim-{claim:%Y%m%d%H%M%S}", claim, "staff", claim, False, True

@@ -147,7 +147,6 @@ class FirmSettingsForm(forms.ModelForm):
             "grant_staff_alert_days",
             "round_reminder_days",
             "round_staff_alert_days",
-            "paper_followup_days",
         ]
         field_classes = dict.fromkeys(
             [
@@ -155,7 +154,6 @@ class FirmSettingsForm(forms.ModelForm):
                 "grant_staff_alert_days",
                 "round_reminder_days",
                 "round_staff_alert_days",
-                "paper_followup_days",
             ],
             DayListField,
         )
@@ -171,6 +169,31 @@ class FirmSettingsForm(forms.ModelForm):
                 max_value=365,
                 initial=current.get(name, default),
             )
+
+    # Each cadence with the clock it must fall inside: a reminder after the deadline would
+    # tell someone to do what CMS no longer accepts.
+    CADENCE_CLOCKS = {
+        "grant_reminder_days": ("grant_expiry_days", "connection request"),
+        "grant_staff_alert_days": ("grant_expiry_days", "connection request"),
+        "round_reminder_days": ("signature_deadline_days", "signature"),
+        "round_staff_alert_days": ("signature_deadline_days", "signature"),
+    }
+
+    def clean(self):
+        cleaned = super().clean()
+        for cadence, (clock, what) in self.CADENCE_CLOCKS.items():
+            days, limit = cleaned.get(cadence), cleaned.get(clock)
+            if not days or limit is None:
+                continue
+            late = [day for day in days if day >= limit]
+            if late:
+                listed = ", ".join(str(day) for day in late)
+                self.add_error(
+                    cadence,
+                    f"Day {listed} falls on or after the {limit}-day {what} deadline: every "
+                    f"day must be before day {limit}.",
+                )
+        return cleaned
 
     def stuck_thresholds(self) -> dict[str, int]:
         return {

@@ -199,11 +199,6 @@ class Firm(models.Model):
         validators=[validate_day_list],
         help_text="Alerts to staff while a signature is awaited (and at its deadline).",
     )
-    paper_followup_days = models.JSONField(
-        default=DayList(10, 20, 30),
-        validators=[validate_day_list],
-        help_text="Follow-ups to staff until a paper signature is received.",
-    )
     reminder_hour = models.PositiveSmallIntegerField(
         validators=_bounded("reminder_hour"),
         default=9,

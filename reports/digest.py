@@ -12,7 +12,6 @@ from portal.models import Firm, Membership, Role, User
 from workflows.models import AccessGrant, Enrollment, SignatureRound
 
 NEAR_DAYS = 5
-PAPER_STUCK_DAYS = 30
 
 
 def digest_items(firm: Firm, user: User, now: datetime) -> dict[str, list[str]]:
@@ -51,10 +50,6 @@ def digest_items(firm: Firm, user: User, now: datetime) -> dict[str, list[str]]:
             items[name].append(
                 f"Signature due {signature_round.deadline.astimezone(firm.zone):%b %-d}: {label}"
             )
-        if signature_round.is_paper and signature_round.opened_at <= now - timedelta(
-            days=PAPER_STUCK_DAYS
-        ):
-            items[name].append(f"Stuck: paper {label} not received after {PAPER_STUCK_DAYS} days")
     for enrollment in Enrollment.objects.filter(
         firm=firm,
         profile__client__assigned_staff=user,

@@ -252,37 +252,33 @@ def _step_parts(firm, rules, now, *, grants, rounds, enrollments) -> dict[str, Q
             urgency=_plus("state_entered_at", rules.verify),
             entered="state_entered_at",
         ),
+        # Every open round not yet with the firm to verify, whatever its method: waiting for
+        # the provider, or a statement in the mail to the contractor (CMS counts 20 days for
+        # all of them). Past the deadline first; otherwise after the firm's threshold.
         "signature": _shape(
-            rounds.filter(state=SignatureRound.State.AWAITING_SIGNATURE).filter(
-                Q(deadline__lte=now) | Q(opened_at__lte=_days(now, rules.signature))
-            ),
+            rounds.filter(
+                state__in=[SignatureRound.State.AWAITING_SIGNATURE, SignatureRound.State.MAILED]
+            ).filter(Q(deadline__lte=now) | Q(opened_at__lte=_days(now, rules.signature))),
             client=round_client,
             kind="round",
-            stage="signature",
+            stage=Case(
+                When(state=SignatureRound.State.MAILED, then=Value("paper")),
+                default=Value("signature"),
+                output_field=CharField(),
+            ),
             reason=Case(
                 When(deadline__lte=now, then=Value("past_deadline")),
                 default=Value("waiting_long"),
                 output_field=CharField(),
             ),
-            holder=Holder.PROVIDER,
+            holder=Case(
+                When(state=SignatureRound.State.MAILED, then=Value(Holder.CMS.value)),
+                default=Value(Holder.PROVIDER.value),
+                output_field=CharField(),
+            ),
             deadline=F("deadline"),
             urgency=F("deadline"),
             entered="opened_at",
-        ),
-        "paper": _shape(
-            rounds.filter(
-                method=SignatureRound.Method.PAPER,
-                state=SignatureRound.State.MAILED,
-                mailed_at__lte=_days(now, rules.paper),
-            ),
-            client=round_client,
-            kind="round",
-            stage="paper",
-            reason="paper_not_received",
-            holder=Holder.CMS,
-            deadline=F("deadline"),
-            urgency=_plus("mailed_at", rules.paper),
-            entered="mailed_at",
         ),
         **{
             state: _shape(

@@ -5,8 +5,8 @@ Defaults, and why:
 - access_pending 14: half the 30-day life of a connection request; staff alerts start at 21.
 - request_near_deadline 5: the last two reminders go out on days 25 and 28.
 - verify 2: "the provider says done" should be checked within two working days.
-- signature 10: half of the 20 days contractors allow before rejecting an unsigned application.
-- paper 21: paper signatures are often delayed; three weeks without receipt needs a call.
+- signature 10: half of the 20 days CMS allows, for every signature method, before it rejects
+  an application whose signature has not arrived; past the deadline is stuck at once.
 - preparing 21, submitted 45, in_development 20: the firm's own step, the contractor's usual
   processing time, and a development request's 30-day answer window less ten days.
 - idle_client 30: a client with open work and no activity for a month.
@@ -21,7 +21,6 @@ DEFAULTS = {
     "request_near_deadline": 5,
     "verify": 2,
     "signature": 10,
-    "paper": 21,
     "preparing": 21,
     "submitted": 45,
     "in_development": 20,
@@ -33,7 +32,6 @@ RULE_LABELS = {
     "request_near_deadline": "Request this close to its 30-day deadline",
     "verify": "Provider says done, not verified",
     "signature": "Signature waiting for the provider",
-    "paper": "Paper signature not received after mailing",
     "preparing": "Enrollment being prepared",
     "submitted": "Enrollment with the contractor",
     "in_development": "Enrollment in development",
@@ -45,7 +43,7 @@ STAGES = {
     "access_expired": "Access: expired or rejected",
     "verify": "To verify",
     "signature": "Signature: waiting for the provider",
-    "paper": "Paper signature in transit",
+    "paper": "Signature: statement in the mail to the contractor",
     "preparing": "Enrollment: preparing",
     "submitted": "Enrollment: with the contractor",
     "in_development": "Enrollment: in development",
@@ -58,7 +56,6 @@ REASONS = {
     "expired_not_resent": "Expired or rejected, not sent again",
     "unverified": "Provider says done; not verified",
     "past_deadline": "Past its signature deadline",
-    "paper_not_received": "Paper signature not received",
     "slow_stage": "Longer in this stage than the firm allows",
     "no_activity": "No activity",
 }
@@ -78,7 +75,6 @@ class StuckRules:
     request_near_deadline: int
     verify: int
     signature: int
-    paper: int
     preparing: int
     submitted: int
     in_development: int

@@ -252,8 +252,10 @@ class SignatureRound(models.Model):
     """One signature the provider owes on an enrollment: round 1, then one per revision."""
 
     class Method(models.TextChoices):
-        ELECTRONIC = "electronic", "Electronic"
-        PAPER = "paper", "Paper"
+        # CMS allows 20 days from submission for every one of them (DOMAIN.md, facts).
+        ELECTRONIC = "electronic", "Electronic signature in PECOS (recommended)"
+        UPLOAD = "upload", "Wet-signed certification statement, uploaded in PECOS"
+        PAPER = "paper", "Wet-signed certification statement, mailed to the contractor (MAC)"
 
     class State(models.TextChoices):
         AWAITING_SIGNATURE = "awaiting_signature", "Awaiting signature"
@@ -327,4 +329,10 @@ class SignatureRound(models.Model):
 
     @property
     def is_paper(self) -> bool:
+        """A wet signature (uploaded or mailed): slower, and flagged as a risk."""
+        return self.method in (self.Method.UPLOAD, self.Method.PAPER)
+
+    @property
+    def is_mailed_method(self) -> bool:
+        """Signed on paper and mailed to the contractor: closed when the MAC receives it."""
         return self.method == self.Method.PAPER

@@ -20,12 +20,8 @@ from .models import AccessGrant, SignatureRound
 from .rules import Party, Step, grant_step, may_do
 
 GRANT_REMINDER_KINDS = ["grant.reminder", "grant.staff_alert"]
-ROUND_REMINDER_KINDS = [
-    "round.reminder",
-    "round.staff_alert",
-    "round.overdue",
-    "round.paper_followup",
-]
+ROUND_STAFF_KINDS = ["round.staff_alert", "round.overdue"]
+ROUND_REMINDER_KINDS = ["round.reminder", *ROUND_STAFF_KINDS]
 
 
 def civil_moment(firm, start: datetime, days: int) -> datetime:
@@ -394,10 +390,22 @@ def _round_context(signature_round: SignatureRound, *, headline: str, lines: lis
         "subject": headline,
         "headline": headline,
         "lines": lines,
-        "steps": steps.sign_paper() if signature_round.is_paper else steps.sign(),
+        "steps": steps.sign_for(signature_round.method),
         "profile": signature_round.enrollment.profile.label,
         "deadline": signature_round.deadline,
     }
+
+
+# The first line of the provider's "ready to sign" message, by signature method.
+ROUND_INTRO = {
+    SignatureRound.Method.ELECTRONIC: "CMS will email you asking for your signature, maybe "
+    "before we call. It is genuine: here is how to sign.",
+    SignatureRound.Method.UPLOAD: "We sent you the certification statement to sign in ink; "
+    "the signed page is uploaded in PECOS. CMS counts 20 days from submission.",
+    SignatureRound.Method.PAPER: "We sent you the certification statement to sign in ink "
+    "and post to the Medicare contractor (not to us). CMS counts 20 days from submission "
+    "and the post is slow: please sign and post it today.",
+}
 
 
 def round_opened(signature_round: SignatureRound) -> None:
@@ -413,17 +421,7 @@ def round_opened(signature_round: SignatureRound) -> None:
         if signature_round.is_revision
         else []
     )
-    intro = (
-        [
-            "We mailed you a paper signature page. Paper is often delayed: please sign and "
-            "mail it back the same day."
-        ]
-        if signature_round.is_paper
-        else [
-            "CMS will email you asking for your signature, maybe before we call. It is "
-            "genuine: here is how to sign."
-        ]
-    )
+    intro = [ROUND_INTRO[signature_round.method]]
     people = provider_side(client, Step.SIGN, profile)
     messages = [
         _message(
@@ -439,95 +437,80 @@ def round_opened(signature_round: SignatureRound) -> None:
         )
         for person in people
     ]
-    if not signature_round.is_paper:
-        for day in parse_day_list(firm.round_reminder_days):
-            due = civil_moment(firm, opened, day)
-            if due >= signature_round.deadline:
-                continue
-            messages += [
-                _message(
-                    client,
-                    signature_round,
-                    kind="round.reminder",
-                    step=f"day-{day}",
-                    due=due,
-                    to=person,
-                    context=_round_context(
-                        signature_round,
-                        headline="Reminder: your application is waiting for your signature",
-                        lines=[
-                            "Please sign by "
-                            f"{signature_round.deadline.astimezone(firm.zone):%A, %B %-d}: "
-                            "contractors reject applications left unsigned."
-                        ]
-                        + why,
-                    ),
-                )
-                for person in people
-            ]
-        for day in parse_day_list(firm.round_staff_alert_days):
-            messages += _staff_message(
+    # Every method has the same 20 days (CMS): reminders, staff alerts and the deadline alert
+    # run for electronic, uploaded and mailed signatures alike.
+    for day in parse_day_list(firm.round_reminder_days):
+        due = civil_moment(firm, opened, day)
+        if due >= signature_round.deadline:
+            continue
+        messages += [
+            _message(
                 client,
                 signature_round,
-                kind="round.staff_alert",
+                kind="round.reminder",
                 step=f"day-{day}",
-                due=civil_moment(firm, opened, day),
-                context={
-                    "subject": f"{client.display_name}: round {signature_round.number} "
-                    f"unsigned after {day} days",
-                    "headline": "A signature is still missing",
-                    "lines": [
-                        f"Round {signature_round.number} for {profile.label} is due on "
-                        f"{signature_round.deadline.astimezone(firm.zone):%B %-d}."
-                    ],
-                },
+                due=due,
+                to=person,
+                context=_round_context(
+                    signature_round,
+                    headline="Reminder: your application is waiting for your signature",
+                    lines=[
+                        "Please sign by "
+                        f"{signature_round.deadline.astimezone(firm.zone):%A, %B %-d}: "
+                        "CMS rejects applications whose signature has not arrived by then."
+                    ]
+                    + why,
+                ),
             )
+            for person in people
+        ]
+    for day in parse_day_list(firm.round_staff_alert_days):
+        due = civil_moment(firm, opened, day)
+        if due >= signature_round.deadline:
+            continue
         messages += _staff_message(
             client,
             signature_round,
-            kind="round.overdue",
-            step="deadline",
-            due=signature_round.deadline,
+            kind="round.staff_alert",
+            step=f"day-{day}",
+            due=due,
             context={
-                "subject": f"{client.display_name}: round {signature_round.number} passed "
-                "its deadline",
-                "headline": "A signature round passed its deadline",
+                "subject": f"{client.display_name}: round {signature_round.number} "
+                f"unsigned after {day} days",
+                "headline": "A signature is still missing",
                 "lines": [
-                    f"Round {signature_round.number} for {profile.label} is still unsigned. "
-                    "The contractor may reject the application."
+                    f"Round {signature_round.number} for {profile.label} "
+                    f"({signature_round.get_method_display().lower()}) is due on "
+                    f"{signature_round.deadline.astimezone(firm.zone):%B %-d}."
                 ],
             },
         )
-    else:
-        for day in parse_day_list(firm.paper_followup_days):
-            messages += _staff_message(
-                client,
-                signature_round,
-                kind="round.paper_followup",
-                step=f"day-{day}",
-                due=civil_moment(firm, opened, day),
-                context={
-                    "subject": f"{client.display_name}: paper signature not received after "
-                    f"{day} days",
-                    "headline": "Follow up on a paper signature",
-                    "lines": [
-                        f"Round {signature_round.number} for {profile.label} is on paper and "
-                        "not received yet. Paper is often delayed: check with the provider "
-                        "and the contractor."
-                    ],
-                },
-            )
+    messages += _staff_message(
+        client,
+        signature_round,
+        kind="round.overdue",
+        step="deadline",
+        due=signature_round.deadline,
+        context={
+            "subject": f"{client.display_name}: round {signature_round.number} passed "
+            "its signature deadline",
+            "headline": "A signature round passed its deadline",
+            "lines": [
+                f"Round {signature_round.number} for {profile.label} is still not confirmed. "
+                "CMS rejects an application whose signature has not arrived within "
+                f"{firm.signature_deadline_days} days: check PECOS and the contractor today."
+            ],
+        },
+    )
     schedule(messages)
 
 
 def round_waiting_stopped(
-    signature_round: SignatureRound, *, keep_paper_followups: bool = False
+    signature_round: SignatureRound, *, keep_staff_alerts: bool = False
 ) -> None:
-    kinds = [
-        k
-        for k in ROUND_REMINDER_KINDS
-        if not (keep_paper_followups and k == "round.paper_followup")
-    ]
+    """Stop the reminders; a statement in the mail keeps its staff alerts: the contractor
+    must still receive it within the 20 days."""
+    kinds = ["round.reminder"] if keep_staff_alerts else ROUND_REMINDER_KINDS
     cancel(subject_type="signatureround", subject_ids=[str(signature_round.public_id)], kinds=kinds)
 
 
@@ -540,7 +523,7 @@ def round_waiting_again(signature_round: SignatureRound) -> None:
 
 
 def round_claimed(signature_round: SignatureRound, party: Party) -> None:
-    round_waiting_stopped(signature_round, keep_paper_followups=True)
+    round_waiting_stopped(signature_round, keep_staff_alerts=signature_round.is_mailed_method)
     client = _client_with_people(signature_round.enrollment.profile.client_id)
     schedule(
         _staff_message(
@@ -555,8 +538,9 @@ def round_claimed(signature_round: SignatureRound, party: Party) -> None:
                 "headline": f"{party.name} says round {signature_round.number} is signed",
                 "lines": [
                     "Check the signature in PECOS and confirm it, or send it back."
-                    if not signature_round.is_paper
-                    else "They say the signed paper is in the mail."
+                    if not signature_round.is_mailed_method
+                    else "They say the signed statement is in the mail to the contractor: "
+                    "confirm in PECOS when the contractor has it."
                 ],
             },
         )

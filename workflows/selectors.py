@@ -29,7 +29,7 @@ STAGES = {
     "access_pending": "Access: waiting for the provider",
     "verify": "To verify: provider says done",
     "signature_pending": "Signature: waiting for the provider",
-    "paper": "Paper signature round",
+    "paper": "Wet signature (upload or mail)",
     "preparing": "Enrollment: preparing",
     "submitted": "Enrollment: with the contractor",
     "in_development": "Enrollment: in development",
@@ -60,7 +60,10 @@ STAGE_FILTERS = {
         _open_rounds(state=SignatureRound.State.AWAITING_SIGNATURE)
     ),
     "paper": lambda: Exists(
-        _open_rounds(state__in=SignatureRound.OPEN_STATES, method=SignatureRound.Method.PAPER)
+        _open_rounds(
+            state__in=SignatureRound.OPEN_STATES,
+            method__in=[SignatureRound.Method.UPLOAD, SignatureRound.Method.PAPER],
+        )
     ),
     "preparing": lambda: Exists(_open_enrollments(state=Enrollment.State.PREPARING)),
     "submitted": lambda: Exists(_open_enrollments(state=Enrollment.State.SUBMITTED)),

@@ -553,14 +553,14 @@ def round_claim_signed(*, signature_round: SignatureRound, party: Party, actor: 
         SignatureRound.State.MAILED,
     ):
         raise TransitionError("You already told us you signed; we are checking it.")
-    if signature_round.is_paper:
+    if signature_round.is_mailed_method:
         signature_round = _move(
             signature_round,
             SignatureRound.State.MAILED,
             actor=actor,
             verb="round.mailed",
             action="record it mailed",
-            reason=f"{party.name} says the signed page is in the mail",
+            reason=f"{party.name} says the signed statement is in the mail to the contractor",
             mailed_at=timezone.now(),
         )
     else:
@@ -597,10 +597,13 @@ def _close_round_and_submit(signature_round, to, *, actor, verb, action):
 
 @transaction.atomic
 def round_confirm(*, signature_round: SignatureRound, actor: User) -> SignatureRound:
-    """Staff saw the electronic signature in PECOS: the application goes to the contractor."""
+    """Staff saw the signature (electronic, or the uploaded statement) in PECOS: the
+    application goes to the contractor."""
     signature_round = _lock(signature_round)
-    if signature_round.is_paper:
-        raise TransitionError("A paper round is closed by recording the paper received.")
+    if signature_round.is_mailed_method:
+        raise TransitionError(
+            "A statement mailed to the contractor is closed by recording it received."
+        )
     return _close_round_and_submit(
         signature_round,
         SignatureRound.State.CONFIRMED,
@@ -630,8 +633,8 @@ def round_not_yet_signed(*, signature_round: SignatureRound, actor: User, reason
 @transaction.atomic
 def round_mark_mailed(*, signature_round: SignatureRound, actor: User) -> SignatureRound:
     signature_round = _lock(signature_round)
-    if not signature_round.is_paper:
-        raise TransitionError("Only a paper round is mailed.")
+    if not signature_round.is_mailed_method:
+        raise TransitionError("Only a statement signed for the contractor by mail is mailed.")
     signature_round = _move(
         signature_round,
         SignatureRound.State.MAILED,
@@ -640,7 +643,7 @@ def round_mark_mailed(*, signature_round: SignatureRound, actor: User) -> Signat
         action="record it mailed",
         mailed_at=timezone.now(),
     )
-    notify.round_waiting_stopped(signature_round, keep_paper_followups=True)
+    notify.round_waiting_stopped(signature_round, keep_staff_alerts=True)
     return signature_round
 
 

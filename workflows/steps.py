@@ -1,5 +1,6 @@
 """The exact steps a provider follows in CMS's systems, in the provider guide's words."""
 
+from .models import SignatureRound
 from .rules import Step
 
 IA_LOGIN = "Log into the CMS Identity & Access (I&A) system"
@@ -58,12 +59,33 @@ def sign() -> list[str]:
     ]
 
 
-def sign_paper() -> list[str]:
+def sign_upload() -> list[str]:
     return [
-        "Sign the paper signature page we sent you, where it is marked",
-        "Mail it back the same day: paper signatures are often delayed and hold up the enrollment",
-        "Electronic signatures are processed at once: ask us to switch if you can",
+        "Print the certification statement page we sent you and sign it in ink where it is marked",
+        "Scan or photograph the signed page and upload it in PECOS on the Manage Signatures "
+        "screen (choose Upload), or send it to us and we upload it",
+        "CMS still counts 20 days from submission: an application whose signature has not "
+        "arrived by then is rejected",
     ]
+
+
+def sign_mail() -> list[str]:
+    return [
+        "Print the certification statement page we sent you and sign it in ink where it is marked",
+        "Mail it to the Medicare Administrative Contractor at the address on the cover sheet we "
+        "sent, not to us, the same day",
+        "CMS still counts 20 days from submission, and mail is slow: an application whose "
+        "signature has not arrived by then is rejected. Electronic signing is faster: ask us "
+        "to switch if you can",
+    ]
+
+
+def sign_for(method: str) -> list[str]:
+    return {
+        SignatureRound.Method.ELECTRONIC: sign,
+        SignatureRound.Method.UPLOAD: sign_upload,
+        SignatureRound.Method.PAPER: sign_mail,
+    }[method]()
 
 
 def regain_control(*, individual: bool) -> list[str]:

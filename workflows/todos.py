@@ -174,7 +174,7 @@ def todos_for(client: Client, party: Party | None, *, now: datetime | None = Non
                     make(
                         Step.SIGN,
                         profile,
-                        steps.sign_paper() if signature_round.is_paper else steps.sign(),
+                        steps.sign_for(signature_round.method),
                         deadline=signature_round.deadline,
                         days_left=days_left(firm, signature_round.deadline, now),
                         reason=signature_round.reason if signature_round.is_revision else "",

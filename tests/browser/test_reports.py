@@ -103,7 +103,11 @@ def test_admin_reads_filters_and_exports_the_stuck_report(
         [
             ("Pat Adams, MD", "Access: waiting for the provider", "Waiting longer than usual"),
             ("Pat Baker, MD", "Access: waiting for the provider", "Request expires soon"),
-            ("Pat Carter, MD", "Paper signature in transit", "Paper signature not received"),
+            (
+                "Pat Carter, MD",
+                "Signature: statement in the mail to the contractor",
+                "Past its signature deadline",
+            ),
             ("Pat Dunn, MD", "Access: expired or rejected", "Expired or rejected, not sent again"),
         ]
     )

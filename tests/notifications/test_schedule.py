@@ -167,22 +167,37 @@ def test_signature_round_messages(rivera, northwind_staff):
     ).exists()
 
 
-def test_paper_round_follow_ups_until_received(rivera, northwind_staff):
+@pytest.mark.parametrize("method", ["electronic", "upload", "paper"])
+def test_every_signature_method_gets_reminders_and_alerts_inside_its_20_days(
+    rivera, northwind_staff, method
+):
+    """Issue 10, section 1: the same 20-day clock and cadences whatever the method; a
+    statement in the mail keeps its staff alerts until the contractor has it."""
     profile = rivera.profiles.get(kind="individual")
     with time_machine.travel(SENT, tick=False):
         enrollment = services.enrollment_create(
             profile=profile, kind="initial", actor=northwind_staff
         )
-        paper = services.round_open(enrollment=enrollment, actor=northwind_staff, method="paper")
-    followups = emails(kind="round.paper_followup")
-    assert [n.step for n in followups] == ["day-10", "day-20", "day-30"]
-    assert not emails(kind="round.reminder").exists()
-    with time_machine.travel(SENT + timedelta(days=12), tick=False):
-        services.round_mark_mailed(signature_round=paper, actor=northwind_staff)
-        # Mailed is not received: the follow-ups go on.
-        assert emails(kind="round.paper_followup", state="scheduled").count() == 3
-        services.round_mark_received(signature_round=paper, actor=northwind_staff)
-    assert not emails(kind="round.paper_followup", state="scheduled").exists()
+        signature_round = services.round_open(
+            enrollment=enrollment, actor=northwind_staff, method=method
+        )
+    reminders = emails(kind="round.reminder", to_email="rivera@clinic.test")
+    assert [n.step for n in reminders] == ["day-2", "day-5", "day-10", "day-15"]
+    before = emails(kind__in=["round.reminder", "round.staff_alert"])
+    assert before.exists()
+    assert all(n.due_at < signature_round.deadline for n in before)
+    assert emails(kind="round.overdue").get().due_at == signature_round.deadline
+    assert not emails(kind="round.paper_followup").exists()
+    if method == "paper":
+        with time_machine.travel(SENT + timedelta(days=6), tick=False):
+            services.round_mark_mailed(signature_round=signature_round, actor=northwind_staff)
+        assert not emails(kind="round.reminder", state="scheduled").exists()
+        assert emails(kind="round.staff_alert", state="scheduled").exists()
+        assert emails(kind="round.overdue", state="scheduled").exists()
+        with time_machine.travel(SENT + timedelta(days=12), tick=False):
+            services.round_mark_received(signature_round=signature_round, actor=northwind_staff)
+        chasing = ["round.reminder", "round.staff_alert", "round.overdue"]
+        assert not emails(kind__in=chasing, state="scheduled").exists()
 
 
 def test_cadences_are_firm_settings(northwind, individual, northwind_staff):

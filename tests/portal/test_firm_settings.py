@@ -20,7 +20,6 @@ def settings_data(firm, **changes):
         "grant_staff_alert_days": "21,28",
         "round_reminder_days": "2,5,10,15",
         "round_staff_alert_days": "7,15",
-        "paper_followup_days": "10,20,30",
     }
     from reports.stuck import DEFAULTS
 
@@ -120,3 +119,24 @@ def test_firm_setting_bounds_are_database_rules(northwind, field, value):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Firm.objects.filter(pk=northwind.pk).update(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("round_reminder_days", "2, 5, 25", b"Day 25 falls on or after the 20-day signature"),
+        ("round_staff_alert_days", "20", b"Day 20 falls on or after the 20-day signature"),
+        ("grant_reminder_days", "3, 30", b"Day 30 falls on or after the 30-day connection"),
+    ],
+)
+def test_a_cadence_outside_its_clock_is_refused(
+    as_user, northwind, northwind_admin, field, value, message
+):
+    before = getattr(northwind, field)
+    response = as_user(northwind_admin).post(
+        reverse("firm_settings"), settings_data(northwind, **{field: value})
+    )
+    assert response.status_code == 200
+    assert message in response.content
+    northwind.refresh_from_db()
+    assert getattr(northwind, field) == before

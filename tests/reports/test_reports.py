@@ -108,12 +108,25 @@ def test_signature_rules(northwind, northwind_admin, days, reason):
     assert [row[2] for row in found] == ([reason] if reason else [])
 
 
-@pytest.mark.parametrize(("days", "stuck"), [(20, False), (21, True)])
-def test_paper_not_received_counts_from_mailing(northwind, northwind_admin, days, stuck):
-    paper = open_round(northwind, northwind_admin, 50, last="Paper", method="paper")
-    with at(days):
-        services.round_mark_mailed(signature_round=paper, actor=northwind_admin)
-    assert (("Paper", "paper", "paper_not_received") in stuck_rows(northwind_admin)) is stuck
+@pytest.mark.parametrize(("days", "past"), [(19.9, False), (20, True)])
+@pytest.mark.parametrize("method", ["electronic", "upload", "paper"])
+def test_every_signature_method_is_past_its_deadline_after_20_days(
+    northwind, northwind_admin, rivera, method, days, past
+):
+    """CMS's 20 days run for the electronic signature and the wet-signed statement alike,
+    uploaded or in the mail to the contractor (issue 10, section 1)."""
+    signature_round = open_round(northwind, northwind_admin, days, last="Signer", method=method)
+    if method == "paper":  # the provider says it is in the mail: the MAC must still have it
+        with at(days - 1):
+            services.round_claim_signed(
+                signature_round=signature_round,
+                party=Party(name="Pat", is_provider=True),
+                actor=northwind_admin,
+            )
+    stage = "paper" if method == "paper" else "signature"
+    rows = stuck_rows(northwind_admin)
+    assert (("Signer", stage, "past_deadline") in rows) is past
+    assert (("Signer", stage, "waiting_long") in rows) is not past
 
 
 @pytest.mark.parametrize(

@@ -109,7 +109,7 @@ def test_report_shows_enrollments_and_rounds_with_paper_flagged(
     assert "Initial signature" in rounds
     assert "Signature confirmed" in rounds
     assert "Practice address corrected" in rounds
-    assert rounds.count("Paper: risk") == 1  # round 2 is on paper, round 1 was electronic
+    assert rounds.count("Wet signature: slower") == 1  # round 2 is on paper, round 1 electronic
 
 
 def test_days_in_state_count_calendar_days_in_the_firms_zone(northwind_staff, rivera):
@@ -128,7 +128,7 @@ def test_report_says_what_waits_on_whom(as_user, northwind_staff, busy_rivera):
     assert "days left" in provider
     assert "Sign round 2 of your application" in provider
     assert "Practice address corrected" in provider
-    assert "Paper: risk" in provider
+    assert "Signed in ink" in provider
     assert "Waiting for the malpractice certificate" in provider
 
     firm = section(page, "What the firm is doing", "With CMS / the contractor")
@@ -285,7 +285,7 @@ def test_the_email_carries_the_status(as_user, northwind_staff, busy_rivera):
         assert "Waiting for the malpractice certificate" in body
         assert "Change of information · Individual profile: Submitted since" in body
         assert "Practice address corrected" in body
-        assert "paper (mail is often delayed)" in body
+        assert "signed in ink (Wet-signed certification statement, mailed to the contractor (MAC))" in body
         assert "T0123456789" in body
         assert "http://127.0.0.1:8000/dashboard/" in body
 

@@ -128,7 +128,7 @@ def test_paper_round_mailed_then_received_submits(enrollment, northwind_staff):
     paper = services.round_open(
         enrollment=enrollment, actor=northwind_staff, method=SignatureRound.Method.PAPER
     )
-    with pytest.raises(TransitionError, match="paper"):
+    with pytest.raises(TransitionError, match="recording it received"):
         services.round_confirm(signature_round=paper, actor=northwind_staff)
     services.round_mark_mailed(signature_round=paper, actor=northwind_staff)
     with pytest.raises(TransitionError, match="mailed"):
@@ -197,3 +197,22 @@ def test_enrollment_state_moves(enrollment, northwind_staff, start, to, ok):
             services.enrollment_change_state(enrollment=enrollment, to=to, actor=northwind_staff)
         enrollment.refresh_from_db()
         assert enrollment.state == start
+
+
+def test_an_uploaded_statement_is_confirmed_like_an_electronic_signature(
+    enrollment, rivera, provider, northwind_staff
+):
+    upload = services.round_open(
+        enrollment=enrollment, actor=northwind_staff, method=SignatureRound.Method.UPLOAD
+    )
+    assert upload.is_paper
+    with pytest.raises(TransitionError, match="mailed"):
+        services.round_mark_mailed(signature_round=upload, actor=northwind_staff)
+    services.round_claim_signed(
+        signature_round=upload, party=provider_party(rivera), actor=provider
+    )
+    upload.refresh_from_db()
+    assert upload.state == SignatureRound.State.PROVIDER_SAYS_SIGNED
+    services.round_confirm(signature_round=upload, actor=northwind_staff)
+    enrollment.refresh_from_db()
+    assert enrollment.state == Enrollment.State.SUBMITTED
