@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import psycopg
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.db import connection, transaction
@@ -49,6 +50,13 @@ def release_stale_claims(now=None) -> int:
     return Notification.objects.filter(
         state=Notification.State.SENDING, claimed_at__lt=now - claim_timeout()
     ).update(state=Notification.State.SCHEDULED, claim_token=None)
+
+
+def release_claims(token) -> int:
+    """Give back the rows this claim still holds (nothing of theirs was committed sent)."""
+    return Notification.objects.filter(claim_token=token, state=Notification.State.SENDING).update(
+        state=Notification.State.SCHEDULED, claim_token=None
+    )
 
 
 def claim_batch(limit: int, now=None) -> tuple[uuid.UUID, list[int]]:
@@ -286,6 +294,15 @@ def send_claimed(token, ids: list[int]) -> dict[str, int]:
             _send_two_phase(token, outgoing, lanes, counts)
         else:
             _send_plain(token, outgoing, lanes[0], counts)
+    except SoftTimeLimitExceeded:
+        # Out of time: drop every half-sent transaction (no final dot) and hand back what
+        # this claim still holds, so another run sends it now rather than after the claim
+        # timeout. Rows already committed sent stay sent.
+        for lane in lanes:
+            if hasattr(lane, "abort"):
+                lane.abort()
+        release_claims(token)
+        raise
     finally:
         for lane in lanes:
             try:
@@ -301,6 +318,8 @@ def _send_plain(token, outgoing: list[Outgoing], backend, counts) -> None:
     for item in outgoing:
         try:
             backend.send_messages([item.email])
+        except SoftTimeLimitExceeded:
+            raise
         except Exception as exc:  # noqa: BLE001  (any backend or network error)
             _retry_or_fail(token, item.row, repr(exc))
             counts["retry"] += 1
@@ -339,6 +358,8 @@ def _send_two_phase(token, outgoing: list[Outgoing], lanes, counts) -> None:
         for lane, item in finished:
             try:
                 code, reply = lane.confirm()
+            except SoftTimeLimitExceeded:
+                raise
             except Exception as exc:  # noqa: BLE001
                 code, reply = 0, repr(exc).encode()
             if code == 250:
@@ -381,6 +402,8 @@ def _prepare_side_by_side(token, chunk, counts) -> list:
             except StopIteration:
                 ready.add(index)
                 del steps[index]
+            except SoftTimeLimitExceeded:
+                raise  # not an SMTP failure: the task is out of time (send_claimed releases)
             except Exception as exc:  # noqa: BLE001  (SMTP refusal or network error)
                 lane.abort()
                 _retry_or_fail(token, item.row, repr(exc))

@@ -310,3 +310,30 @@ def test_the_pipelined_commit_leaves_rows_another_claim_took(northwind, postgres
     owned = delivery._commit_sent(token, ids, then=written.append)
     assert owned == set(ids[1:]) == written[0]
     assert email_rows(state="scheduled").count() == 1
+
+
+# --- issue 12, finding 4: the soft time limit ends a delivery cleanly ------------------
+
+
+def test_soft_time_limit_is_not_swallowed_and_releases_the_claims(
+    northwind, smtp_mailer, monkeypatch
+):
+    """Celery raises SoftTimeLimitExceeded wherever the task is; the per-lane `except
+    Exception` used to count it as an SMTP failure and carry on to the hard kill."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from notifications import smtp
+
+    def out_of_time(self, email_message):
+        raise SoftTimeLimitExceeded()
+        yield  # pragma: no cover  (a generator, like the real one)
+
+    monkeypatch.setattr(smtp.EmailBackend, "prepare_steps", out_of_time)
+    schedule([message(northwind, step=str(i)) for i in range(3)])
+    with pytest.raises(SoftTimeLimitExceeded):
+        delivery.deliver_due()
+    rows = list(email_rows())
+    assert {row.state for row in rows} == {Notification.State.SCHEDULED}
+    assert {row.claim_token for row in rows} == {None}
+    assert {row.last_error for row in rows} == {""}
+    smtp_mailer.assert_no_more_than(0, within=0.3)
