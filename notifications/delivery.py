@@ -7,8 +7,8 @@
    lane for the whole batch).
 3. Record: `sent` is committed only for rows still claimed by this token; a row someone else
    reclaimed (because this worker looked dead) is aborted, never sent twice.
-4. A failure schedules a retry with exponential backoff and jitter; after MAX_ATTEMPTS the row
-   is `failed` and the firm's admins get an in-app alert.
+4. A failure schedules a retry with exponential backoff and jitter; after MAX_ATTEMPTS SMTP
+   tries (a reclaim is not a try) the row is `failed` and the firm's admins get an in-app alert.
 5. Claims older than CLAIM_TIMEOUT (a worker killed mid-batch) go back to `scheduled`.
 """
 
@@ -25,7 +25,6 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from psycopg import pq
 
@@ -76,7 +75,6 @@ def claim_batch(limit: int, now=None) -> tuple[uuid.UUID, list[int]]:
                 state=Notification.State.SENDING,
                 claim_token=token,
                 claimed_at=now,
-                attempts=F("attempts") + 1,
             )
     return token, ids
 
@@ -221,10 +219,12 @@ def _await_command(pgconn, tag: bytes) -> str:
 
 
 def _retry_or_fail(token, row: Notification, error: str) -> None:
+    """An SMTP try failed: count it (only tries count, not reclaims) and retry or give up."""
+    row.attempts += 1
     if row.attempts >= MAX_ATTEMPTS:
         changed = Notification.objects.filter(
             pk=row.pk, claim_token=token, state=Notification.State.SENDING
-        ).update(state=Notification.State.FAILED, last_error=error[:2000])
+        ).update(state=Notification.State.FAILED, last_error=error[:2000], attempts=row.attempts)
         if changed:
             _alert_admins(row, error)
         return
@@ -236,6 +236,7 @@ def _retry_or_fail(token, row: Notification, error: str) -> None:
         state=Notification.State.SCHEDULED,
         due_at=timezone.now() + timedelta(seconds=delay),
         last_error=error[:2000],
+        attempts=row.attempts,
         claim_token=None,
     )
 

@@ -337,3 +337,22 @@ def test_soft_time_limit_is_not_swallowed_and_releases_the_claims(
     assert {row.claim_token for row in rows} == {None}
     assert {row.last_error for row in rows} == {""}
     smtp_mailer.assert_no_more_than(0, within=0.3)
+
+
+# --- issue 12, finding 5: attempts count SMTP tries, not reclaims ----------------------
+
+
+def test_reclaims_after_a_dead_worker_do_not_spend_attempts(northwind):
+    schedule([message(northwind)])
+    later = timezone.now()
+    for _ in range(delivery.MAX_ATTEMPTS + 1):
+        with time_machine.travel(later, tick=False):
+            delivery.claim_batch(10)  # the worker dies before any SMTP try
+        later += delivery.claim_timeout() + timedelta(seconds=1)
+        with time_machine.travel(later, tick=False):
+            assert delivery.release_stale_claims() == 1
+    row = email_rows().get()
+    assert (row.state, row.attempts) == ("scheduled", 0)
+    with time_machine.travel(later, tick=False):
+        assert delivery.deliver_due()["sent"] == 1
+    assert len(mail.outbox) == 1
