@@ -16,6 +16,7 @@ import functools
 import logging
 import random
 import select
+import smtplib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -218,10 +219,18 @@ def _await_command(pgconn, tag: bytes) -> str:
     return error
 
 
-def _retry_or_fail(token, row: Notification, error: str) -> None:
-    """An SMTP try failed: count it (only tries count, not reclaims) and retry or give up."""
+def _refused_for_good(exc: BaseException) -> bool:
+    """A 5xx to RCPT: the server says this recipient will never be accepted."""
+    return isinstance(exc, smtplib.SMTPRecipientsRefused) and all(
+        500 <= code < 600 for code, _ in exc.recipients.values()
+    )
+
+
+def _retry_or_fail(token, row: Notification, error: str, *, permanent: bool = False) -> None:
+    """An SMTP try failed: count it (only tries count, not reclaims) and retry or give up;
+    a permanent refusal gives up at once."""
     row.attempts += 1
-    if row.attempts >= MAX_ATTEMPTS:
+    if permanent or row.attempts >= MAX_ATTEMPTS:
         changed = Notification.objects.filter(
             pk=row.pk, claim_token=token, state=Notification.State.SENDING
         ).update(state=Notification.State.FAILED, last_error=error[:2000], attempts=row.attempts)
@@ -261,7 +270,8 @@ def _alert_admins(row: Notification, error: str) -> None:
                 state=Notification.State.SENT,
                 title=f"An email could not be delivered: {row.title}"[:200],
                 body_text=(
-                    f"We tried {row.attempts} times to email {row.to_email} and gave up. "
+                    f"Email to {row.to_email} failed after {row.attempts} attempt(s); "
+                    "the mail server did not accept it. "
                     "Check the address on the client page and contact them another way."
                 ),
                 link_path=row.link_path,
@@ -322,7 +332,7 @@ def _send_plain(token, outgoing: list[Outgoing], backend, counts) -> None:
         except SoftTimeLimitExceeded:
             raise
         except Exception as exc:  # noqa: BLE001  (any backend or network error)
-            _retry_or_fail(token, item.row, repr(exc))
+            _retry_or_fail(token, item.row, repr(exc), permanent=_refused_for_good(exc))
             counts["retry"] += 1
             continue
         counts["sent"] += len(_commit_sent(token, [item.row.pk]))
@@ -407,7 +417,7 @@ def _prepare_side_by_side(token, chunk, counts) -> list:
                 raise  # not an SMTP failure: the task is out of time (send_claimed releases)
             except Exception as exc:  # noqa: BLE001  (SMTP refusal or network error)
                 lane.abort()
-                _retry_or_fail(token, item.row, repr(exc))
+                _retry_or_fail(token, item.row, repr(exc), permanent=_refused_for_good(exc))
                 counts["retry"] += 1
                 del steps[index]
     return [pair for index, pair in enumerate(chunk) if index in ready]

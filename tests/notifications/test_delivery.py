@@ -356,3 +356,28 @@ def test_reclaims_after_a_dead_worker_do_not_spend_attempts(northwind):
     with time_machine.travel(later, tick=False):
         assert delivery.deliver_due()["sent"] == 1
     assert len(mail.outbox) == 1
+
+
+# --- issue 12, finding 8: a permanent refusal is not retried --------------------------
+
+
+def test_a_permanent_refusal_of_the_recipient_fails_the_message_at_once(
+    northwind, northwind_admin, smtp_mailer, monkeypatch
+):
+    import smtplib
+
+    from notifications import smtp
+
+    def no_such_user(self, email_message):
+        raise smtplib.SMTPRecipientsRefused({"doc@clinic.test": (550, b"5.1.1 no such user")})
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(smtp.EmailBackend, "prepare_steps", no_such_user)
+    schedule([message(northwind)])
+    delivery.deliver_due()
+    row = email_rows().get()
+    assert (row.state, row.attempts) == ("failed", 1)
+    assert "no such user" in row.last_error
+    assert Notification.objects.get(channel="in_app", kind="delivery.failed").recipient == (
+        northwind_admin
+    )
