@@ -7,8 +7,8 @@
    lane for the whole batch).
 3. Record: `sent` is committed only for rows still claimed by this token; a row someone else
    reclaimed (because this worker looked dead) is aborted, never sent twice.
-4. A failure schedules a retry with exponential backoff and jitter; after MAX_ATTEMPTS the row
-   is `failed` and the firm's admins get an in-app alert.
+4. A failure schedules a retry with exponential backoff and jitter; after MAX_ATTEMPTS SMTP
+   tries (a reclaim is not a try) the row is `failed` and the firm's admins get an in-app alert.
 5. Claims older than CLAIM_TIMEOUT (a worker killed mid-batch) go back to `scheduled`.
 """
 
@@ -16,15 +16,16 @@ import functools
 import logging
 import random
 import select
+import smtplib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 import psycopg
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from psycopg import pq
 
@@ -51,6 +52,13 @@ def release_stale_claims(now=None) -> int:
     ).update(state=Notification.State.SCHEDULED, claim_token=None)
 
 
+def release_claims(token) -> int:
+    """Give back the rows this claim still holds (nothing of theirs was committed sent)."""
+    return Notification.objects.filter(claim_token=token, state=Notification.State.SENDING).update(
+        state=Notification.State.SCHEDULED, claim_token=None
+    )
+
+
 def claim_batch(limit: int, now=None) -> tuple[uuid.UUID, list[int]]:
     now = now or timezone.now()
     token = uuid.uuid4()
@@ -68,7 +76,6 @@ def claim_batch(limit: int, now=None) -> tuple[uuid.UUID, list[int]]:
                 state=Notification.State.SENDING,
                 claim_token=token,
                 claimed_at=now,
-                attempts=F("attempts") + 1,
             )
     return token, ids
 
@@ -212,11 +219,21 @@ def _await_command(pgconn, tag: bytes) -> str:
     return error
 
 
-def _retry_or_fail(token, row: Notification, error: str) -> None:
-    if row.attempts >= MAX_ATTEMPTS:
+def _refused_for_good(exc: BaseException) -> bool:
+    """A 5xx to RCPT: the server says this recipient will never be accepted."""
+    return isinstance(exc, smtplib.SMTPRecipientsRefused) and all(
+        500 <= code < 600 for code, _ in exc.recipients.values()
+    )
+
+
+def _retry_or_fail(token, row: Notification, error: str, *, permanent: bool = False) -> None:
+    """An SMTP try failed: count it (only tries count, not reclaims) and retry or give up;
+    a permanent refusal gives up at once."""
+    row.attempts += 1
+    if permanent or row.attempts >= MAX_ATTEMPTS:
         changed = Notification.objects.filter(
             pk=row.pk, claim_token=token, state=Notification.State.SENDING
-        ).update(state=Notification.State.FAILED, last_error=error[:2000])
+        ).update(state=Notification.State.FAILED, last_error=error[:2000], attempts=row.attempts)
         if changed:
             _alert_admins(row, error)
         return
@@ -229,6 +246,7 @@ def _retry_or_fail(token, row: Notification, error: str) -> None:
         state=Notification.State.SCHEDULED,
         due_at=timezone.now() + timedelta(seconds=delay),
         last_error=error[:2000],
+        attempts=row.attempts,
         claim_token=None,
     )
 
@@ -253,7 +271,8 @@ def _alert_admins(row: Notification, error: str) -> None:
                 state=Notification.State.SENT,
                 title=f"An email could not be delivered: {row.title}"[:200],
                 body_text=(
-                    f"We tried {row.attempts} times to email {row.to_email} and gave up. "
+                    f"Email to {row.to_email} failed after {row.attempts} attempt(s); "
+                    "the mail server did not accept it. "
                     "Check the address on the client page and contact them another way."
                 ),
                 link_path=row.link_path,
@@ -287,6 +306,15 @@ def send_claimed(token, ids: list[int]) -> dict[str, int]:
             _send_two_phase(token, outgoing, lanes, counts)
         else:
             _send_plain(token, outgoing, lanes[0], counts)
+    except SoftTimeLimitExceeded:
+        # Out of time: drop every half-sent transaction (no final dot) and hand back what
+        # this claim still holds, so another run sends it now rather than after the claim
+        # timeout. Rows already committed sent stay sent.
+        for lane in lanes:
+            if hasattr(lane, "abort"):
+                lane.abort()
+        release_claims(token)
+        raise
     finally:
         for lane in lanes:
             try:
@@ -302,8 +330,10 @@ def _send_plain(token, outgoing: list[Outgoing], backend, counts) -> None:
     for item in outgoing:
         try:
             backend.send_messages([item.email])
+        except SoftTimeLimitExceeded:
+            raise
         except Exception as exc:  # noqa: BLE001  (any backend or network error)
-            _retry_or_fail(token, item.row, repr(exc))
+            _retry_or_fail(token, item.row, repr(exc), permanent=_refused_for_good(exc))
             counts["retry"] += 1
             continue
         counts["sent"] += len(_commit_sent(token, [item.row.pk]))
@@ -340,6 +370,8 @@ def _send_two_phase(token, outgoing: list[Outgoing], lanes, counts) -> None:
         for lane, item in finished:
             try:
                 code, reply = lane.confirm()
+            except SoftTimeLimitExceeded:
+                raise
             except Exception as exc:  # noqa: BLE001
                 code, reply = 0, repr(exc).encode()
             if code == 250:
@@ -382,9 +414,11 @@ def _prepare_side_by_side(token, chunk, counts) -> list:
             except StopIteration:
                 ready.add(index)
                 del steps[index]
+            except SoftTimeLimitExceeded:
+                raise  # not an SMTP failure: the task is out of time (send_claimed releases)
             except Exception as exc:  # noqa: BLE001  (SMTP refusal or network error)
                 lane.abort()
-                _retry_or_fail(token, item.row, repr(exc))
+                _retry_or_fail(token, item.row, repr(exc), permanent=_refused_for_good(exc))
                 counts["retry"] += 1
                 del steps[index]
     return [pair for index, pair in enumerate(chunk) if index in ready]

@@ -310,3 +310,74 @@ def test_the_pipelined_commit_leaves_rows_another_claim_took(northwind, postgres
     owned = delivery._commit_sent(token, ids, then=written.append)
     assert owned == set(ids[1:]) == written[0]
     assert email_rows(state="scheduled").count() == 1
+
+
+# --- issue 12, finding 4: the soft time limit ends a delivery cleanly ------------------
+
+
+def test_soft_time_limit_is_not_swallowed_and_releases_the_claims(
+    northwind, smtp_mailer, monkeypatch
+):
+    """Celery raises SoftTimeLimitExceeded wherever the task is; the per-lane `except
+    Exception` used to count it as an SMTP failure and carry on to the hard kill."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from notifications import smtp
+
+    def out_of_time(self, email_message):
+        raise SoftTimeLimitExceeded()
+        yield  # pragma: no cover  (a generator, like the real one)
+
+    monkeypatch.setattr(smtp.EmailBackend, "prepare_steps", out_of_time)
+    schedule([message(northwind, step=str(i)) for i in range(3)])
+    with pytest.raises(SoftTimeLimitExceeded):
+        delivery.deliver_due()
+    rows = list(email_rows())
+    assert {row.state for row in rows} == {Notification.State.SCHEDULED}
+    assert {row.claim_token for row in rows} == {None}
+    assert {row.last_error for row in rows} == {""}
+    smtp_mailer.assert_no_more_than(0, within=0.3)
+
+
+# --- issue 12, finding 5: attempts count SMTP tries, not reclaims ----------------------
+
+
+def test_reclaims_after_a_dead_worker_do_not_spend_attempts(northwind):
+    schedule([message(northwind)])
+    later = timezone.now()
+    for _ in range(delivery.MAX_ATTEMPTS + 1):
+        with time_machine.travel(later, tick=False):
+            delivery.claim_batch(10)  # the worker dies before any SMTP try
+        later += delivery.claim_timeout() + timedelta(seconds=1)
+        with time_machine.travel(later, tick=False):
+            assert delivery.release_stale_claims() == 1
+    row = email_rows().get()
+    assert (row.state, row.attempts) == ("scheduled", 0)
+    with time_machine.travel(later, tick=False):
+        assert delivery.deliver_due()["sent"] == 1
+    assert len(mail.outbox) == 1
+
+
+# --- issue 12, finding 8: a permanent refusal is not retried --------------------------
+
+
+def test_a_permanent_refusal_of_the_recipient_fails_the_message_at_once(
+    northwind, northwind_admin, smtp_mailer, monkeypatch
+):
+    import smtplib
+
+    from notifications import smtp
+
+    def no_such_user(self, email_message):
+        raise smtplib.SMTPRecipientsRefused({"doc@clinic.test": (550, b"5.1.1 no such user")})
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(smtp.EmailBackend, "prepare_steps", no_such_user)
+    schedule([message(northwind)])
+    delivery.deliver_due()
+    row = email_rows().get()
+    assert (row.state, row.attempts) == ("failed", 1)
+    assert "no such user" in row.last_error
+    assert Notification.objects.get(channel="in_app", kind="delivery.failed").recipient == (
+        northwind_admin
+    )
