@@ -285,7 +285,10 @@ def test_the_email_carries_the_status(as_user, northwind_staff, busy_rivera):
         assert "Waiting for the malpractice certificate" in body
         assert "Change of information · Individual profile: Submitted since" in body
         assert "Practice address corrected" in body
-        assert "signed in ink (Wet-signed certification statement, mailed to the contractor (MAC))" in body
+        assert (
+            "signed in ink (Wet-signed certification statement, mailed to the contractor (MAC))"
+            in body
+        )
         assert "T0123456789" in body
         assert "http://127.0.0.1:8000/dashboard/" in body
 
