@@ -16,6 +16,8 @@ urlpatterns = [
     path("favicon.ico", views.favicon, name="favicon"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("ping/", views.ping, name="ping"),
+    path("health/live/", views.health_live, name="health_live"),
+    path("health/ready/", views.health_ready, name="health_ready"),
     path("team/", views.team, name="team"),
     path("settings/", views.firm_settings, name="firm_settings"),
     path("team/invite/", views.invite_member, name="invite_member"),
@@ -50,3 +52,5 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
+
+handler500 = "portal.views.server_error"

@@ -1,12 +1,16 @@
+import sys
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
-from django.http import HttpResponse
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
 from django.views.decorators.http import require_GET, require_POST
+from kombu import Connection
 
 from . import services
 from .access import (
@@ -32,6 +36,48 @@ def favicon(request):
 def ping(request):
     """A trivial logged-in page: uptime checks, and the benchmark's floor."""
     return HttpResponse(status=204)
+
+
+@require_GET
+def health_live(request):
+    """Liveness, for an uptime monitor: the web process answers. No login, no database."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def health_ready(request):
+    """Readiness: the database answers a query and the broker accepts a connection.
+    503 with what failed, so a load balancer stops sending traffic and a person sees why."""
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except DatabaseError as exc:
+        checks["database"] = f"down ({type(exc).__name__})"
+    try:
+        with Connection(
+            settings.CELERY_BROKER_URL,
+            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+            connect_timeout=2,
+        ) as broker:
+            broker.ensure_connection(max_retries=1, timeout=2)
+        checks["broker"] = "ok"
+    except Exception as exc:  # noqa: BLE001  (any broker error means not ready)
+        checks["broker"] = f"down ({type(exc).__name__})"
+    ready = all(value == "ok" for value in checks.values())
+    return JsonResponse(checks, status=200 if ready else 503)
+
+
+def server_error(request):
+    """handler500: a lost database is a 503 that tells the truth (we could not confirm the
+    change, so check before trying again); anything else is the usual 500 page."""
+    error = sys.exc_info()[1]
+    if isinstance(error, (OperationalError, InterfaceError)):
+        response = render(request, "503.html", status=503)
+        response["Retry-After"] = "30"
+        return response
+    return render(request, "500.html", status=500)
 
 
 @require_GET

@@ -49,6 +49,9 @@ ROUTES = {
     ),
     "favicon": ("get", None, row(301, 301, 301, 301, LOGIN, 301, 301, 301)),
     "ping": ("get", None, row(LOGIN, 204, 204, 204, LOGIN, 204, 204, 204)),
+    # Monitors: no login (a deactivated session is still logged out first).
+    "health_live": ("get", None, row(OK, OK, OK, OK, LOGIN, OK, OK, OK)),
+    "health_ready": ("get", None, row(OK, OK, OK, OK, LOGIN, OK, OK, OK)),
     "dashboard": ("get", None, row(LOGIN, OK, OK, OK, LOGIN, FORBIDDEN, OK, OK)),
     "team": ("get", None, ADMIN_ONLY),
     "firm_settings": ("get", None, ADMIN_ONLY),
