@@ -186,7 +186,7 @@ def seed_rivera(firm, staff, clock: DemoClock) -> None:
 
 
 def seed_okafor(firm, staff, clock: DemoClock) -> None:
-    """Individual only; a paper signature mailed 40 days ago, never received."""
+    """Individual only; a wet-signed statement to upload in PECOS, at day 18 of its 20."""
     with clock.at(75):
         okafor = _client(
             firm,
@@ -208,12 +208,8 @@ def seed_okafor(firm, staff, clock: DemoClock) -> None:
         enrollment = services.enrollment_create(
             profile=individual, kind=Enrollment.Kind.REVALIDATION, actor=staff
         )
-    with clock.at(45):
-        paper = services.round_open(
-            enrollment=enrollment, actor=staff, method=SignatureRound.Method.PAPER
-        )
-    with clock.at(40):
-        services.round_mark_mailed(signature_round=paper, actor=staff)
+    with clock.at(18):
+        services.round_open(enrollment=enrollment, actor=staff, method=SignatureRound.Method.UPLOAD)
     _provider_account(okafor, firm)
 
 
@@ -302,7 +298,7 @@ def _advance_profile(
             enrollment=enrollment,
             actor=staff,
             method=(
-                SignatureRound.Method.PAPER
+                rng.choice([SignatureRound.Method.UPLOAD, SignatureRound.Method.PAPER])
                 if rng.random() < 0.15
                 else SignatureRound.Method.ELECTRONIC
             ),
