@@ -3,6 +3,7 @@ noticeable share of the page: `age` says how long ago in one plain unit."""
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
 
 register = template.Library()
 
@@ -28,3 +29,34 @@ def age(moment, now=None) -> str:
             count = int(seconds // size)
             return f"{count} {name}{'' if count == 1 else 's'}"
     return ""
+
+
+# A deadline this many days away or nearer is "due soon" (a warning); past it, overdue.
+DUE_SOON_DAYS = 7
+
+
+def due_in_days(deadline, today=None) -> int:
+    """Calendar days from today to the deadline's date, in the active (the firm's) zone."""
+    today = today or timezone.localdate()
+    return (timezone.localtime(deadline).date() - today).days
+
+
+@register.simple_tag
+def due_badge(deadline, today=None):
+    """Overdue and due-soon at a glance, in words as well as colour: "3 days overdue",
+    "due today", "due tomorrow", "due in 5 days". Nothing when the deadline is far."""
+    if deadline is None:
+        return ""
+    days = due_in_days(deadline, today)
+    if days < 0:
+        late = -days
+        text, tone = f"{late} day{'s' if late != 1 else ''} overdue", "danger"
+    elif days == 0:
+        text, tone = "due today", "danger"
+    elif days == 1:
+        text, tone = "due tomorrow", "warn"
+    elif days <= DUE_SOON_DAYS:
+        text, tone = f"due in {days} days", "warn"
+    else:
+        return ""
+    return format_html('<strong class="badge badge-{}">{}</strong>', tone, text)
