@@ -1,6 +1,6 @@
 from django import forms
 
-from portal.models import Role, User, validate_portal_email
+from portal.models import Membership, User, validate_portal_email
 
 from .models import Client, CMSRole, Organization, Profile
 
@@ -8,9 +8,7 @@ from .models import Client, CMSRole, Organization, Profile
 def staff_members(firm):
     """The firm's active admins and staff: whom clients and enrollments can be assigned to."""
     return User.objects.filter(
-        memberships__firm=firm,
-        memberships__is_active=True,
-        memberships__role__in=[Role.ADMIN, Role.STAFF],
+        pk__in=Membership.objects.firm_staff(firm).values("user_id")
     ).order_by("full_name", "email")
 
 

@@ -15,7 +15,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from portal import audit
-from portal.models import Firm, Role, User, normalize_email, validate_portal_email
+from portal.models import Firm, Membership, User, normalize_email, validate_portal_email
 
 from . import services
 from .models import Client, Organization
@@ -129,9 +129,7 @@ def plan_import(*, firm: Firm, text: str) -> ImportPlan:
     staff = {
         user.email: user
         for user in User.objects.filter(
-            memberships__firm=firm,
-            memberships__is_active=True,
-            memberships__role__in=[Role.ADMIN, Role.STAFF],
+            pk__in=Membership.objects.firm_staff(firm).values("user_id")
         )
     }
     npis = [(row.get("npi") or "").strip() for row in raw_rows]

@@ -54,12 +54,7 @@ def _check(instance: Model, names: list[str]) -> None:
 
 
 def _ensure_staff_of(firm: Firm, user: User | None) -> None:
-    if (
-        user is not None
-        and not Membership.objects.filter(
-            firm=firm, user=user, is_active=True, role__in=[Role.ADMIN, Role.STAFF]
-        ).exists()
-    ):
+    if user is not None and not Membership.objects.firm_staff(firm).filter(user=user).exists():
         raise DomainError("Assign the client to an active member of your firm.")
 
 

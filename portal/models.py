@@ -244,6 +244,12 @@ class Role(models.TextChoices):
 FIRM_ROLES = frozenset({Role.ADMIN, Role.STAFF})
 
 
+class MembershipQuerySet(models.QuerySet):
+    def firm_staff(self, firm):
+        """The firm's active admins and staff: the people who work its caseload."""
+        return self.filter(firm=firm, is_active=True, role__in=FIRM_ROLES)
+
+
 class Membership(models.Model):
     """A user's place in one firm. One per user and firm; deactivated rather than deleted."""
 
@@ -254,6 +260,8 @@ class Membership(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     deactivated_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -110,9 +110,7 @@ def send_due_digests(now: datetime | None = None) -> int:
         local = now.astimezone(firm.zone)
         if local.weekday() >= 5 or local.hour < firm.digest_hour:
             continue
-        members = Membership.objects.filter(
-            firm=firm, is_active=True, role__in=[Role.ADMIN, Role.STAFF]
-        ).select_related("user")
+        members = Membership.objects.firm_staff(firm).select_related("user")
         for membership in members:
             user = membership.user
             items = digest_items(firm, user, now)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from portal import audit
 from portal.access import firm_member_required
-from portal.models import Membership, Role
+from portal.models import Membership
 from workflows.models import Holder
 
 from .durations import expected_completion, stage_durations, weekly_trend
@@ -82,9 +82,7 @@ def stuck_report_page(request):
     staff = []
     if membership.is_admin:
         staff = list(
-            Membership.objects.filter(
-                firm=request.firm, is_active=True, role__in=[Role.ADMIN, Role.STAFF]
-            )
+            Membership.objects.firm_staff(request.firm)
             .select_related("user")
             .order_by("user__full_name", "user__email")
         )

@@ -47,9 +47,7 @@ def caseload_page(request):
     staff = []
     if membership.is_admin:
         staff = list(
-            Membership.objects.filter(
-                firm=request.firm, is_active=True, role__in=[Role.ADMIN, Role.STAFF]
-            )
+            Membership.objects.firm_staff(request.firm)
             .select_related("user")
             .order_by("user__full_name")
         )
