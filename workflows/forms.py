@@ -40,6 +40,11 @@ class GrantForm(forms.Form):
     )
     pecos = forms.BooleanField(label="PECOS", required=False, initial=True)
     nppes = forms.BooleanField(label="NPPES", required=False, initial=True)
+    sent_on = forms.DateField(
+        label="Sent in I&A on (if not today)",
+        required=False,
+        help_text="The 30-day clock counts from the day it was sent in I&A.",
+    )
 
 
 class EnrollmentForm(forms.Form):
@@ -48,6 +53,11 @@ class EnrollmentForm(forms.Form):
 
 class RoundForm(forms.Form):
     method = forms.ChoiceField(choices=SignatureRound.Method.choices)
+    submitted_on = forms.DateField(
+        label="Submitted in PECOS on (if not today)",
+        required=False,
+        help_text="CMS's 20 days to sign count from the submission.",
+    )
     reason = forms.CharField(
         max_length=300,
         required=False,

@@ -163,6 +163,7 @@ def grant_sent(grant: AccessGrant) -> None:
     """The provider at once, then reminders while pending; staff alerts late in the month."""
     client = _client_with_people(grant.profile.client_id)
     firm = client.firm
+    now = timezone.now()
     step = grant_step(grant)
     sent = grant.sent_at
     expires = (
@@ -199,8 +200,8 @@ def grant_sent(grant: AccessGrant) -> None:
     ]
     for day in parse_day_list(firm.grant_reminder_days):
         due = civil_moment(firm, sent, day)
-        if grant.deadline and due >= grant.deadline:
-            continue
+        if (grant.deadline and due >= grant.deadline) or due < now:
+            continue  # after the deadline, or already past when recorded late
         left = days_left(firm, grant.deadline, due) if grant.deadline else None
         lines = [
             (
@@ -233,8 +234,8 @@ def grant_sent(grant: AccessGrant) -> None:
         ]
     for day in parse_day_list(firm.grant_staff_alert_days):
         due = civil_moment(firm, sent, day)
-        if grant.deadline and due >= grant.deadline:
-            continue
+        if (grant.deadline and due >= grant.deadline) or due < now:
+            continue  # after the deadline, or already past when recorded late
         messages += _staff_message(
             client,
             grant,
@@ -412,6 +413,7 @@ def round_opened(signature_round: SignatureRound) -> None:
     profile = signature_round.enrollment.profile
     client = _client_with_people(profile.client_id)
     firm = client.firm
+    now = timezone.now()
     opened = signature_round.opened_at
     why = (
         [
@@ -441,8 +443,8 @@ def round_opened(signature_round: SignatureRound) -> None:
     # run for electronic, uploaded and mailed signatures alike.
     for day in parse_day_list(firm.round_reminder_days):
         due = civil_moment(firm, opened, day)
-        if due >= signature_round.deadline:
-            continue
+        if due >= signature_round.deadline or due < now:
+            continue  # after the deadline, or already past when recorded late
         messages += [
             _message(
                 client,
@@ -466,8 +468,8 @@ def round_opened(signature_round: SignatureRound) -> None:
         ]
     for day in parse_day_list(firm.round_staff_alert_days):
         due = civil_moment(firm, opened, day)
-        if due >= signature_round.deadline:
-            continue
+        if due >= signature_round.deadline or due < now:
+            continue  # after the deadline, or already past when recorded late
         messages += _staff_message(
             client,
             signature_round,

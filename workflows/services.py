@@ -5,7 +5,7 @@ state and gets a clear TransitionError), changes it, and records the event that 
 client's timeline, all in one transaction.
 """
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Model
@@ -59,8 +59,20 @@ def _lock(obj):
     return type(obj).objects.select_for_update(of=("self",)).select_related(*related).get(pk=obj.pk)
 
 
-def _move(obj, to: str, *, actor: User | None, verb: str, action: str, reason: str = "", **fields):
-    """Move `obj` (already locked) to state `to`, if its workflow allows it from where it is."""
+def _move(
+    obj,
+    to: str,
+    *,
+    actor: User | None,
+    verb: str,
+    action: str,
+    reason: str = "",
+    cms_date: date | None = None,
+    **fields,
+):
+    """Move `obj` (already locked) to state `to`, if its workflow allows it from where it is.
+    `cms_date`: the day it happened at CMS, when staff record it later (the event keeps both
+    that day and, as its own time, when it was recorded)."""
     model = type(obj)
     if to not in model.TRANSITIONS[obj.State(obj.state)]:
         noun = model._meta.verbose_name
@@ -74,12 +86,38 @@ def _move(obj, to: str, *, actor: User | None, verb: str, action: str, reason: s
     obj.state_entered_at = now
     for name, value in fields.items():
         setattr(obj, name, value)
-    obj.save(update_fields=["state", "state_entered_at", *fields])
+    obj.save(update_fields={"state", "state_entered_at", *fields})
     data = {"from": old, "to": to}
     if reason:
         data["reason"] = reason
+    if cms_date is not None:
+        data["cms_date"] = cms_date.isoformat()
     _record(verb, obj, actor=actor, data=data)
     return obj
+
+
+# The oldest date staff may give for something that happened at CMS: a longer gap would mean
+# a clock (30 days for a request, 20 to sign) that has already run out.
+CMS_DATE_MAX_DAYS_BACK = 60
+
+
+def _cms_moment(firm, on: date | None, *, what: str) -> datetime:
+    """When something happened at CMS (`on`, a date in the firm's zone, at the time of day it
+    is recorded); no date, or today, is now. Deadlines and reminders count from it."""
+    now = timezone.now()
+    if on is None:
+        return now
+    local_now = now.astimezone(firm.zone)
+    if on > local_now.date():
+        raise TransitionError(f"The date {what} is in the future: give the day it happened.")
+    if on < local_now.date() - timedelta(days=CMS_DATE_MAX_DAYS_BACK):
+        raise TransitionError(
+            f"The date {what} is more than {CMS_DATE_MAX_DAYS_BACK} days ago: its clock has "
+            "run out; record what happened since instead."
+        )
+    if on == local_now.date():
+        return now
+    return local_now.replace(year=on.year, month=on.month, day=on.day).astimezone(now.tzinfo)
 
 
 # --- access grants ----------------------------------------------------------------------
@@ -95,14 +133,18 @@ def grant_create(
     pecos: bool = True,
     nppes: bool = True,
     send: bool = True,
+    sent_on: date | None = None,
 ) -> AccessGrant:
-    """Prepare an access grant for a profile and, by default, send it at once."""
+    """Prepare an access grant for a profile and, by default, send it at once (`sent_on`:
+    the day it was sent in I&A, if not today)."""
     if method == AccessGrant.Method.ADD_STAFF and not requested_role:
         raise TransitionError("Choose the CMS role the provider should give you when adding staff.")
     if method != AccessGrant.Method.ADD_STAFF:
         requested_role = ""
     if not (pecos or nppes):
         raise TransitionError("Choose at least one system: PECOS or NPPES.")
+    if send:
+        _cms_moment(profile.firm, sent_on, what="it was sent")  # refuse before writing
     grant = AccessGrant(
         firm=profile.firm,
         profile=profile,
@@ -120,26 +162,29 @@ def grant_create(
         ) from None
     _record("grant.prepared", grant, actor=actor, data={"to": grant.state, "method": method})
     if send:
-        grant = grant_send(grant=grant, actor=actor)
+        grant = grant_send(grant=grant, actor=actor, sent_on=sent_on)
     return grant
 
 
 @transaction.atomic
-def grant_send(*, grant: AccessGrant, actor: User) -> AccessGrant:
-    """The firm sent the connection request (or asked the provider to add it): the clock runs."""
+def grant_send(*, grant: AccessGrant, actor: User, sent_on: date | None = None) -> AccessGrant:
+    """The firm sent the connection request (or asked the provider to add it) in I&A, today
+    or on `sent_on`: the clock runs from then."""
     grant = _lock(grant)
-    now = timezone.now()
+    sent = _cms_moment(grant.firm, sent_on, what="it was sent")
     deadline = None
     if grant.method == AccessGrant.Method.CONNECTION_REQUEST:
-        deadline = grant_deadline(grant.firm, now)
+        deadline = grant_deadline(grant.firm, sent)
     grant = _move(
         grant,
         AccessGrant.State.AWAITING_PROVIDER,
         actor=actor,
         verb="grant.sent",
         action="send it",
-        sent_at=now,
+        cms_date=sent_on,
+        sent_at=sent,
         deadline=deadline,
+        state_entered_at=sent,
     )
     notify.grant_sent(grant)
     return grant
@@ -469,9 +514,17 @@ def enrollment_update(
 # --- signature rounds -------------------------------------------------------------------
 
 
-def _open_round(enrollment: Enrollment, *, actor: User, reason: str, method: str, revision: bool):
+def _open_round(
+    enrollment: Enrollment,
+    *,
+    actor: User,
+    reason: str,
+    method: str,
+    revision: bool,
+    submitted_on: date | None = None,
+):
     number = (enrollment.rounds.aggregate(n=Max("number"))["n"] or 0) + 1
-    now = timezone.now()
+    now = _cms_moment(enrollment.firm, submitted_on, what="it was submitted in PECOS")
     signature_round = SignatureRound(
         firm=enrollment.firm,
         enrollment=enrollment,
@@ -480,6 +533,7 @@ def _open_round(enrollment: Enrollment, *, actor: User, reason: str, method: str
         reason=reason,
         method=method,
         opened_at=now,
+        state_entered_at=now,
         deadline=signature_deadline(enrollment.firm, now),
     )
     try:
@@ -492,7 +546,13 @@ def _open_round(enrollment: Enrollment, *, actor: User, reason: str, method: str
         "round.opened",
         signature_round,
         actor=actor,
-        data={"to": signature_round.state, "number": number, "reason": reason, "method": method},
+        data={
+            "to": signature_round.state,
+            "number": number,
+            "reason": reason,
+            "method": method,
+            **({"cms_date": submitted_on.isoformat()} if submitted_on else {}),
+        },
     )
     _move(
         enrollment,
@@ -510,16 +570,26 @@ def _open_round(enrollment: Enrollment, *, actor: User, reason: str, method: str
 
 @transaction.atomic
 def round_open(
-    *, enrollment: Enrollment, actor: User, method: str = SignatureRound.Method.ELECTRONIC
+    *,
+    enrollment: Enrollment,
+    actor: User,
+    method: str = SignatureRound.Method.ELECTRONIC,
+    submitted_on: date | None = None,
 ) -> SignatureRound:
-    """The application reached the signature step for the first time."""
+    """The application was submitted in PECOS (today or on `submitted_on`) and waits for its
+    signature for the first time: CMS's 20 days run from the submission."""
     enrollment = _lock(enrollment)
     if enrollment.state != Enrollment.State.PREPARING:
         raise TransitionError(
             "The first signature is asked while preparing; after submission open a revision."
         )
     return _open_round(
-        enrollment, actor=actor, reason="Initial signature", method=method, revision=False
+        enrollment,
+        actor=actor,
+        reason="Initial signature",
+        method=method,
+        revision=False,
+        submitted_on=submitted_on,
     )
 
 
@@ -530,8 +600,10 @@ def round_open_revision(
     actor: User,
     reason: str,
     method: str = SignatureRound.Method.ELECTRONIC,
+    submitted_on: date | None = None,
 ) -> SignatureRound:
-    """A correction after submission needs a new signature: round N+1."""
+    """A correction after submission needs a new signature: round N+1 (`submitted_on`: the
+    day the revision was submitted in PECOS, if not today)."""
     enrollment = _lock(enrollment)
     if not reason.strip():
         raise TransitionError("Say what changed: the provider sees it with the request to sign.")
@@ -540,7 +612,14 @@ def round_open_revision(
             "A revision round follows a submission; this enrollment is "
             f"{enrollment.get_state_display().lower()}."
         )
-    return _open_round(enrollment, actor=actor, reason=reason.strip(), method=method, revision=True)
+    return _open_round(
+        enrollment,
+        actor=actor,
+        reason=reason.strip(),
+        method=method,
+        revision=True,
+        submitted_on=submitted_on,
+    )
 
 
 @transaction.atomic

@@ -146,6 +146,7 @@ def grant_create(request, public_id):
                 requested_role=data["requested_role"],
                 pecos=data["pecos"],
                 nppes=data["nppes"],
+                sent_on=data["sent_on"],
                 actor=request.user,
             ),
             f"Access request for {profile.label} sent; the provider has been told.",
@@ -188,11 +189,21 @@ def round_create(request, public_id):
     form = RoundForm(request.POST)
     if form.is_valid():
         method, reason = form.cleaned_data["method"], form.cleaned_data["reason"]
+        submitted_on = form.cleaned_data["submitted_on"]
         if enrollment.state == Enrollment.State.PREPARING:
-            action = partial(services.round_open, enrollment=enrollment, method=method)
+            action = partial(
+                services.round_open,
+                enrollment=enrollment,
+                method=method,
+                submitted_on=submitted_on,
+            )
         else:
             action = partial(
-                services.round_open_revision, enrollment=enrollment, method=method, reason=reason
+                services.round_open_revision,
+                enrollment=enrollment,
+                method=method,
+                reason=reason,
+                submitted_on=submitted_on,
             )
         attempt(
             request,
