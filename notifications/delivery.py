@@ -7,8 +7,13 @@
    lane for the whole batch).
 3. Record: `sent` is committed only for rows still claimed by this token; a row someone else
    reclaimed (because this worker looked dead) is aborted, never sent twice.
-4. A failure schedules a retry with exponential backoff and jitter; after MAX_ATTEMPTS SMTP
-   tries (a reclaim is not a try) the row is `failed` and the firm's admins get an in-app alert.
+4. A failure of the message (a 4xx for its recipient) schedules a retry with exponential
+   backoff and jitter; after MAX_ATTEMPTS SMTP tries (a reclaim is not a try) the row is
+   `failed` and the firm's admins get an in-app alert; a 5xx for the recipient fails it at
+   once. A failure of the server (refused, timed out, TLS, 421) spends no attempt: the row
+   waits and is tried every few minutes until max_age() (72 hours by default); the outage is
+   logged at ERROR once when it starts and once when it ends, and each admin gets one in-app
+   alert a day while it lasts.
 5. Claims older than CLAIM_TIMEOUT (a worker killed mid-batch) go back to `scheduled`.
 """
 
@@ -17,6 +22,8 @@ import logging
 import random
 import select
 import smtplib
+import socket
+import ssl
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,6 +44,16 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 BASE_BACKOFF_SECONDS = 60
+# While the mail server itself is down, messages wait (no attempt spent) and try again this
+# often; one older than max_age() is given up, so a weekend outage is survived but a message
+# is never sent days late.
+OUTAGE_RETRY_SECONDS = 120
+
+
+def max_age() -> timedelta:
+    return timedelta(hours=getattr(settings, "NOTIFICATION_MAX_AGE_HOURS", 72))
+
+
 LANES = 8  # SMTP connections used side by side
 
 
@@ -226,9 +243,88 @@ def _refused_for_good(exc: BaseException) -> bool:
     )
 
 
-def _retry_or_fail(token, row: Notification, error: str, *, permanent: bool = False) -> None:
+def _server_unavailable(exc: BaseException) -> bool:
+    """The mail server failed, not this message: refused or dropped connections, timeouts,
+    TLS failures, a 421 ("service not available"), a server that will not greet us."""
+    if isinstance(exc, smtplib.SMTPConnectError | smtplib.SMTPServerDisconnected):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code == 421
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code == 421 for code, _ in exc.recipients.values())
+    return isinstance(exc, ConnectionError | TimeoutError | socket.gaierror | ssl.SSLError)
+
+
+# This process's view of the mail server, so an outage is logged once, not per message.
+_outage = {"since": None}
+
+
+def _wait_for_server(token, row: Notification, error: str) -> None:
+    """The server is down: put the row back without spending an attempt, note the outage."""
+    Notification.objects.filter(
+        pk=row.pk, claim_token=token, state=Notification.State.SENDING
+    ).update(
+        state=Notification.State.SCHEDULED,
+        # bandit: retry jitter, not a secret
+        due_at=timezone.now() + timedelta(seconds=OUTAGE_RETRY_SECONDS * (0.5 + random.random())),  # nosec B311
+        last_error=error[:2000],
+        claim_token=None,
+    )
+    if _outage["since"] is None:
+        _outage["since"] = timezone.now()
+        logger.error("SMTP server unavailable (%s); messages wait and are retried", error[:200])
+    _alert_admins_of_outage(row, error)
+
+
+def _server_answered() -> None:
+    if _outage["since"] is not None:
+        logger.error("SMTP server answering again after an outage since %s", _outage["since"])
+        _outage["since"] = None
+
+
+def _alert_admins_of_outage(row: Notification, error: str) -> None:
+    """One in-app alert per admin and day while the mail server is down (not one per message)."""
+    day = timezone.now().date().isoformat()
+    admins = Membership.objects.filter(firm=row.firm_id, role=Role.ADMIN, is_active=True)
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                firm_id=row.firm_id,
+                recipient_id=membership.user_id,
+                channel=Notification.Channel.IN_APP,
+                kind="delivery.outage",
+                subject_type="firm",
+                subject_id=str(row.firm_id),
+                step=day,
+                idempotency_key=f"delivery.outage:{row.firm_id}:{day}:{membership.user_id}",
+                due_at=timezone.now(),
+                state=Notification.State.SENT,
+                title="Email is delayed: the mail server is not answering",
+                body_text=(
+                    "credportal cannot reach its mail server. Reminders and other emails are "
+                    "kept and go out when it answers again; nothing is lost unless the outage "
+                    f"lasts more than {int(max_age().total_seconds() // 3600)} hours."
+                ),
+                sent_at=timezone.now(),
+            )
+            for membership in admins
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _retry_or_fail(
+    token, row: Notification, error: str, *, permanent: bool = False, server_down: bool = False
+) -> None:
     """An SMTP try failed: count it (only tries count, not reclaims) and retry or give up;
-    a permanent refusal gives up at once."""
+    a permanent refusal gives up at once. A server that is down spends no attempt: the row
+    waits for it, up to max_age() after it was written."""
+    if server_down:
+        if row.created_at > timezone.now() - max_age():
+            _wait_for_server(token, row, error)
+            return
+        permanent = True
+        error = f"not delivered within {max_age()} while the mail server was down: {error}"
     row.attempts += 1
     if permanent or row.attempts >= MAX_ATTEMPTS:
         changed = Notification.objects.filter(
@@ -333,10 +429,17 @@ def _send_plain(token, outgoing: list[Outgoing], backend, counts) -> None:
         except SoftTimeLimitExceeded:
             raise
         except Exception as exc:  # noqa: BLE001  (any backend or network error)
-            _retry_or_fail(token, item.row, repr(exc), permanent=_refused_for_good(exc))
+            _retry_or_fail(
+                token,
+                item.row,
+                repr(exc),
+                permanent=_refused_for_good(exc),
+                server_down=_server_unavailable(exc),
+            )
             counts["retry"] += 1
             continue
         counts["sent"] += len(_commit_sent(token, [item.row.pk]))
+        _server_answered()
 
 
 def _send_two_phase(token, outgoing: list[Outgoing], lanes, counts) -> None:
@@ -376,6 +479,7 @@ def _send_two_phase(token, outgoing: list[Outgoing], lanes, counts) -> None:
                 code, reply = 0, repr(exc).encode()
             if code == 250:
                 counts["sent"] += 1
+                _server_answered()
                 continue
             # Refused at the dot: not delivered. Take the row back for a retry.
             _take_back(token, item.row, f"{code} {reply!r}")
@@ -418,7 +522,13 @@ def _prepare_side_by_side(token, chunk, counts) -> list:
                 raise  # not an SMTP failure: the task is out of time (send_claimed releases)
             except Exception as exc:  # noqa: BLE001  (SMTP refusal or network error)
                 lane.abort()
-                _retry_or_fail(token, item.row, repr(exc), permanent=_refused_for_good(exc))
+                _retry_or_fail(
+                    token,
+                    item.row,
+                    repr(exc),
+                    permanent=_refused_for_good(exc),
+                    server_down=_server_unavailable(exc),
+                )
                 counts["retry"] += 1
                 del steps[index]
     return [pair for index, pair in enumerate(chunk) if index in ready]

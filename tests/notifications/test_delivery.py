@@ -1,6 +1,7 @@
 """Delivery: claim, send outside the transaction, record once; retries; opt-outs; the
 two-phase SMTP path against a real (local) SMTP server."""
 
+import smtplib
 import threading
 from datetime import timedelta
 
@@ -105,8 +106,8 @@ def test_failures_retry_with_backoff_then_fail_and_alert_admins(
 ):
     from django.core.mail.backends.locmem import EmailBackend
 
-    def refuse(self, messages):
-        raise ConnectionRefusedError("SMTP server down")
+    def refuse(self, messages):  # this recipient, for now (a 4xx): each try counts
+        raise smtplib.SMTPRecipientsRefused({"doc@clinic.test": (450, b"SMTP mailbox busy")})
 
     monkeypatch.setattr(EmailBackend, "send_messages", refuse)
     schedule([message(northwind)])
@@ -122,7 +123,7 @@ def test_failures_retry_with_backoff_then_fail_and_alert_admins(
             delay = (row.due_at - now).total_seconds()
             base = delivery.BASE_BACKOFF_SECONDS * 2 ** (attempt - 1)
             assert 0.5 * base <= delay <= 1.5 * base  # exponential, with jitter
-            assert "SMTP server down" in row.last_error
+            assert "SMTP mailbox busy" in row.last_error
             now = row.due_at
     assert row.state == "failed"
     alert = Notification.objects.get(channel="in_app", kind="delivery.failed")
@@ -381,3 +382,48 @@ def test_a_permanent_refusal_of_the_recipient_fails_the_message_at_once(
     assert Notification.objects.get(channel="in_app", kind="delivery.failed").recipient == (
         northwind_admin
     )
+
+
+def test_a_long_smtp_outage_spends_no_attempts_and_the_mail_goes_out_when_it_returns(
+    northwind, northwind_admin, monkeypatch
+):
+    """Issue 12, finding 1: refused connections for 10 hours used to fail every message for
+    good after 6 tries; now they wait, admins hear once, and all go out afterwards."""
+    from django.core.mail.backends.locmem import EmailBackend
+
+    def refuse(self, messages):
+        raise ConnectionRefusedError("SMTP server down")
+
+    schedule([message(northwind, step=f"s{n}") for n in range(3)])
+    now = timezone.now()
+    with monkeypatch.context() as down:
+        down.setattr(EmailBackend, "send_messages", refuse)
+        for minute in range(0, 600, 30):
+            with time_machine.travel(now + timedelta(minutes=minute), tick=False):
+                delivery.deliver_due()
+    rows = email_rows()
+    assert set(rows.values_list("state", flat=True)) == {"scheduled"}
+    assert set(rows.values_list("attempts", flat=True)) == {0}
+    alerts = Notification.objects.filter(channel="in_app", recipient=northwind_admin)
+    assert list(alerts.values_list("kind", flat=True)) == ["delivery.outage"]  # one, not three
+    with time_machine.travel(now + timedelta(minutes=610), tick=False):
+        assert delivery.deliver_due()["sent"] == 3
+    assert len(mail.outbox) == 3
+
+
+def test_a_message_older_than_the_age_limit_is_given_up_during_an_outage(
+    northwind, northwind_admin, monkeypatch
+):
+    from django.core.mail.backends.locmem import EmailBackend
+
+    def refuse(self, messages):
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(EmailBackend, "send_messages", refuse)
+    schedule([message(northwind)])
+    with time_machine.travel(timezone.now() + delivery.max_age() + timedelta(minutes=1)):
+        delivery.deliver_due()
+    row = email_rows().get()
+    assert row.state == "failed"
+    assert "not delivered within" in row.last_error
+    assert Notification.objects.filter(kind="delivery.failed", recipient=northwind_admin).exists()
