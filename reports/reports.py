@@ -19,6 +19,7 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    IntegerField,
     OuterRef,
     Q,
     QuerySet,
@@ -125,8 +126,19 @@ def _days(moment: datetime, days: int) -> datetime:
     return moment - timedelta(days=days)
 
 
+# "Most urgent first" means what is about to be lost first: items with a clock (a request
+# that expires, a signature window) sort by their deadline; items that are merely slow sort
+# after every clock, by how long they have been past their threshold. A slow item's sort key
+# is the moment it became stuck pushed this far ahead (past any real deadline), so one
+# ordered column and the keyset cursor keep working.
+SLOW_AFTER_CLOCKS = timedelta(days=366 * 1000)
+
+
 def _plus(field: str, days: int) -> ExpressionWrapper:
-    return ExpressionWrapper(F(field) + timedelta(days=days), output_field=DateTimeField())
+    """The sort key of a slow item: when it passed its threshold, after every clock."""
+    return ExpressionWrapper(
+        F(field) + timedelta(days=days) + SLOW_AFTER_CLOCKS, output_field=DateTimeField()
+    )
 
 
 NO_DEADLINE = Value(None, output_field=DateTimeField())
@@ -221,7 +233,7 @@ def _step_parts(firm, rules, now, *, grants, rounds, enrollments) -> dict[str, Q
             reason="expired_not_resent",
             holder=Holder.FIRM,
             deadline=F("deadline"),
-            urgency=F("state_entered_at"),
+            urgency=_plus("state_entered_at", 0),  # already lost: slow, not a running clock
             entered="state_entered_at",
         ),
         "verify": _shape(
@@ -406,10 +418,22 @@ class StuckReport:
     def counts(self) -> dict:
         """Headline, stage x age bucket, per staff member and per holder, from one query."""
         grouped = [
-            part.annotate(bucket=_bucket("entered_at", self.now))
+            part.annotate(
+                bucket=_bucket("entered_at", self.now),
+                runs_out=Case(
+                    When(
+                        item_deadline__gt=self.now,
+                        item_deadline__lte=self.now + timedelta(days=7),
+                        then=Value(1),
+                    ),
+                    default=Value(0),
+                    output_field=IntegerField(),
+                ),
+            )
             .values(
                 "item_stage",
                 "bucket",
+                "runs_out",
                 "item_holder",
                 "assignee_public_id",
                 "assignee_name",
@@ -422,10 +446,11 @@ class StuckReport:
         by_stage: dict[str, dict[str, int]] = {}
         by_staff: dict[str, dict] = {}
         by_holder: dict[str, int] = {}
-        total = 0
+        total = runs_out_this_week = 0
         for row in rows:
             n = row["n"]
             total += n
+            runs_out_this_week += n * row["runs_out"]
             stage = by_stage.setdefault(row["item_stage"], {label: 0 for label, *_ in AGE_BUCKETS})
             stage[row["bucket"]] += n
             key = str(row["assignee_public_id"] or "")
@@ -441,6 +466,7 @@ class StuckReport:
             by_holder[row["item_holder"]] = by_holder.get(row["item_holder"], 0) + n
         return {
             "total": total,
+            "runs_out_this_week": runs_out_this_week,
             "by_stage": [
                 {
                     "stage": stage,

@@ -380,3 +380,21 @@ def test_csv_query_budget_at_two_sizes(
         response = client.get(reverse("stuck_report_csv"))
         lines = b"".join(response.streaming_content).decode().strip().splitlines()
     assert len(lines) == size + 1
+
+
+def test_what_is_about_to_be_lost_comes_first_then_the_slow_by_how_far_past(
+    northwind, northwind_admin
+):
+    """Issue 13: a request expiring in 3 days outranks an enrollment slow for months; slow
+    items follow, the furthest past its threshold first; the headline counts this week's."""
+    request_sent(northwind, northwind_admin, 27, last="Expiring")  # 3 days left
+    for last, days in (("SlowA", 60), ("SlowB", 90)):
+        with at(days):
+            client = make_client(northwind, actor=northwind_admin, last_name=last)
+            services.enrollment_create(
+                profile=client.profiles.get(), kind="initial", actor=northwind_admin
+            )
+    report = report_for(northwind_admin)
+    rows, _ = report.rows(limit=50)
+    assert [row["client_last"] for row in rows] == ["Expiring", "SlowB", "SlowA"]
+    assert report.counts()["runs_out_this_week"] == 1
