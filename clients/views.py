@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -228,6 +229,12 @@ def _back(request, client):
 # --- delegates and portal access ------------------------------------------------------
 
 
+def _ensure_staff_or_the_provider(request, client) -> None:
+    """Delegates are managed by the firm's people and by the provider, not by a delegate."""
+    if not request.membership.works_for_firm and client.user_id != request.user.pk:
+        raise PermissionDenied("Only the provider or your credentialer manages delegates.")
+
+
 @member_required()
 @require_POST
 def delegate_add(request, public_id):
@@ -235,24 +242,22 @@ def delegate_add(request, public_id):
     client = get_client_for(
         request, public_id, Client.objects.prefetch_related("profiles__organization")
     )
-    if not request.membership.works_for_firm and client.user_id != request.user.pk:
-        return render(request, "403.html", status=403)
+    _ensure_staff_or_the_provider(request, client)
     form = DelegateForm(request.POST, profiles=client.profiles.all())
     if form.is_valid():
         data = form.cleaned_data
-        try:
-            services.delegate_save(
+        attempt(
+            request,
+            lambda: services.delegate_save(
                 client=client,
                 actor=request.user,
                 name=data["name"],
                 email=data["email"],
                 title=data["title"],
                 roles=form.roles(),
-            )
-        except DomainError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, f"{data['name']} added as a delegate.")
+            ),
+            f"{data['name']} added as a delegate.",
+        )
     else:
         form_errors(request, form)
     return _back(request, client)
@@ -265,14 +270,12 @@ def delegate_remove(request, public_id):
         Delegate.objects.select_related("client"), request.firm, public_id=public_id
     )
     client = get_client_for(request, delegate.client.public_id)
-    if not request.membership.works_for_firm and client.user_id != request.user.pk:
-        return render(request, "403.html", status=403)
-    try:
-        services.delegate_remove(delegate=delegate, actor=request.user)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"{delegate.name} can no longer act for {client.display_name}.")
+    _ensure_staff_or_the_provider(request, client)
+    attempt(
+        request,
+        lambda: services.delegate_remove(delegate=delegate, actor=request.user),
+        f"{delegate.name} can no longer act for {client.display_name}.",
+    )
     return _back(request, client)
 
 
@@ -282,7 +285,7 @@ def portal_invite(request, kind, public_id):
     """Invite the provider (staff only) or a delegate (staff, or the provider) to log in."""
     if kind == "client":
         if not request.membership.works_for_firm:
-            return render(request, "403.html", status=403)
+            raise PermissionDenied("Only your credentialer invites a provider.")
         subject = get_client_for(request, public_id)
         client = subject
     else:
@@ -290,8 +293,7 @@ def portal_invite(request, kind, public_id):
             Delegate.objects.select_related("client"), request.firm, public_id=public_id
         )
         client = get_client_for(request, subject.client.public_id)
-        if not request.membership.works_for_firm and client.user_id != request.user.pk:
-            return render(request, "403.html", status=403)
+        _ensure_staff_or_the_provider(request, client)
     attempt(
         request,
         lambda: services.portal_invite(subject=subject, actor=request.user),
