@@ -174,14 +174,8 @@ def row_prefetches() -> list[Prefetch]:
     ]
 
 
-def caseload(
-    *,
-    membership: Membership,
-    filters: CaseloadFilters,
-    cursor: str = "",
-    page_size: int = PAGE_SIZE,
-) -> tuple[list[Client], str]:
-    """One page of the caseload, most urgent first, and the cursor of the next page ("")."""
+def caseload_matching(*, membership: Membership, filters: CaseloadFilters) -> QuerySet:
+    """The clients the caseload shows for these filters (in scope for this member)."""
     queryset = Client.objects.filter(firm=membership.firm)
     if not membership.is_admin:
         queryset = queryset.filter(assigned_staff=membership.user)
@@ -207,6 +201,18 @@ def caseload(
         queryset = queryset.filter(next_deadline__lte=now)
     if filters.due_within is not None:
         queryset = queryset.filter(next_deadline__lte=now + timedelta(days=filters.due_within))
+    return queryset
+
+
+def caseload(
+    *,
+    membership: Membership,
+    filters: CaseloadFilters,
+    cursor: str = "",
+    page_size: int = PAGE_SIZE,
+) -> tuple[list[Client], str]:
+    """One page of the caseload, most urgent first, and the cursor of the next page ("")."""
+    queryset = caseload_matching(membership=membership, filters=filters)
     position = decode_cursor(cursor) if cursor else None
     if position:
         deadline, pk = position

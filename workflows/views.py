@@ -24,7 +24,7 @@ from .forms import (
     RoundForm,
 )
 from .models import AccessGrant, Enrollment, Holder, SignatureRound
-from .selectors import STAGES, access_summary, caseload, open_items
+from .selectors import STAGES, access_summary, caseload, caseload_matching, open_items
 from .todos import client_queryset_for_todos, party_for, todos_for
 
 
@@ -42,6 +42,7 @@ def caseload_page(request):
     rows, next_cursor = caseload(
         membership=membership, filters=filters, cursor=params.get("after", "")
     )
+    total = caseload_matching(membership=membership, filters=filters).count()
     query = params.copy()
     query.pop("after", None)
     staff = []
@@ -64,6 +65,7 @@ def caseload_page(request):
             "holders": Holder.choices,
             "staff": staff,
             "next_cursor": next_cursor,
+            "total": total,
             "query": query.urlencode(),
             "is_first_page": not params.get("after"),
         },

@@ -135,8 +135,8 @@ def test_caseload_query_budget_does_not_grow(
     client.get(reverse("dashboard"))  # warm the session
     # session, user, membership (+firm, second factor, unread count), clients page (with
     # the deadline subqueries), profiles+organizations, live grants, open enrollments,
-    # open rounds, the staff list for the filter
-    with django_assert_num_queries(8):
+    # open rounds, the staff list for the filter, the result count
+    with django_assert_num_queries(9):
         assert client.get(reverse("dashboard")).status_code == 200
 
 
@@ -174,3 +174,11 @@ def test_client_page_shows_profiles_and_connection_count(as_user, northwind_staf
     assert "1 of 2 profiles connected" in page
     assert "Rivera Therapy PLLC" in page
     assert "grant.active" in page  # the timeline
+
+
+def test_the_caseload_says_how_many_clients_match(as_user, northwind, northwind_admin):
+    bulk_clients(northwind, northwind_admin, 60)
+    page = as_user(northwind_admin).get(reverse("dashboard")).content.decode()
+    assert "60 clients, most urgent first, 25 on this page" in page
+    page = as_user(northwind_admin).get(reverse("dashboard"), {"q": "nobody"}).content.decode()
+    assert "0 clients match these filters" in page
