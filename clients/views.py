@@ -140,6 +140,9 @@ def client_detail(request, public_id):
         profile.open_enrollments = [e for e in profile.all_enrollments if e.is_open]
         for enrollment in profile.open_enrollments:
             enrollment.open_rounds = [r for r in enrollment.all_rounds if r.is_open]
+            enrollment.open_developments = [
+                d for d in enrollment.all_developments if d.is_open and d.provider_must_act
+            ]
     return render(
         request,
         "clients/client_detail.html",

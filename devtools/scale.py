@@ -118,6 +118,8 @@ ENROLLMENT_MIX = {
     "in_development": 1.5,
     "approved": 30,
     "denied": 3,
+    "rejected": 1,
+    "returned": 0.5,
     "withdrawn": 7,
 }
 ENROLLMENT_KIND_MIX = {"initial": 40, "revalidation": 30, "change": 20, "reassignment": 10}
@@ -128,6 +130,8 @@ MIN_ROUNDS = {
     "in_development": 1,
     "approved": 1,
     "denied": 1,
+    "rejected": 1,
+    "returned": 1,
     "withdrawn": 0,
 }
 MAX_ROUNDS = 6
@@ -139,6 +143,8 @@ ENROLLMENT_AGE = {
     "in_development": (0.02, 45),
     "approved": (0.5, 900),
     "denied": (0.5, 900),
+    "rejected": (0.5, 900),
+    "returned": (0.5, 900),
     "withdrawn": (0.5, 900),
 }
 
@@ -290,6 +296,18 @@ UNSEEDED_VERBS = {
     "delegate.removed": "the dataset keeps every delegate it creates",
     "round.not_yet_signed": "a bounce back to the provider; grants carry the same shape",
     "caseload.released": "members are not deactivated in the dataset",
+    # Outcomes, reconsiderations and development requests (issue 10) are not seeded yet: the
+    # dataset's approved and denied enrollments carry their state without a letter's date,
+    # and its enrollments in development have no request records.
+    "enrollment.outcome": "outcomes are seeded as states (enrollment.state_changed)",
+    "enrollment.reconsideration_filed": "no reconsideration windows in the dataset",
+    "enrollment.reconsideration_declined": "no reconsideration windows in the dataset",
+    "enrollment.reconsideration_upheld": "no reconsideration windows in the dataset",
+    "development.opened": "development is seeded as the enrollment's state alone",
+    "development.provider_says_done": "development is seeded as the enrollment's state alone",
+    "development.not_yet_done": "development is seeded as the enrollment's state alone",
+    "development.answered": "development is seeded as the enrollment's state alone",
+    "development.cancelled": "development is seeded as the enrollment's state alone",
 }
 
 
@@ -481,7 +499,20 @@ class ScaleBuilder:
                 (Delegate, {"is_active": True}),
                 (DelegateRole, {}),
                 (AccessGrant, {"pecos": True, "nppes": True, "requested_role": ""}),
-                (Enrollment, {"follow_up_on": None, "tracking_number": ""}),
+                (
+                    Enrollment,
+                    {
+                        "follow_up_on": None,
+                        "tracking_number": "",
+                        # Outcomes are seeded as states alone: no letter dates, no windows.
+                        "decided_on": None,
+                        "outcome_reason": "",
+                        "effective_date": None,
+                        "reconsideration": "",
+                        "reconsideration_deadline": None,
+                        "reconsideration_filed_on": None,
+                    },
+                ),
                 (SignatureRound, {"mailed_at": None, "closed_at": None}),
                 (AuditEvent, {"ip": None}),
                 (
@@ -1058,7 +1089,7 @@ class ScaleBuilder:
         if final == "in_development":
             t += self.span(10, 60)
             move(t, "in_development")
-        elif final in ("approved", "denied"):
+        elif final in ("approved", "denied", "rejected", "returned"):
             if rng.random() < 0.3:
                 t += self.span(10, 50)
                 move(t, "in_development")

@@ -64,9 +64,11 @@ def _render(message: Message) -> tuple[str, str, str]:
         **message.context,
     }
     name = f"emails/{message.template}"
-    title = " ".join(render_to_string(f"{name}_subject.txt", context).split())
-    text = render_to_string(f"{name}_body.txt", context)
-    html = render_to_string(f"{name}_body.html", context)
+    # Dates and times read in the firm's zone, whoever renders (a request, a worker).
+    with timezone.override(message.firm.zone):
+        title = " ".join(render_to_string(f"{name}_subject.txt", context).split())
+        text = render_to_string(f"{name}_body.txt", context)
+        html = render_to_string(f"{name}_body.html", context)
     return title[:200], text, html
 
 

@@ -141,6 +141,8 @@ class FirmSettingsForm(forms.ModelForm):
             "invitation_days",
             "grant_expiry_days",
             "signature_deadline_days",
+            "development_response_days",
+            "reconsideration_days",
             "reminder_hour",
             "digest_hour",
             "grant_reminder_days",

@@ -137,6 +137,9 @@ SETTING_BOUNDS = {
     "invitation_days": (1, 30),
     "grant_expiry_days": (1, 30),
     "signature_deadline_days": (1, 20),
+    # Defaults only: each letter states its own date, and staff may give it instead.
+    "development_response_days": (1, 90),
+    "reconsideration_days": (1, 120),
     "reminder_hour": (0, 23),
     "digest_hour": (0, 23),
 }
@@ -172,6 +175,20 @@ class Firm(models.Model):
         validators=_bounded("signature_deadline_days"),
         default=20,
         help_text="Contractors reject applications left unsigned (20 days at Noridian).",
+    )
+    development_response_days = models.PositiveSmallIntegerField(
+        "development response due (days after the letter)",
+        validators=_bounded("development_response_days"),
+        default=30,
+        help_text="Contractors reject an application whose development request is not "
+        "answered within 30 days of the letter (letters state their own date).",
+    )
+    reconsideration_days = models.PositiveSmallIntegerField(
+        "reconsideration window (days after a denial)",
+        validators=_bounded("reconsideration_days"),
+        default=60,
+        help_text="How long after a denial letter reconsideration may be requested "
+        "(usually 60 days; the letter states its own deadline).",
     )
     contact_email = models.EmailField(
         validators=[validate_portal_email],

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from clients.models import Client, Profile
 from portal.models import Firm, Membership
-from workflows.models import AccessGrant, Enrollment, Holder, SignatureRound
+from workflows.models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound
 
 from .stuck import AGE_BUCKETS, REASONS, STAGES, StuckRules
 
@@ -164,6 +164,12 @@ def stuck_parts(firm: Firm, rules: StuckRules, now: datetime) -> dict[str, Query
         enrollments=Enrollment.objects.filter(
             firm=firm, profile__firm=firm, profile__client__firm=firm
         ),
+        developments=DevelopmentRequest.objects.filter(
+            firm=firm,
+            enrollment__firm=firm,
+            enrollment__profile__firm=firm,
+            enrollment__profile__client__firm=firm,
+        ),
     )
     # A quiet client counts once: only when none of its steps is already on the list. These
     # probes look at one client each, so they need no firm-wide index.
@@ -174,6 +180,7 @@ def stuck_parts(firm: Firm, rules: StuckRules, now: datetime) -> dict[str, Query
         grants=AccessGrant.objects.filter(firm=firm),
         rounds=SignatureRound.objects.filter(firm=firm),
         enrollments=Enrollment.objects.filter(firm=firm),
+        developments=DevelopmentRequest.objects.filter(firm=firm),
     )
     idle = Client.objects.filter(
         firm=firm, last_activity_at__lte=_days(now, rules.idle_client)
@@ -201,10 +208,15 @@ def stuck_parts(firm: Firm, rules: StuckRules, now: datetime) -> dict[str, Query
     return parts
 
 
-def _step_parts(firm, rules, now, *, grants, rounds, enrollments) -> dict[str, QuerySet]:
+def _step_parts(
+    firm, rules, now, *, grants, rounds, enrollments, developments
+) -> dict[str, QuerySet]:
     """The rules about workflow steps (everything but the idle client), one part each."""
     near = now + timedelta(days=rules.request_near_deadline)
     grant_client, round_client = "profile__client", "enrollment__profile__client"
+    open_development = DevelopmentRequest.objects.filter(
+        firm=firm, enrollment=OuterRef("pk"), state__in=DevelopmentRequest.OPEN_STATES
+    )
     parts = {
         "access_pending": _shape(
             grants.filter(state=AccessGrant.State.AWAITING_PROVIDER).filter(
@@ -292,11 +304,51 @@ def _step_parts(firm, rules, now, *, grants, rounds, enrollments) -> dict[str, Q
             urgency=F("deadline"),
             entered="opened_at",
         ),
+        # Clocks of their own: a development response due soon (or missed), and a denial
+        # whose reconsideration window is open (always listed: it is what is about to be
+        # lost).
+        "development": _shape(
+            developments.filter(
+                state__in=DevelopmentRequest.OPEN_STATES,
+                deadline__lte=now + timedelta(days=rules.development_due),
+            ),
+            client=round_client,
+            kind="development",
+            stage="development",
+            reason=Case(
+                When(deadline__lte=now, then=Value("past_response_date")),
+                default=Value("response_due"),
+                output_field=CharField(),
+            ),
+            holder=Case(
+                When(
+                    holder=Holder.PROVIDER,
+                    state=DevelopmentRequest.State.OPEN,
+                    then=Value(Holder.PROVIDER.value),
+                ),
+                default=Value(Holder.FIRM.value),
+                output_field=CharField(),
+            ),
+            deadline=F("deadline"),
+            urgency=F("deadline"),
+            entered="state_entered_at",
+        ),
+        "reconsideration": _shape(
+            enrollments.filter(reconsideration=Enrollment.Reconsideration.OPEN),
+            client="profile__client",
+            kind="enrollment",
+            stage="reconsideration",
+            reason="reconsideration_window",
+            holder=Holder.FIRM,
+            deadline=F("reconsideration_deadline"),
+            urgency=F("reconsideration_deadline"),
+            entered="state_entered_at",
+        ),
         **{
             state: _shape(
                 enrollments.filter(
                     state=state, state_entered_at__lte=_days(now, getattr(rules, state))
-                ),
+                ).exclude(Exists(open_development)),
                 client="profile__client",
                 kind="enrollment",
                 stage=state,

@@ -83,6 +83,9 @@ def status_report(client: Client, *, now: datetime | None = None) -> StatusRepor
         profile.open_enrollments = [e for e in profile.all_enrollments if e.is_open]
         for enrollment in profile.all_enrollments:
             enrollment.open_rounds = [r for r in enrollment.all_rounds if r.is_open]
+            enrollment.open_developments = [
+                d for d in enrollment.all_developments if d.is_open and d.provider_must_act
+            ]
             # Calendar days in the firm's time zone, counted as deadlines are.
             enrollment.days_in_state = days_left(firm, now, enrollment.state_entered_at)
         profile.shown_grant = next(iter(profile.live_grants or profile.all_grants), None)

@@ -9,6 +9,10 @@ Defaults, and why:
   an application whose signature has not arrived; past the deadline is stuck at once.
 - preparing 21, submitted 45, in_development 20: the firm's own step, the contractor's usual
   processing time, and a development request's 30-day answer window less ten days.
+- development_due 10: a development response due within ten days (a third of the 30 days
+  contractors give) is urgent; a missed one gets the application rejected.
+- A denial's open reconsideration window is always listed: it is a clock that, once run out,
+  leaves only a new application.
 - idle_client 30: a client with open work and no activity for a month.
 """
 
@@ -24,6 +28,7 @@ DEFAULTS = {
     "preparing": 21,
     "submitted": 45,
     "in_development": 20,
+    "development_due": 10,
     "idle_client": 30,
 }
 
@@ -35,6 +40,7 @@ RULE_LABELS = {
     "preparing": "Enrollment being prepared",
     "submitted": "Enrollment with the contractor",
     "in_development": "Enrollment in development",
+    "development_due": "Development response due within",
     "idle_client": "Client with open work and no activity",
 }
 
@@ -47,6 +53,8 @@ STAGES = {
     "preparing": "Enrollment: preparing",
     "submitted": "Enrollment: with the contractor",
     "in_development": "Enrollment: in development",
+    "development": "Development request: response due",
+    "reconsideration": "Denied: reconsideration window open",
     "idle_client": "Client: no activity",
 }
 
@@ -58,6 +66,9 @@ REASONS = {
     "past_deadline": "Past its signature deadline",
     "slow_stage": "Longer in this stage than the firm allows",
     "no_activity": "No activity",
+    "response_due": "Development response due soon",
+    "past_response_date": "Past its development response date",
+    "reconsideration_window": "Reconsideration must be requested by its deadline",
 }
 
 AGE_BUCKETS = [
@@ -78,6 +89,7 @@ class StuckRules:
     preparing: int
     submitted: int
     in_development: int
+    development_due: int
     idle_client: int
 
     @classmethod

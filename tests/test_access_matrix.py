@@ -95,6 +95,10 @@ ROUTES = {
     "enrollment_change_state": ("post", "enrollment", NW_ACTION),
     "enrollment_update": ("post", "enrollment", NW_ACTION),
     "round_action": ("post", "round_action", NW_ACTION),
+    "enrollment_outcome": ("post", "enrollment", NW_ACTION),
+    "reconsideration_action": ("post", "reconsideration_action", NW_ACTION),
+    "development_create": ("post", "enrollment", NW_ACTION),
+    "development_action": ("post", "development_action", NW_ACTION),
     # reports: admins and staff (staff limited to their caseload), never providers
     "stuck_report": ("get", None, FIRM_PAGE),
     "stuck_report_csv": ("get", None, FIRM_PAGE),
@@ -178,6 +182,13 @@ def objects(northwind, northwind_staff, rivera):
     )
     enrollment = services.enrollment_create(profile=profile, kind="initial", actor=northwind_staff)
     signature_round = services.round_open(enrollment=enrollment, actor=northwind_staff)
+    submitted = services.enrollment_create(
+        profile=profile, kind="revalidation", actor=northwind_staff
+    )
+    services.enrollment_change_state(enrollment=submitted, to="submitted", actor=northwind_staff)
+    development = services.development_open(
+        enrollment=submitted, asked="Current license", holder="provider", actor=northwind_staff
+    )
     return {
         "invitation": {"public_id": invitation.public_id},
         "membership": {"public_id": colleague.public_id},
@@ -189,6 +200,8 @@ def objects(northwind, northwind_staff, rivera):
         "grant_action": {"public_id": grant.public_id, "action": "mark-active"},
         "enrollment": {"public_id": enrollment.public_id},
         "round_action": {"public_id": signature_round.public_id, "action": "confirm"},
+        "reconsideration_action": {"public_id": enrollment.public_id, "action": "filed"},
+        "development_action": {"public_id": development.public_id, "action": "answered"},
         "todo_grant": {"kind": "grant", "public_id": grant.public_id},
         "provider_notification": {
             "public_id": Notification.objects.filter(

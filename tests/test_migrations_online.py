@@ -25,6 +25,7 @@ BIG_TABLES = {
     "workflows_accessgrant",
     "workflows_enrollment",
     "workflows_signatureround",
+    "workflows_developmentrequest",
     "portal_auditevent",
     "notifications_notification",
 }

@@ -1,7 +1,7 @@
 """Deadlines are counted in the firm's own time zone: "30 days" means the same wall-clock time
 thirty calendar days later where the firm works, across daylight-saving changes."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from portal.models import Firm
 
@@ -19,6 +19,20 @@ def grant_deadline(firm: Firm, sent_at: datetime) -> datetime:
 
 def signature_deadline(firm: Firm, opened_at: datetime) -> datetime:
     return days_after(firm, opened_at, firm.signature_deadline_days)
+
+
+def end_of_day(firm: Firm, day: date) -> datetime:
+    """The last minute of `day` where the firm works: a date-only deadline from a letter
+    ("respond by March 5") is met by anything that day."""
+    return datetime.combine(day, time(23, 59), tzinfo=firm.zone)
+
+
+def development_due_on(firm: Firm, letter_on: date) -> date:
+    return letter_on + timedelta(days=firm.development_response_days)
+
+
+def reconsideration_due_on(firm: Firm, decided_on: date) -> date:
+    return decided_on + timedelta(days=firm.reconsideration_days)
 
 
 def days_left(firm: Firm, deadline: datetime, now: datetime) -> int:

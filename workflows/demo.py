@@ -18,7 +18,7 @@ from portal.demo import ensure_user
 from portal.models import Firm, Membership, Role, User
 
 from . import services
-from .models import AccessGrant, Enrollment, SignatureRound
+from .models import AccessGrant, Enrollment, Holder, SignatureRound
 from .rules import Party
 
 FIRST = [
@@ -115,7 +115,8 @@ def _individual(client: Client) -> Profile:
 
 def seed_rivera(firm, staff, clock: DemoClock) -> None:
     """Two profiles: individual access active; the PLLC's request sent 27 days ago, pending;
-    an enrollment in round 2 after a revision; an office manager with Access Manager."""
+    an enrollment in round 2 after a revision, with a development request the provider must
+    answer in 6 days; an office manager with Access Manager."""
     with clock.at(60):
         rivera = _client(
             firm,
@@ -155,17 +156,25 @@ def seed_rivera(firm, staff, clock: DemoClock) -> None:
     with clock.at(46):
         services.round_confirm(signature_round=first, actor=staff)
     with clock.at(30):
-        services.enrollment_change_state(
+        address = services.development_open(
             enrollment=enrollment,
-            to=Enrollment.State.IN_DEVELOPMENT,
             actor=staff,
-            reason="Contractor asked for the practice location's lease",
+            asked="The practice location's address as it appears on the lease",
+            holder=Holder.FIRM,
         )
     with clock.at(27):
         services.grant_create(
             profile=pllc.profile, method=AccessGrant.Method.CONNECTION_REQUEST, actor=staff
         )
+    with clock.at(24):  # due in 6 days: the provider must answer
+        services.development_open(
+            enrollment=enrollment,
+            actor=staff,
+            asked="A signed copy of the lease for your practice location",
+            holder=Holder.PROVIDER,
+        )
     with clock.at(5):
+        services.development_record_answered(request=address, actor=staff)
         services.round_open_revision(
             enrollment=enrollment,
             actor=staff,
@@ -186,7 +195,8 @@ def seed_rivera(firm, staff, clock: DemoClock) -> None:
 
 
 def seed_okafor(firm, staff, clock: DemoClock) -> None:
-    """Individual only; a wet-signed statement to upload in PECOS, at day 18 of its 20."""
+    """Individual only; a wet-signed statement to upload in PECOS, at day 18 of its 20; a
+    reassignment denied 20 days ago, inside its reconsideration window."""
     with clock.at(75):
         okafor = _client(
             firm,
@@ -207,6 +217,20 @@ def seed_okafor(firm, staff, clock: DemoClock) -> None:
     with clock.at(70):
         enrollment = services.enrollment_create(
             profile=individual, kind=Enrollment.Kind.REVALIDATION, actor=staff
+        )
+        reassignment = services.enrollment_create(
+            profile=individual, kind=Enrollment.Kind.REASSIGNMENT, actor=staff
+        )
+    with clock.at(60):
+        services.enrollment_change_state(
+            enrollment=reassignment, to=Enrollment.State.SUBMITTED, actor=staff
+        )
+    with clock.at(20):
+        services.enrollment_record_outcome(
+            enrollment=reassignment,
+            outcome=Enrollment.State.DENIED,
+            reason="The group named in the reassignment is not enrolled in Medicare",
+            actor=staff,
         )
     with clock.at(18):
         services.round_open(enrollment=enrollment, actor=staff, method=SignatureRound.Method.UPLOAD)
@@ -311,11 +335,20 @@ def _advance_profile(
     if rng.random() < 0.5:
         later = max(signed - rng.randint(1, 10), 0.1)
         with clock.at(later):
-            services.enrollment_change_state(
-                enrollment=enrollment,
-                to=rng.choice([Enrollment.State.IN_DEVELOPMENT, Enrollment.State.APPROVED]),
-                actor=staff,
-            )
+            if rng.random() < 0.5:
+                services.development_open(
+                    enrollment=enrollment,
+                    actor=staff,
+                    asked="Updated practice location details",
+                    holder=Holder.FIRM,
+                )
+            else:
+                services.enrollment_record_outcome(
+                    enrollment=enrollment,
+                    outcome=Enrollment.State.APPROVED,
+                    effective_date=timezone.localdate(timezone=profile.firm.zone),
+                    actor=staff,
+                )
 
 
 def seed_workflows(firms: dict[str, Firm]) -> bool:

@@ -4,7 +4,7 @@ from clients.forms import staff_choices
 from clients.models import CMSRole
 from portal.forms import MemberFilterField, QueryFilterForm
 
-from .models import AccessGrant, Enrollment, Holder, SignatureRound
+from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound
 from .selectors import STAGES, CaseloadFilters
 
 
@@ -84,3 +84,41 @@ class EnrollmentUpdateForm(forms.Form):
     def __init__(self, *args, firm, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["assigned_staff"] = staff_choices(firm)
+
+
+class OutcomeForm(forms.Form):
+    outcome = forms.ChoiceField(
+        choices=[(state.value, state.label) for state in Enrollment.OUTCOMES]
+    )
+    decided_on = forms.DateField(
+        label="Decided on (the letter's date; if not today)", required=False
+    )
+    reason = forms.CharField(max_length=300, required=False, label="Reason (from the letter)")
+    effective_date = forms.DateField(label="Effective date (approved)", required=False)
+    reconsider_by = forms.DateField(
+        label="Reconsideration deadline (denied; if the letter gives one)", required=False
+    )
+
+
+class ReconsiderationForm(forms.Form):
+    on = forms.DateField(label="On (if not today)", required=False)
+    reason = forms.CharField(max_length=300, required=False)
+    effective_date = forms.DateField(label="Effective date (reversed)", required=False)
+
+
+class DevelopmentForm(forms.Form):
+    letter_on = forms.DateField(label="Letter dated (if not today)", required=False)
+    due_on = forms.DateField(
+        label="Response due (if the letter says; default 30 days after it)", required=False
+    )
+    holder = forms.ChoiceField(choices=DevelopmentRequest.HOLDERS, label="Who must act")
+    asked = forms.CharField(
+        max_length=2000,
+        label="What the contractor asks for",
+        help_text="The provider reads this on their to-do when they must act.",
+    )
+
+
+class DevelopmentActionForm(forms.Form):
+    on = forms.DateField(label="On (if not today)", required=False)
+    reason = forms.CharField(max_length=300, required=False)

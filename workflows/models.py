@@ -38,6 +38,11 @@ class Enrollment(models.Model):
         IN_DEVELOPMENT = "in_development", "In development (more information requested)"
         APPROVED = "approved", "Approved"
         DENIED = "denied", "Denied"
+        # Rejected: e.g. unsigned within 20 days, or development not answered; the fix is a
+        # corrected resubmission (a new submission and signature round on this application).
+        REJECTED = "rejected", "Rejected (resubmit corrected)"
+        # Returned as incomplete or ineligible: the fix is a new application.
+        RETURNED = "returned", "Returned (new application needed)"
         WITHDRAWN = "withdrawn", "Withdrawn"
 
     OPEN_STATES = (
@@ -46,16 +51,27 @@ class Enrollment(models.Model):
         State.SUBMITTED,
         State.IN_DEVELOPMENT,
     )
+    # What the contractor (or the firm, withdrawing) decided: recorded with its date.
+    OUTCOMES = (State.APPROVED, State.DENIED, State.REJECTED, State.RETURNED, State.WITHDRAWN)
     # Opening a signature round moves the application to awaiting signature, and closing or
-    # cancelling the round moves it on; staff make the other moves with "change state".
+    # cancelling the round moves it on; a development request moves it in and out of
+    # development; outcomes are recorded with their date; staff make the rest with "change
+    # state". A denial is reversed (approved) only through a reconsideration.
     TRANSITIONS = {
         State.PREPARING: {State.AWAITING_SIGNATURE, State.SUBMITTED, State.WITHDRAWN},
-        State.AWAITING_SIGNATURE: {State.PREPARING, State.SUBMITTED, State.WITHDRAWN},
+        State.AWAITING_SIGNATURE: {
+            State.PREPARING,
+            State.SUBMITTED,
+            State.REJECTED,
+            State.WITHDRAWN,
+        },
         State.SUBMITTED: {
             State.AWAITING_SIGNATURE,
             State.IN_DEVELOPMENT,
             State.APPROVED,
             State.DENIED,
+            State.REJECTED,
+            State.RETURNED,
             State.WITHDRAWN,
         },
         State.IN_DEVELOPMENT: {
@@ -63,10 +79,14 @@ class Enrollment(models.Model):
             State.SUBMITTED,
             State.APPROVED,
             State.DENIED,
+            State.REJECTED,
+            State.RETURNED,
             State.WITHDRAWN,
         },
         State.APPROVED: set(),
-        State.DENIED: set(),
+        State.DENIED: {State.APPROVED},
+        State.REJECTED: {State.AWAITING_SIGNATURE, State.WITHDRAWN},
+        State.RETURNED: set(),
         State.WITHDRAWN: set(),
     }
     # Who usually holds the ball in each state (staff may say otherwise, with a reason).
@@ -77,7 +97,25 @@ class Enrollment(models.Model):
         State.IN_DEVELOPMENT: Holder.FIRM,
         State.APPROVED: Holder.FIRM,
         State.DENIED: Holder.FIRM,
+        State.REJECTED: Holder.FIRM,
+        State.RETURNED: Holder.FIRM,
         State.WITHDRAWN: Holder.FIRM,
+    }
+
+    class Reconsideration(models.TextChoices):
+        """After a denial: the provider may ask for reconsideration within the letter's
+        deadline (60 days by default); the firm files it, or decides not to."""
+
+        NONE = "", "None"
+        OPEN = "open", "Window open"
+        FILED = "filed", "Filed, with the contractor"
+        DECLINED = "declined", "Not requested"
+        UPHELD = "upheld", "Denial upheld"
+        REVERSED = "reversed", "Reversed: approved"
+
+    RECONSIDERATION_MOVES = {
+        Reconsideration.OPEN: {Reconsideration.FILED, Reconsideration.DECLINED},
+        Reconsideration.FILED: {Reconsideration.UPHELD, Reconsideration.REVERSED},
     }
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -92,12 +130,28 @@ class Enrollment(models.Model):
     )
     follow_up_on = models.DateField(null=True, blank=True)
     tracking_number = models.CharField("PECOS tracking number", max_length=40, blank=True)
+    # The outcome: the day of the decision at CMS (the letter's date), why, and for an
+    # approval the effective date CMS granted.
+    decided_on = models.DateField(null=True, blank=True)
+    outcome_reason = models.CharField(max_length=300, blank=True)
+    effective_date = models.DateField(null=True, blank=True)
+    reconsideration = models.CharField(
+        max_length=12, choices=Reconsideration.choices, blank=True, default=""
+    )
+    reconsideration_deadline = models.DateTimeField(null=True, blank=True)
+    reconsideration_filed_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     state_entered_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
+            # Denials whose reconsideration window is running: a clock like any other.
+            models.Index(
+                fields=["reconsideration_deadline"],
+                condition=models.Q(reconsideration="open"),
+                name="wf_enrollment_reconsider_due",
+            ),
             models.Index(
                 fields=["firm", "state_entered_at"],
                 condition=models.Q(
@@ -125,12 +179,28 @@ class Enrollment(models.Model):
     def is_open(self) -> bool:
         return self.state in self.OPEN_STATES
 
+    @property
+    def reconsideration_window_open(self) -> bool:
+        return self.reconsideration == self.Reconsideration.OPEN
+
     def staff_moves(self) -> list[tuple[str, str]]:
-        """(state, label) staff may choose directly; signature rounds handle the signature."""
-        allowed = self.TRANSITIONS[self.State(self.state)] - {self.State.AWAITING_SIGNATURE}
-        if self.state == self.State.AWAITING_SIGNATURE:
+        """(state, label) staff may choose directly: signature rounds handle the signature,
+        development requests the development, and outcomes are recorded with their date."""
+        allowed = self.TRANSITIONS[self.State(self.state)] - {
+            self.State.AWAITING_SIGNATURE,
+            self.State.IN_DEVELOPMENT,
+            *self.OUTCOMES,
+        }
+        if self.state in (self.State.AWAITING_SIGNATURE, self.State.IN_DEVELOPMENT):
             allowed -= {self.State.PREPARING, self.State.SUBMITTED}
         return [(state.value, state.label) for state in self.State if state in allowed]
+
+    def outcome_choices(self) -> list[tuple[str, str]]:
+        """The outcomes that may be recorded now (a denial is reversed by reconsideration)."""
+        if self.state == self.State.DENIED:
+            return []
+        allowed = self.TRANSITIONS[self.State(self.state)]
+        return [(state.value, state.label) for state in self.OUTCOMES if state in allowed]
 
 
 class AccessGrant(models.Model):
@@ -336,3 +406,74 @@ class SignatureRound(models.Model):
     def is_mailed_method(self) -> bool:
         """Signed on paper and mailed to the contractor: closed when the MAC receives it."""
         return self.method == self.Method.PAPER
+
+
+class DevelopmentRequest(models.Model):
+    """A contractor's letter asking for more information about a submitted application
+    ("development"): what it asks, by when, and who must act. Several over an application's
+    life are kept in order."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Waiting for the response"
+        PROVIDER_SAYS_DONE = "provider_says_done", "Provider says done"
+        ANSWERED = "answered", "Answered (response sent to the contractor)"
+        CANCELLED = "cancelled", "Cancelled"
+
+    OPEN_STATES = (State.OPEN, State.PROVIDER_SAYS_DONE)
+    TRANSITIONS = {
+        State.OPEN: {State.PROVIDER_SAYS_DONE, State.ANSWERED, State.CANCELLED},
+        State.PROVIDER_SAYS_DONE: {State.OPEN, State.ANSWERED, State.CANCELLED},
+        State.ANSWERED: set(),
+        State.CANCELLED: set(),
+    }
+    # Who must act on it: the firm answers from what it has, or the provider must give
+    # something only they can (a document, a signature, an answer).
+    HOLDERS = [(Holder.FIRM.value, "The firm"), (Holder.PROVIDER.value, "The provider")]
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="development_requests")
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.CASCADE, related_name="development_requests"
+    )
+    number = models.PositiveSmallIntegerField()
+    letter_on = models.DateField("letter dated")
+    asked = models.TextField("what the contractor asks for", max_length=2000)
+    due_on = models.DateField("response due")
+    # The end of `due_on` in the firm's time zone: the clock the caseload and reports sort by.
+    deadline = models.DateTimeField()
+    holder = models.CharField(max_length=16, choices=HOLDERS, default=Holder.FIRM)
+    state = models.CharField(max_length=24, choices=State.choices, default=State.OPEN)
+    responded_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    state_entered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["enrollment", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrollment", "number"], name="wf_development_number_per_enrollment"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["deadline"],
+                condition=models.Q(state__in=["open", "provider_says_done"]),
+                name="wf_development_due",
+            ),
+            models.Index(
+                fields=["firm", "deadline"],
+                condition=models.Q(state__in=["open", "provider_says_done"]),
+                name="wf_development_open",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Development request {self.number}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+    @property
+    def provider_must_act(self) -> bool:
+        return self.holder == Holder.PROVIDER

@@ -5,6 +5,7 @@ with due times and idempotency keys to `notifications.outbox`, which stores and 
 them. Reminders go out at the firm's civil hour in its time zone, never at 3 a.m.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.urls import reverse
@@ -16,7 +17,7 @@ from portal.models import Membership, Role, User, parse_day_list
 
 from . import steps
 from .deadlines import days_left
-from .models import AccessGrant, SignatureRound
+from .models import AccessGrant, DevelopmentRequest, Enrollment, SignatureRound
 from .rules import Party, Step, grant_step, may_do
 
 GRANT_REMINDER_KINDS = ["grant.reminder", "grant.staff_alert"]
@@ -29,6 +30,16 @@ def civil_moment(firm, start: datetime, days: int) -> datetime:
     local_day = start.astimezone(firm.zone).date() + timedelta(days=days)
     moment = datetime.combine(local_day, time(hour=firm.reminder_hour), tzinfo=firm.zone)
     return max(moment, start)
+
+
+def civil_before(firm, deadline: datetime, days: int) -> datetime:
+    """`days` before the deadline's day, at the firm's reminder hour, in its time zone."""
+    local_day = deadline.astimezone(firm.zone).date() - timedelta(days=days)
+    return datetime.combine(local_day, time(hour=firm.reminder_hour), tzinfo=firm.zone)
+
+
+def _long_date(firm, moment: datetime) -> str:
+    return f"{moment.astimezone(firm.zone):%A, %B %-d}"
 
 
 # --- who ------------------------------------------------------------------------------
@@ -572,4 +583,320 @@ def round_confirmed(signature_round: SignatureRound) -> None:
                 },
             )
         ]
+    )
+
+
+# --- outcomes -------------------------------------------------------------------------
+
+# Days before a reconsideration window closes that the staff side is alerted (and on the
+# day): a request takes time to prepare and the provider (or their Authorized Official)
+# signs it, so the first alert comes a month ahead.
+RECONSIDERATION_ALERT_DAYS_BEFORE = (30, 14, 7, 2)
+RECONSIDERATION_KINDS = ["reconsideration.staff_alert", "reconsideration.last_day"]
+
+
+@dataclass(frozen=True)
+class Told:
+    """What the provider reads about an outcome."""
+
+    kind: str
+    headline: str
+    lines: list[str]
+
+
+def _outcome_told(enrollment: Enrollment, firm) -> Told | None:
+    """The provider's message for this outcome; None: nothing to tell."""
+    what = f"{enrollment.get_kind_display().lower()} for your {enrollment.profile.in_sentence}"
+    reason = [f"The contractor's reason: {enrollment.outcome_reason}."] * bool(
+        enrollment.outcome_reason
+    )
+    match enrollment.state:
+        case Enrollment.State.APPROVED:
+            return Told(
+                kind="enrollment.approved",
+                headline="Your Medicare enrollment is approved",
+                lines=[
+                    f"The {what} was approved. Your effective date is "
+                    f"{enrollment.effective_date:%B %-d, %Y}.",
+                    f"{firm.name} keeps track of what comes next (revalidation, changes).",
+                ],
+            )
+        case Enrollment.State.DENIED:
+            window = (
+                [
+                    "You may ask for reconsideration until "
+                    f"{_long_date(firm, enrollment.reconsideration_deadline)}. {firm.name} "
+                    "will contact you about it."
+                ]
+                if enrollment.reconsideration_window_open
+                else []
+            )
+            return Told(
+                kind="enrollment.denied",
+                headline="Your Medicare application was denied",
+                lines=[f"The contractor denied the {what}.", *reason, *window],
+            )
+        case Enrollment.State.REJECTED:
+            return Told(
+                kind="enrollment.rejected",
+                headline="Your Medicare application needs to be resubmitted",
+                lines=[
+                    f"The contractor rejected the {what}.",
+                    *reason,
+                    f"{firm.name} will correct it and submit it again; you will be asked to "
+                    "sign the corrected application.",
+                ],
+            )
+        case Enrollment.State.RETURNED:
+            return Told(
+                kind="enrollment.returned",
+                headline="Your Medicare application was returned",
+                lines=[
+                    f"The contractor returned the {what} without processing it.",
+                    *reason,
+                    f"{firm.name} will prepare a new application and tell you what is needed.",
+                ],
+            )
+    return None  # withdrawn: the firm and the provider decided it together
+
+
+def enrollment_outcome(enrollment: Enrollment) -> None:
+    """The provider hears the outcome; a denial's reconsideration window alerts the staff
+    side before it closes."""
+    client = _client_with_people(enrollment.profile.client_id)
+    firm = client.firm
+    now = timezone.now()
+    messages = []
+    told = _outcome_told(enrollment, firm)
+    if told:
+        messages.append(
+            _message(
+                client,
+                enrollment,
+                kind=told.kind,
+                step=f"outcome-{enrollment.decided_on:%Y%m%d}",
+                due=now,
+                to=(client.user, client.email, client.first_name),
+                context={
+                    "subject": told.headline,
+                    "headline": told.headline,
+                    "lines": told.lines,
+                    "profile": enrollment.profile.label,
+                },
+            )
+        )
+    deadline = enrollment.reconsideration_deadline
+    if enrollment.reconsideration_window_open and deadline:
+        profile = enrollment.profile
+        for days in RECONSIDERATION_ALERT_DAYS_BEFORE:
+            due = civil_before(firm, deadline, days)
+            if due < now:
+                continue
+            messages += _staff_message(
+                client,
+                enrollment,
+                kind="reconsideration.staff_alert",
+                step=f"before-{days}",
+                due=due,
+                context={
+                    "subject": f"{client.display_name}: reconsideration window closes in "
+                    f"{days} days",
+                    "headline": "A denial's reconsideration window is closing",
+                    "lines": [
+                        f"The {enrollment.get_kind_display().lower()} for {profile.label} was "
+                        f"denied on {enrollment.decided_on:%B %-d}. Reconsideration may be "
+                        f"requested until {_long_date(firm, deadline)}.",
+                        "File the request, or record that it is not requested.",
+                    ],
+                },
+            )
+        messages += _staff_message(
+            client,
+            enrollment,
+            kind="reconsideration.last_day",
+            step="last-day",
+            due=max(civil_before(firm, deadline, 0), now),
+            context={
+                "subject": f"{client.display_name}: last day to request reconsideration",
+                "headline": "Today is the last day to request reconsideration",
+                "lines": [
+                    f"The denial of the {enrollment.get_kind_display().lower()} for "
+                    f"{profile.label} can be reconsidered only if the request is filed today."
+                ],
+            },
+        )
+    schedule(messages)
+
+
+def reconsideration_waiting_stopped(enrollment: Enrollment) -> None:
+    cancel(
+        subject_type="enrollment",
+        subject_ids=[str(enrollment.public_id)],
+        kinds=RECONSIDERATION_KINDS,
+    )
+
+
+# --- development requests -------------------------------------------------------------
+
+# Days before a development response is due: the provider's reminders, and the staff side's
+# alerts (a request not answered in time gets the application rejected).
+DEVELOPMENT_REMINDER_DAYS_BEFORE = (14, 7, 3, 1)
+DEVELOPMENT_STAFF_ALERT_DAYS_BEFORE = (7, 2)
+DEVELOPMENT_REMINDER_KINDS = ["development.reminder"]
+DEVELOPMENT_STAFF_KINDS = ["development.staff_alert", "development.last_day"]
+
+
+def _development_context(request: DevelopmentRequest, client, *, headline, lines):
+    firm = client.firm
+    return {
+        "subject": headline,
+        "headline": headline,
+        "lines": lines,
+        "steps": steps.answer_development(
+            asked=request.asked, firm_name=firm.name, due=_long_date(firm, request.deadline)
+        ),
+        "profile": request.enrollment.profile.label,
+        "deadline": request.deadline,
+    }
+
+
+def development_opened(request: DevelopmentRequest) -> None:
+    """When the provider must act: told at once and reminded before the due date. The staff
+    side is alerted before it, and on the day, whoever must act."""
+    profile = request.enrollment.profile
+    client = _client_with_people(profile.client_id)
+    firm = client.firm
+    now = timezone.now()
+    messages = []
+    if request.provider_must_act:
+        people = provider_side(client, Step.ANSWER_DEVELOPMENT, profile)
+        messages += [
+            _message(
+                client,
+                request,
+                kind="development.requested",
+                step="opened",
+                due=now,
+                to=person,
+                context=_development_context(
+                    request,
+                    client,
+                    headline="The Medicare contractor needs something from you",
+                    lines=[
+                        f"The contractor reviewing the application for your "
+                        f"{profile.in_sentence} asked for more information, and only you can "
+                        f"give it. The answer is due by {_long_date(firm, request.deadline)}."
+                    ],
+                ),
+            )
+            for person in people
+        ]
+        for days in DEVELOPMENT_REMINDER_DAYS_BEFORE:
+            due = civil_before(firm, request.deadline, days)
+            if due < now:
+                continue
+            messages += [
+                _message(
+                    client,
+                    request,
+                    kind="development.reminder",
+                    step=f"before-{days}",
+                    due=due,
+                    to=person,
+                    context=_development_context(
+                        request,
+                        client,
+                        headline="Reminder: the Medicare contractor is waiting for your answer",
+                        lines=[
+                            f"The answer is due by {_long_date(firm, request.deadline)} "
+                            f"({days} day{'s' if days != 1 else ''} left). The contractor "
+                            "rejects an application whose request is not answered in time."
+                        ],
+                    ),
+                )
+                for person in people
+            ]
+    who = "the provider" if request.provider_must_act else "the firm"
+    for days in DEVELOPMENT_STAFF_ALERT_DAYS_BEFORE:
+        due = civil_before(firm, request.deadline, days)
+        if due < now:
+            continue
+        messages += _staff_message(
+            client,
+            request,
+            kind="development.staff_alert",
+            step=f"before-{days}",
+            due=due,
+            context={
+                "subject": f"{client.display_name}: development response due in {days} days",
+                "headline": "A development response is due soon",
+                "lines": [
+                    f"Request {request.number} for {profile.label} (letter of "
+                    f"{request.letter_on:%B %-d}) is due on "
+                    f"{_long_date(firm, request.deadline)}; {who} must act.",
+                    f"It asks for: {request.asked}",
+                ],
+            },
+        )
+    messages += _staff_message(
+        client,
+        request,
+        kind="development.last_day",
+        step="last-day",
+        due=max(civil_before(firm, request.deadline, 0), now),
+        context={
+            "subject": f"{client.display_name}: development response due today",
+            "headline": "A development response is due today",
+            "lines": [
+                f"Request {request.number} for {profile.label} must reach the contractor "
+                "today, or the application is rejected."
+            ],
+        },
+    )
+    schedule(messages)
+
+
+def development_waiting_stopped(request: DevelopmentRequest) -> None:
+    cancel(
+        subject_type="developmentrequest",
+        subject_ids=[str(request.public_id)],
+        kinds=DEVELOPMENT_REMINDER_KINDS + DEVELOPMENT_STAFF_KINDS,
+    )
+
+
+def development_waiting_again(request: DevelopmentRequest) -> None:
+    reopen(
+        subject_type="developmentrequest",
+        subject_id=str(request.public_id),
+        kinds=DEVELOPMENT_REMINDER_KINDS,
+    )
+
+
+def development_claimed(request: DevelopmentRequest, party: Party) -> None:
+    """The provider says they sent it: the provider's reminders stop; the staff alerts keep
+    running until the response reaches the contractor."""
+    cancel(
+        subject_type="developmentrequest",
+        subject_ids=[str(request.public_id)],
+        kinds=DEVELOPMENT_REMINDER_KINDS,
+    )
+    client = _client_with_people(request.enrollment.profile.client_id)
+    schedule(
+        _staff_message(
+            client,
+            request,
+            kind="development.verify",
+            step=f"claim-{timezone.now():%Y%m%d%H%M%S}",
+            due=timezone.now(),
+            context={
+                "subject": f"Check: {client.display_name} says they sent what the contractor "
+                "asked for",
+                "headline": f"{party.name} says development request {request.number} is done",
+                "lines": [
+                    f"It asked for: {request.asked}",
+                    "Check what arrived, send the response to the contractor and record it, "
+                    "or send it back to the provider.",
+                ],
+            },
+        )
     )

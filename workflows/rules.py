@@ -21,6 +21,7 @@ class Step(StrEnum):
     ADD_STAFF = "add_staff"
     ADD_SURROGATE = "add_surrogate"
     SIGN = "sign"
+    ANSWER_DEVELOPMENT = "answer_development"
     REGAIN_CONTROL = "regain_control"
     # bandit: a step name, not a secret
     RESET_PASSWORD = "reset_password"  # noqa: S105  # nosec B105
@@ -49,6 +50,10 @@ def roles_allowed(step: Step, profile: Profile, requested_role: str = "") -> fro
         return frozenset({AO}) if requested_role == AM else frozenset({AO, AM})
     if step == Step.SIGN:
         return frozenset() if profile.is_individual else frozenset({AO})
+    if step == Step.ANSWER_DEVELOPMENT:
+        # Gathering what the contractor asks for is office work; a signature it needs is
+        # asked as a signature round.
+        return frozenset({AO, AM})
     if step == Step.REGAIN_CONTROL:
         return frozenset() if profile.is_individual else frozenset({AO})
     return frozenset()  # resetting the provider's own I&A password
@@ -73,6 +78,8 @@ def refusal(step: Step, profile: Profile, requested_role: str, provider_name: st
         )
     if step in (Step.APPROVE_CONNECTION, Step.ADD_SURROGATE, Step.ADD_STAFF):
         return f"A Staff End User cannot grant access. Ask {provider_name}."
+    if step == Step.ANSWER_DEVELOPMENT:
+        return f"A Staff End User cannot answer the contractor's request. Ask {provider_name}."
     return f"Only the provider can do this with their own I&A account. Ask {provider_name}."
 
 

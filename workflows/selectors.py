@@ -21,7 +21,7 @@ from django.utils import timezone
 from clients.models import NO_DEADLINE, Client, Delegate, DelegateRole, Profile
 from portal.models import Membership
 
-from .models import AccessGrant, Enrollment, Holder, SignatureRound
+from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound
 
 PAGE_SIZE = 25
 
@@ -33,6 +33,7 @@ STAGES = {
     "preparing": "Enrollment: preparing",
     "submitted": "Enrollment: with the contractor",
     "in_development": "Enrollment: in development",
+    "reconsideration": "Denied: reconsideration window open",
 }
 
 
@@ -68,18 +69,37 @@ STAGE_FILTERS = {
     "preparing": lambda: Exists(_open_enrollments(state=Enrollment.State.PREPARING)),
     "submitted": lambda: Exists(_open_enrollments(state=Enrollment.State.SUBMITTED)),
     "in_development": lambda: Exists(_open_enrollments(state=Enrollment.State.IN_DEVELOPMENT)),
+    "reconsideration": lambda: Exists(_reconsideration_open()),
 }
+
+
+def _open_development(**lookup):
+    return DevelopmentRequest.objects.filter(
+        enrollment__profile__client=OuterRef("pk"),
+        state__in=DevelopmentRequest.OPEN_STATES,
+        **lookup,
+    )
+
+
+def _reconsideration_open():
+    return Enrollment.objects.filter(
+        profile__client=OuterRef("pk"), reconsideration=Enrollment.Reconsideration.OPEN
+    )
+
 
 HOLDER_FILTERS = {
     Holder.PROVIDER: lambda: (
         STAGE_FILTERS["access_pending"]()
         | STAGE_FILTERS["signature_pending"]()
         | Exists(_open_enrollments(holder=Holder.PROVIDER))
+        | Exists(_open_development(holder=Holder.PROVIDER, state=DevelopmentRequest.State.OPEN))
     ),
     Holder.FIRM: lambda: (
         STAGE_FILTERS["verify"]()
         | Exists(_open_grants(state=AccessGrant.State.PREPARED))
         | Exists(_open_enrollments(holder=Holder.FIRM))
+        | Exists(_open_development(holder=Holder.FIRM))
+        | Exists(_reconsideration_open())
     ),
     Holder.CMS: lambda: (
         Exists(_open_enrollments(holder=Holder.CMS))
@@ -98,9 +118,15 @@ class CaseloadFilters:
     q: str = ""
 
 
-def soonest_open_deadline(grants=AccessGrant, rounds=SignatureRound) -> Least:
-    """Each client's soonest open deadline (an access request's or a signature round's), or
-    NO_DEADLINE: the value Client.next_deadline keeps. The models can be a migration's."""
+def soonest_open_deadline(
+    grants=AccessGrant,
+    rounds=SignatureRound,
+    developments=DevelopmentRequest,
+    enrollments=Enrollment,
+) -> Least:
+    """Each client's soonest open clock (an access request's, a signature round's, a
+    development response's, a denial's reconsideration window), or NO_DEADLINE: the value
+    Client.next_deadline keeps. The models can be a migration's."""
     grant_deadline = Subquery(
         grants.objects.filter(
             profile__client=OuterRef("pk"),
@@ -119,8 +145,30 @@ def soonest_open_deadline(grants=AccessGrant, rounds=SignatureRound) -> Least:
         .values("deadline")[:1],
         output_field=DateTimeField(),
     )
+    development_deadline = Subquery(
+        developments.objects.filter(
+            enrollment__profile__client=OuterRef("pk"),
+            state__in=DevelopmentRequest.OPEN_STATES,
+        )
+        .order_by("deadline")
+        .values("deadline")[:1],
+        output_field=DateTimeField(),
+    )
+    reconsideration_deadline = Subquery(
+        enrollments.objects.filter(
+            profile__client=OuterRef("pk"), reconsideration=Enrollment.Reconsideration.OPEN
+        )
+        .order_by("reconsideration_deadline")
+        .values("reconsideration_deadline")[:1],
+        output_field=DateTimeField(),
+    )
     none = Value(NO_DEADLINE, output_field=DateTimeField())
-    return Least(Coalesce(grant_deadline, none), Coalesce(round_deadline, none))
+    return Least(
+        Coalesce(grant_deadline, none),
+        Coalesce(round_deadline, none),
+        Coalesce(development_deadline, none),
+        Coalesce(reconsideration_deadline, none),
+    )
 
 
 def refresh_next_deadline(clients: QuerySet, **also) -> int:
@@ -157,7 +205,8 @@ def row_prefetches() -> list[Prefetch]:
                 Prefetch(
                     "enrollments",
                     queryset=Enrollment.objects.filter(
-                        state__in=Enrollment.OPEN_STATES
+                        Q(state__in=Enrollment.OPEN_STATES)
+                        | Q(reconsideration=Enrollment.Reconsideration.OPEN)
                     ).prefetch_related(
                         Prefetch(
                             "rounds",
@@ -165,7 +214,14 @@ def row_prefetches() -> list[Prefetch]:
                                 state__in=SignatureRound.OPEN_STATES
                             ),
                             to_attr="open_rounds",
-                        )
+                        ),
+                        Prefetch(
+                            "development_requests",
+                            queryset=DevelopmentRequest.objects.filter(
+                                state__in=DevelopmentRequest.OPEN_STATES
+                            ),
+                            to_attr="open_developments",
+                        ),
                     ),
                     to_attr="open_enrollments",
                 ),
@@ -266,6 +322,32 @@ def open_items(client: Client) -> list[OpenItem]:
             )
         for enrollment in profile.open_enrollments:
             rounds = enrollment.open_rounds
+            if enrollment.reconsideration_window_open:
+                items.append(
+                    OpenItem(
+                        label=f"Reconsideration · {profile.label}",
+                        state="Denied: reconsideration window open",
+                        holder=Holder.FIRM.label,
+                        deadline=enrollment.reconsideration_deadline,
+                        since=enrollment.state_entered_at,
+                    )
+                )
+                continue
+            for request in enrollment.open_developments:
+                holder = (
+                    Holder.PROVIDER
+                    if request.provider_must_act and request.state == DevelopmentRequest.State.OPEN
+                    else Holder.FIRM
+                )
+                items.append(
+                    OpenItem(
+                        label=f"Development request {request.number} · {profile.label}",
+                        state=request.get_state_display(),
+                        holder=Holder(holder).label,
+                        deadline=request.deadline,
+                        since=request.state_entered_at,
+                    )
+                )
             if rounds:
                 signature_round = rounds[0]
                 holder = {
@@ -283,7 +365,7 @@ def open_items(client: Client) -> list[OpenItem]:
                         is_paper=signature_round.is_paper,
                     )
                 )
-            else:
+            elif not enrollment.open_developments:
                 items.append(
                     OpenItem(
                         label=f"{enrollment.get_kind_display()} · {profile.label}",
@@ -331,7 +413,12 @@ def client_with_history(enrollment_order: str = "-created_at") -> QuerySet:
                             "rounds",
                             queryset=SignatureRound.objects.order_by("number"),
                             to_attr="all_rounds",
-                        )
+                        ),
+                        Prefetch(
+                            "development_requests",
+                            queryset=DevelopmentRequest.objects.order_by("number"),
+                            to_attr="all_developments",
+                        ),
                     ),
                     to_attr="all_enrollments",
                 ),

@@ -17,9 +17,15 @@ from portal import audit
 from portal.models import AuditEvent, Firm, User
 
 from . import notify
-from .deadlines import grant_deadline, signature_deadline
+from .deadlines import (
+    development_due_on,
+    end_of_day,
+    grant_deadline,
+    reconsideration_due_on,
+    signature_deadline,
+)
 from .errors import NotAllowed, TransitionError
-from .models import AccessGrant, Enrollment, Holder, SignatureRound
+from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound
 from .rules import Party, Step, grant_step, may_do, refusal
 from .selectors import refresh_next_deadline
 
@@ -27,7 +33,11 @@ from .selectors import refresh_next_deadline
 
 
 def _client_of(obj) -> Client:
-    profile = obj.enrollment.profile if isinstance(obj, SignatureRound) else obj.profile
+    profile = (
+        obj.enrollment.profile
+        if isinstance(obj, SignatureRound | DevelopmentRequest)
+        else obj.profile
+    )
     return profile.client
 
 
@@ -54,6 +64,11 @@ def _lock(obj):
             "enrollment__profile__client",
             "enrollment__profile__organization",
         ),
+        DevelopmentRequest: (
+            "firm",
+            "enrollment__profile__client",
+            "enrollment__profile__organization",
+        ),
         Enrollment: ("firm", "profile__client", "profile__organization"),
     }[type(obj)]
     return type(obj).objects.select_for_update(of=("self",)).select_related(*related).get(pk=obj.pk)
@@ -68,11 +83,12 @@ def _move(
     action: str,
     reason: str = "",
     cms_date: date | None = None,
+    extra: dict | None = None,
     **fields,
 ):
     """Move `obj` (already locked) to state `to`, if its workflow allows it from where it is.
     `cms_date`: the day it happened at CMS, when staff record it later (the event keeps both
-    that day and, as its own time, when it was recorded)."""
+    that day and, as its own time, when it was recorded); `extra`: more for the event."""
     model = type(obj)
     if to not in model.TRANSITIONS[obj.State(obj.state)]:
         noun = model._meta.verbose_name
@@ -92,7 +108,7 @@ def _move(
         data["reason"] = reason
     if cms_date is not None:
         data["cms_date"] = cms_date.isoformat()
-    _record(verb, obj, actor=actor, data=data)
+    _record(verb, obj, actor=actor, data=data | (extra or {}))
     return obj
 
 
@@ -101,23 +117,31 @@ def _move(
 CMS_DATE_MAX_DAYS_BACK = 60
 
 
-def _cms_moment(firm, on: date | None, *, what: str) -> datetime:
-    """When something happened at CMS (`on`, a date in the firm's zone, at the time of day it
-    is recorded); no date, or today, is now. Deadlines and reminders count from it."""
-    now = timezone.now()
+def _cms_day(firm, on: date | None, *, what: str, starts_clock: bool = True) -> date:
+    """The day something happened at CMS, in the firm's zone (no date: today). Never in the
+    future; for a day that starts a clock, not so long ago that the clock has run out."""
+    today = timezone.now().astimezone(firm.zone).date()
     if on is None:
-        return now
-    local_now = now.astimezone(firm.zone)
-    if on > local_now.date():
+        return today
+    if on > today:
         raise TransitionError(f"The date {what} is in the future: give the day it happened.")
-    if on < local_now.date() - timedelta(days=CMS_DATE_MAX_DAYS_BACK):
+    if starts_clock and on < today - timedelta(days=CMS_DATE_MAX_DAYS_BACK):
         raise TransitionError(
             f"The date {what} is more than {CMS_DATE_MAX_DAYS_BACK} days ago: its clock has "
             "run out; record what happened since instead."
         )
-    if on == local_now.date():
+    return on
+
+
+def _cms_moment(firm, on: date | None, *, what: str) -> datetime:
+    """When something happened at CMS (`on`, a date in the firm's zone, at the time of day it
+    is recorded); no date, or today, is now. Deadlines and reminders count from it."""
+    now = timezone.now()
+    day = _cms_day(firm, on, what=what)
+    local_now = now.astimezone(firm.zone)
+    if day == local_now.date():
         return now
-    return local_now.replace(year=on.year, month=on.month, day=on.day).astimezone(now.tzinfo)
+    return local_now.replace(year=day.year, month=day.month, day=day.day).astimezone(now.tzinfo)
 
 
 # --- access grants ----------------------------------------------------------------------
@@ -437,31 +461,46 @@ def enrollment_create(
     return enrollment
 
 
+def _close_open_work(enrollment: Enrollment, *, actor: User, because: str) -> None:
+    """An outcome ends the application's open signature rounds and development requests."""
+    for open_round in enrollment.rounds.filter(state__in=SignatureRound.OPEN_STATES):
+        notify.round_waiting_stopped(open_round)
+        _move(
+            _lock(open_round),
+            SignatureRound.State.CANCELLED,
+            actor=actor,
+            verb="round.cancelled",
+            action="cancel it",
+            reason=because,
+            closed_at=timezone.now(),
+        )
+    for request in enrollment.development_requests.filter(state__in=DevelopmentRequest.OPEN_STATES):
+        notify.development_waiting_stopped(request)
+        _move(
+            _lock(request),
+            DevelopmentRequest.State.CANCELLED,
+            actor=actor,
+            verb="development.cancelled",
+            action="cancel it",
+            reason=because,
+        )
+
+
 @transaction.atomic
 def enrollment_change_state(
     *, enrollment: Enrollment, to: str, actor: User, reason: str = ""
 ) -> Enrollment:
-    """Staff move the application along (submitted, in development, approved...)."""
+    """Staff move the application between preparing and submitted; signature rounds,
+    development requests and outcomes (with their dates) have their own actions."""
     enrollment = _lock(enrollment)
     if to == Enrollment.State.AWAITING_SIGNATURE:
         raise TransitionError("Open a signature round to ask for a signature.")
-    if enrollment.rounds.filter(state__in=SignatureRound.OPEN_STATES).exists() and to in (
-        Enrollment.State.SUBMITTED,
-        Enrollment.State.PREPARING,
-    ):
+    if to == Enrollment.State.IN_DEVELOPMENT:
+        raise TransitionError("Record the development request: its letter date and due date.")
+    if to in Enrollment.OUTCOMES:
+        raise TransitionError("Record the outcome with the date of the contractor's decision.")
+    if enrollment.rounds.filter(state__in=SignatureRound.OPEN_STATES).exists():
         raise TransitionError("A signature round is open: confirm or cancel it first.")
-    if to in (Enrollment.State.WITHDRAWN, Enrollment.State.DENIED):
-        for open_round in enrollment.rounds.filter(state__in=SignatureRound.OPEN_STATES):
-            notify.round_waiting_stopped(open_round)
-            _move(
-                _lock(open_round),
-                SignatureRound.State.CANCELLED,
-                actor=actor,
-                verb="round.cancelled",
-                action="cancel it",
-                reason=f"Enrollment {Enrollment.State(to).label.lower()}",
-                closed_at=timezone.now(),
-            )
     return _move(
         enrollment,
         to,
@@ -472,6 +511,208 @@ def enrollment_change_state(
         holder=Enrollment.DEFAULT_HOLDER[to],
         holder_reason=reason,
     )
+
+
+# Outcomes whose reason staff must give (the letter's words): an approval speaks for itself.
+OUTCOMES_WITH_REASON = (
+    Enrollment.State.DENIED,
+    Enrollment.State.REJECTED,
+    Enrollment.State.RETURNED,
+    Enrollment.State.WITHDRAWN,
+)
+NEED_EFFECTIVE_DATE = "Give the effective date CMS granted: it is on the approval letter."
+# The latest effective date an approval may carry: CMS grants past or current dates.
+EFFECTIVE_DATE_MAX_DAYS_AHEAD = 365
+
+
+@transaction.atomic
+def enrollment_record_outcome(
+    *,
+    enrollment: Enrollment,
+    outcome: str,
+    actor: User,
+    decided_on: date | None = None,
+    reason: str = "",
+    effective_date: date | None = None,
+    reconsider_by: date | None = None,
+) -> Enrollment:
+    """What the contractor decided (or the firm withdrew), on `decided_on` (the letter's
+    date): approved with its effective date; denied, which opens the reconsideration window
+    (`reconsider_by`, or the firm's default after the letter); rejected (fixed by a corrected
+    resubmission); returned (a new application is needed); withdrawn."""
+    enrollment = _lock(enrollment)
+    firm = enrollment.firm
+    if outcome not in Enrollment.OUTCOMES:
+        raise TransitionError("Choose an outcome: approved, denied, rejected, returned, withdrawn.")
+    label = Enrollment.State(outcome).label
+    if enrollment.state == Enrollment.State.DENIED:
+        raise TransitionError(
+            "This application was denied: a reversal comes through its reconsideration."
+        )
+    if outcome not in Enrollment.TRANSITIONS[Enrollment.State(enrollment.state)]:
+        raise TransitionError(
+            f"Can't record it {label.lower()}: this enrollment is "
+            f"{enrollment.get_state_display().lower()}. Nothing was changed."
+        )
+    reason = reason.strip()
+    if outcome in OUTCOMES_WITH_REASON and not reason:
+        raise TransitionError(
+            f"Say why it was {label.split(' (')[0].lower()}: the letter's reason."
+        )
+    day = _cms_day(
+        firm,
+        decided_on,
+        what="of the decision",
+        starts_clock=outcome == Enrollment.State.DENIED,
+    )
+    fields: dict = {"decided_on": day, "outcome_reason": reason}
+    extra: dict = {"decided_on": day.isoformat()}
+    if outcome == Enrollment.State.APPROVED:
+        if effective_date is None:
+            raise TransitionError(
+                "Give the effective date CMS granted: it is on the approval letter."
+            )
+        if effective_date > day + timedelta(days=EFFECTIVE_DATE_MAX_DAYS_AHEAD):
+            raise TransitionError("The effective date is more than a year after the decision.")
+        fields["effective_date"] = effective_date
+        extra["effective_date"] = effective_date.isoformat()
+    if outcome == Enrollment.State.DENIED:
+        due = reconsider_by or reconsideration_due_on(firm, day)
+        if due <= day:
+            raise TransitionError("The reconsideration deadline must be after the denial date.")
+        extra["reconsider_by"] = due.isoformat()
+        # A window that closed before the denial was recorded is not a clock any more: the
+        # denial is recorded as it stands, and the timeline says so.
+        if due >= timezone.now().astimezone(firm.zone).date():
+            fields["reconsideration"] = Enrollment.Reconsideration.OPEN
+            fields["reconsideration_deadline"] = end_of_day(firm, due)
+        else:
+            extra["reconsideration"] = "window closed before the denial was recorded"
+    _close_open_work(enrollment, actor=actor, because=f"Enrollment {label.lower()}")
+    enrollment = _move(
+        enrollment,
+        outcome,
+        actor=actor,
+        verb="enrollment.outcome",
+        action=f"record it {label.lower()}",
+        reason=reason,
+        extra=extra,
+        holder=Enrollment.DEFAULT_HOLDER[outcome],
+        holder_reason="",
+        **fields,
+    )
+    notify.enrollment_outcome(enrollment)
+    return enrollment
+
+
+def _reconsideration_move(enrollment: Enrollment, to: str, *, action: str) -> None:
+    current = Enrollment.Reconsideration(enrollment.reconsideration)
+    if to not in Enrollment.RECONSIDERATION_MOVES.get(current, set()):
+        state = current.label.lower() if current else "not open"
+        raise TransitionError(f"Can't {action}: the reconsideration is {state}.")
+
+
+@transaction.atomic
+def reconsideration_record_filed(
+    *, enrollment: Enrollment, actor: User, filed_on: date | None = None
+) -> Enrollment:
+    """The reconsideration request went to the contractor (on `filed_on`): the window's clock
+    stops, and the ball is with the contractor."""
+    enrollment = _lock(enrollment)
+    _reconsideration_move(enrollment, Enrollment.Reconsideration.FILED, action="record it filed")
+    day = _cms_day(enrollment.firm, filed_on, what="it was filed")
+    if (
+        enrollment.reconsideration_deadline
+        and day > enrollment.reconsideration_deadline.astimezone(enrollment.firm.zone).date()
+    ):
+        raise TransitionError("That is after the reconsideration deadline: it was filed too late.")
+    return _reconsideration_set(
+        enrollment,
+        actor=actor,
+        verb="enrollment.reconsideration_filed",
+        to=Enrollment.Reconsideration.FILED,
+        data={"cms_date": day.isoformat()},
+        reconsideration_filed_on=day,
+        holder=Holder.CMS,
+        holder_reason="Reconsideration with the contractor",
+    )
+
+
+@transaction.atomic
+def reconsideration_decline(*, enrollment: Enrollment, actor: User, reason: str) -> Enrollment:
+    """The provider and the firm decided not to ask for reconsideration: the window closes."""
+    enrollment = _lock(enrollment)
+    _reconsideration_move(
+        enrollment, Enrollment.Reconsideration.DECLINED, action="record it not requested"
+    )
+    if not reason.strip():
+        raise TransitionError("Say why reconsideration is not requested.")
+    return _reconsideration_set(
+        enrollment,
+        actor=actor,
+        verb="enrollment.reconsideration_declined",
+        to=Enrollment.Reconsideration.DECLINED,
+        data={"reason": reason.strip()},
+    )
+
+
+@transaction.atomic
+def reconsideration_record_decision(
+    *,
+    enrollment: Enrollment,
+    actor: User,
+    reversed_: bool,
+    decided_on: date | None = None,
+    effective_date: date | None = None,
+    reason: str = "",
+) -> Enrollment:
+    """The contractor decided the reconsideration: the denial upheld, or reversed (approved,
+    with the effective date CMS granted)."""
+    enrollment = _lock(enrollment)
+    to = Enrollment.Reconsideration.REVERSED if reversed_ else Enrollment.Reconsideration.UPHELD
+    _reconsideration_move(enrollment, to, action="record its decision")
+    day = _cms_day(enrollment.firm, decided_on, what="of the decision", starts_clock=False)
+    if not reversed_:
+        return _reconsideration_set(
+            enrollment,
+            actor=actor,
+            verb="enrollment.reconsideration_upheld",
+            to=to,
+            data={"cms_date": day.isoformat(), "reason": reason.strip()},
+            holder=Holder.FIRM,
+            holder_reason="",
+        )
+    if effective_date is None:
+        raise TransitionError(NEED_EFFECTIVE_DATE)
+    enrollment.reconsideration = to
+    enrollment = _move(
+        enrollment,
+        Enrollment.State.APPROVED,
+        actor=actor,
+        verb="enrollment.outcome",
+        action="record it approved",
+        reason=reason.strip() or "Denial reversed on reconsideration",
+        extra={"decided_on": day.isoformat(), "effective_date": effective_date.isoformat()},
+        reconsideration=to,
+        decided_on=day,
+        effective_date=effective_date,
+        outcome_reason=reason.strip() or "Denial reversed on reconsideration",
+        holder=Holder.FIRM,
+        holder_reason="",
+    )
+    notify.enrollment_outcome(enrollment)
+    return enrollment
+
+
+def _reconsideration_set(enrollment, *, actor, verb, to, data, **fields) -> Enrollment:
+    old = enrollment.reconsideration
+    enrollment.reconsideration = to
+    for name, value in fields.items():
+        setattr(enrollment, name, value)
+    enrollment.save(update_fields={"reconsideration", *fields})
+    notify.reconsideration_waiting_stopped(enrollment)
+    _record(verb, enrollment, actor=actor, data={"from": old, "to": to, **data})
+    return enrollment
 
 
 @transaction.atomic
@@ -554,15 +795,17 @@ def _open_round(
             **({"cms_date": submitted_on.isoformat()} if submitted_on else {}),
         },
     )
+    resubmitted = enrollment.state == Enrollment.State.REJECTED
     _move(
         enrollment,
         Enrollment.State.AWAITING_SIGNATURE,
         actor=actor,
         verb="enrollment.state_changed",
         action="ask for a signature",
-        reason=f"Signature round {number}",
+        reason=f"Signature round {number}" + (" (corrected resubmission)" if resubmitted else ""),
         holder=Holder.PROVIDER,
         holder_reason=f"Signature round {number}",
+        **({"decided_on": None, "outcome_reason": ""} if resubmitted else {}),
     )
     notify.round_opened(signature_round)
     return signature_round
@@ -603,14 +846,29 @@ def round_open_revision(
     submitted_on: date | None = None,
 ) -> SignatureRound:
     """A correction after submission needs a new signature: round N+1 (`submitted_on`: the
-    day the revision was submitted in PECOS, if not today)."""
+    day the revision was submitted in PECOS, if not today). After a rejection, this is the
+    corrected resubmission: a new submission, signed again."""
     enrollment = _lock(enrollment)
     if not reason.strip():
         raise TransitionError("Say what changed: the provider sees it with the request to sign.")
-    if enrollment.state not in (Enrollment.State.SUBMITTED, Enrollment.State.IN_DEVELOPMENT):
+    if enrollment.state not in (
+        Enrollment.State.SUBMITTED,
+        Enrollment.State.IN_DEVELOPMENT,
+        Enrollment.State.REJECTED,
+    ):
         raise TransitionError(
             "A revision round follows a submission; this enrollment is "
             f"{enrollment.get_state_display().lower()}."
+        )
+    if (
+        enrollment.state == Enrollment.State.REJECTED
+        and Enrollment.objects.filter(
+            profile=enrollment.profile, kind=enrollment.kind, state__in=Enrollment.OPEN_STATES
+        ).exists()
+    ):
+        raise TransitionError(
+            f"{enrollment.profile.label} already has an open "
+            f"{enrollment.get_kind_display().lower()}: continue that one instead."
         )
     return _open_round(
         enrollment,
@@ -661,15 +919,23 @@ def _close_round_and_submit(signature_round, to, *, actor, verb, action):
     notify.round_confirmed(signature_round)
     enrollment = _lock(signature_round.enrollment)
     if enrollment.state == Enrollment.State.AWAITING_SIGNATURE:
+        # A revision signed while a development request is open goes back into development.
+        request = (
+            enrollment.development_requests.filter(state__in=DevelopmentRequest.OPEN_STATES)
+            .order_by("deadline")
+            .first()
+        )
         _move(
             enrollment,
-            Enrollment.State.SUBMITTED,
+            Enrollment.State.IN_DEVELOPMENT if request else Enrollment.State.SUBMITTED,
             actor=actor,
             verb="enrollment.state_changed",
             action="submit it",
             reason=f"Signature round {signature_round.number} complete",
-            holder=Holder.CMS,
-            holder_reason="With the contractor",
+            holder=request.holder if request else Holder.CMS,
+            holder_reason=f"Development request {request.number}"
+            if request
+            else "With the contractor",
         )
     return signature_round
 
@@ -764,6 +1030,192 @@ def round_cancel(*, signature_round: SignatureRound, actor: User, reason: str = 
             holder_reason="",
         )
     return signature_round
+
+
+# --- development requests -------------------------------------------------------------
+
+
+@transaction.atomic
+def development_open(
+    *,
+    enrollment: Enrollment,
+    actor: User,
+    asked: str,
+    holder: str,
+    letter_on: date | None = None,
+    due_on: date | None = None,
+) -> DevelopmentRequest:
+    """The contractor's letter (dated `letter_on`) asks for more information: the response
+    is due on `due_on` (the letter's own date, or the firm's default after the letter). The
+    application goes into development; the provider gets a to-do when they must act."""
+    enrollment = _lock(enrollment)
+    firm = enrollment.firm
+    asked = asked.strip()
+    if not asked:
+        raise TransitionError("Say what the contractor asks for: whoever answers sees it.")
+    if holder not in (Holder.FIRM, Holder.PROVIDER):
+        raise TransitionError("Choose who must act: the firm or the provider.")
+    if enrollment.state not in (Enrollment.State.SUBMITTED, Enrollment.State.IN_DEVELOPMENT):
+        raise TransitionError(
+            "A development request follows a submission; this enrollment is "
+            f"{enrollment.get_state_display().lower()}."
+        )
+    letter = _cms_day(firm, letter_on, what="of the letter")
+    due = due_on or development_due_on(firm, letter)
+    if due < letter:
+        raise TransitionError("The response due date is before the letter's date.")
+    if due < timezone.now().astimezone(firm.zone).date():
+        raise TransitionError(
+            "That response date has passed: the contractor rejects an application whose "
+            "development request is not answered in time. Record the outcome instead."
+        )
+    number = (enrollment.development_requests.aggregate(n=Max("number"))["n"] or 0) + 1
+    request = DevelopmentRequest.objects.create(
+        firm=firm,
+        enrollment=enrollment,
+        number=number,
+        letter_on=letter,
+        asked=asked,
+        due_on=due,
+        deadline=end_of_day(firm, due),
+        holder=holder,
+    )
+    request.enrollment = enrollment
+    _record(
+        "development.opened",
+        request,
+        actor=actor,
+        data={
+            "to": request.state,
+            "number": number,
+            "cms_date": letter.isoformat(),
+            "due_on": due.isoformat(),
+            "holder": holder,
+        },
+    )
+    if enrollment.state == Enrollment.State.SUBMITTED:
+        _move(
+            enrollment,
+            Enrollment.State.IN_DEVELOPMENT,
+            actor=actor,
+            verb="enrollment.state_changed",
+            action="record development",
+            reason=f"Development request {number}",
+            holder=holder,
+            holder_reason=f"Development request {number}",
+        )
+    notify.development_opened(request)
+    return request
+
+
+def _development_done(request: DevelopmentRequest, *, actor: User, because: str) -> None:
+    """After a request closes: when none is left open, the application is back with the
+    contractor."""
+    enrollment = _lock(request.enrollment)
+    still_open = enrollment.development_requests.filter(
+        state__in=DevelopmentRequest.OPEN_STATES
+    ).exists()
+    if enrollment.state == Enrollment.State.IN_DEVELOPMENT and not still_open:
+        _move(
+            enrollment,
+            Enrollment.State.SUBMITTED,
+            actor=actor,
+            verb="enrollment.state_changed",
+            action="return it to the contractor",
+            reason=because,
+            holder=Holder.CMS,
+            holder_reason="With the contractor",
+        )
+
+
+@transaction.atomic
+def development_claim_done(
+    *, request: DevelopmentRequest, party: Party, actor: User
+) -> DevelopmentRequest:
+    """The provider (or a delegate allowed to) says they gave what was asked: staff check
+    it and send the response."""
+    request = _lock(request)
+    _ensure_may(party, Step.ANSWER_DEVELOPMENT, request.enrollment.profile)
+    if request.holder != Holder.PROVIDER:
+        raise TransitionError("The firm answers this request; nothing is needed from you.")
+    if request.state == DevelopmentRequest.State.PROVIDER_SAYS_DONE:
+        raise TransitionError("You already told us this is done; we are checking it.")
+    request = _move(
+        request,
+        DevelopmentRequest.State.PROVIDER_SAYS_DONE,
+        actor=actor,
+        verb="development.provider_says_done",
+        action="mark it done",
+        reason=f"{party.name} says it is done",
+    )
+    notify.development_claimed(request, party)
+    return request
+
+
+@transaction.atomic
+def development_not_yet_done(
+    *, request: DevelopmentRequest, actor: User, reason: str = ""
+) -> DevelopmentRequest:
+    """Staff did not get what the provider reported: back to the provider."""
+    request = _lock(request)
+    if request.state != DevelopmentRequest.State.PROVIDER_SAYS_DONE:
+        raise TransitionError("Only a request the provider reported done can be sent back.")
+    request = _move(
+        request,
+        DevelopmentRequest.State.OPEN,
+        actor=actor,
+        verb="development.not_yet_done",
+        action="send it back to the provider",
+        reason=reason or "Not received yet",
+    )
+    notify.development_waiting_again(request)
+    return request
+
+
+@transaction.atomic
+def development_record_answered(
+    *, request: DevelopmentRequest, actor: User, responded_on: date | None = None
+) -> DevelopmentRequest:
+    """The response went to the contractor (on `responded_on`): the clock stops."""
+    request = _lock(request)
+    day = _cms_day(request.firm, responded_on, what="of the response", starts_clock=False)
+    if day < request.letter_on:
+        raise TransitionError("The response date is before the letter's date.")
+    request = _move(
+        request,
+        DevelopmentRequest.State.ANSWERED,
+        actor=actor,
+        verb="development.answered",
+        action="record the response",
+        cms_date=day,
+        responded_on=day,
+    )
+    notify.development_waiting_stopped(request)
+    _development_done(
+        request, actor=actor, because=f"Development request {request.number} answered"
+    )
+    return request
+
+
+@transaction.atomic
+def development_cancel(
+    *, request: DevelopmentRequest, actor: User, reason: str = ""
+) -> DevelopmentRequest:
+    """Recorded by mistake, or the contractor withdrew it."""
+    request = _lock(request)
+    request = _move(
+        request,
+        DevelopmentRequest.State.CANCELLED,
+        actor=actor,
+        verb="development.cancelled",
+        action="cancel it",
+        reason=reason,
+    )
+    notify.development_waiting_stopped(request)
+    _development_done(
+        request, actor=actor, because=f"Development request {request.number} cancelled"
+    )
+    return request
 
 
 # --- people leaving -------------------------------------------------------------------

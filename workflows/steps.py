@@ -10,6 +10,7 @@ TITLES = {
     Step.ADD_STAFF: "Add the firm as staff",
     Step.ADD_SURROGATE: "Add the firm as a surrogate",
     Step.SIGN: "Sign your application",
+    Step.ANSWER_DEVELOPMENT: "Send what the Medicare contractor asked for",
     Step.REGAIN_CONTROL: "Regain control of your I&A account",
     Step.RESET_PASSWORD: "Reset your I&A password",
 }
@@ -86,6 +87,17 @@ def sign_for(method: str) -> list[str]:
         SignatureRound.Method.UPLOAD: sign_upload,
         SignatureRound.Method.PAPER: sign_mail,
     }[method]()
+
+
+def answer_development(*, asked: str, firm_name: str, due: str) -> list[str]:
+    return [
+        f"The Medicare contractor reviewing your application asks for: {asked}",
+        f"Send it to {firm_name} (reply to this email, or call us), not to the contractor: "
+        "we put the response together",
+        f"The contractor needs the response by {due}; an application whose request is not "
+        "answered in time is rejected",
+        "When you have sent it, press “I've done this”",
+    ]
 
 
 def regain_control(*, individual: bool) -> list[str]:

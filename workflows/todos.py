@@ -15,7 +15,7 @@ from clients.models import Client, CMSRole, Delegate, DelegateRole, Profile
 
 from . import steps
 from .deadlines import days_left
-from .models import AccessGrant, Enrollment, SignatureRound
+from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound
 from .rules import Party, Step, grant_step, may_do, refusal, roles_allowed
 
 
@@ -33,13 +33,23 @@ class Todo:
     reason: str = ""
     grant: AccessGrant | None = None
     signature_round: SignatureRound | None = None
+    development: DevelopmentRequest | None = None
     is_paper: bool = False
     claimed: bool = False  # "I've done this" was pressed; staff are verifying
 
     @property
     def object_public_id(self):
-        obj = self.grant or self.signature_round
+        obj = self.grant or self.signature_round or self.development
         return obj.public_id if obj else None
+
+    @property
+    def done_kind(self) -> str:
+        """The kind of step "I've done this" reports (the `todo_done` route's)."""
+        if self.grant:
+            return "grant"
+        if self.signature_round:
+            return "round"
+        return "development" if self.development else ""
 
 
 def party_for(user, client: Client) -> Party | None:
@@ -83,7 +93,15 @@ def client_queryset_for_todos():
                                 state__in=SignatureRound.OPEN_STATES
                             ),
                             to_attr="open_rounds",
-                        )
+                        ),
+                        Prefetch(
+                            "development_requests",
+                            queryset=DevelopmentRequest.objects.filter(
+                                state__in=DevelopmentRequest.OPEN_STATES,
+                                holder=Holder.PROVIDER,
+                            ),
+                            to_attr="open_developments",
+                        ),
                     ),
                     to_attr="open_enrollments",
                 ),
@@ -184,5 +202,23 @@ def todos_for(client: Client, party: Party | None, *, now: datetime | None = Non
                     )
                 )
                 todos[-1].title = f"Sign round {signature_round.number} of your application"
+            for request in enrollment.open_developments:
+                if not request.provider_must_act:
+                    continue
+                todos.append(
+                    make(
+                        Step.ANSWER_DEVELOPMENT,
+                        profile,
+                        steps.answer_development(
+                            asked=request.asked,
+                            firm_name=firm.name,
+                            due=f"{request.deadline.astimezone(firm.zone):%A, %B %-d}",
+                        ),
+                        deadline=request.deadline,
+                        days_left=days_left(firm, request.deadline, now),
+                        development=request,
+                        claimed=request.state == DevelopmentRequest.State.PROVIDER_SAYS_DONE,
+                    )
+                )
     todos.sort(key=lambda todo: (todo.claimed, todo.deadline is None, todo.deadline or now))
     return todos

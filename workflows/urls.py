@@ -21,6 +21,26 @@ urlpatterns = [
         views.enrollment_update,
         name="enrollment_update",
     ),
+    path(
+        "enrollments/<uuid:public_id>/outcome/",
+        views.enrollment_outcome,
+        name="enrollment_outcome",
+    ),
+    path(
+        "enrollments/<uuid:public_id>/reconsideration/<slug:action>/",
+        views.reconsideration_action,
+        name="reconsideration_action",
+    ),
+    path(
+        "enrollments/<uuid:public_id>/development/",
+        views.development_create,
+        name="development_create",
+    ),
+    path(
+        "development/<uuid:public_id>/<slug:action>/",
+        views.development_action,
+        name="development_action",
+    ),
     path("rounds/<uuid:public_id>/<slug:action>/", views.round_action, name="round_action"),
     path("todos/<str:kind>/<uuid:public_id>/done/", views.todo_done, name="todo_done"),
 ]

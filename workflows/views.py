@@ -17,13 +17,17 @@ from . import services
 from .forms import (
     CaseloadFilterForm,
     ChangeStateForm,
+    DevelopmentActionForm,
+    DevelopmentForm,
     EnrollmentForm,
     EnrollmentUpdateForm,
     GrantForm,
+    OutcomeForm,
     ReasonForm,
+    ReconsiderationForm,
     RoundForm,
 )
-from .models import AccessGrant, Enrollment, Holder, SignatureRound
+from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound
 from .selectors import STAGES, access_summary, caseload, caseload_matching, open_items
 from .todos import client_queryset_for_todos, party_for, todos_for
 
@@ -261,6 +265,149 @@ def enrollment_update(request, public_id):
     return _back_to_client(enrollment.profile.client.public_id)
 
 
+@firm_member_required
+@require_POST
+def enrollment_outcome(request, public_id):
+    enrollment = _get_enrollment(request, public_id)
+    form = OutcomeForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        outcome = data["outcome"]
+        attempt(
+            request,
+            lambda: services.enrollment_record_outcome(
+                enrollment=enrollment,
+                outcome=outcome,
+                decided_on=data["decided_on"],
+                reason=data["reason"],
+                effective_date=data["effective_date"],
+                reconsider_by=data["reconsider_by"],
+                actor=request.user,
+            ),
+            f"Outcome recorded: {Enrollment.State(outcome).label.lower()}.",
+        )
+    else:
+        form_errors(request, form)
+    return _back_to_client(enrollment.profile.client.public_id)
+
+
+RECONSIDERATION_ACTIONS = {
+    "filed": (
+        lambda enrollment, data, actor: services.reconsideration_record_filed(
+            enrollment=enrollment, filed_on=data["on"], actor=actor
+        ),
+        "Reconsideration recorded as filed; the window's clock has stopped.",
+    ),
+    "declined": (
+        lambda enrollment, data, actor: services.reconsideration_decline(
+            enrollment=enrollment, reason=data["reason"], actor=actor
+        ),
+        "Recorded: reconsideration not requested.",
+    ),
+    "upheld": (
+        lambda enrollment, data, actor: services.reconsideration_record_decision(
+            enrollment=enrollment,
+            reversed_=False,
+            decided_on=data["on"],
+            reason=data["reason"],
+            actor=actor,
+        ),
+        "Recorded: the denial was upheld.",
+    ),
+    "reversed": (
+        lambda enrollment, data, actor: services.reconsideration_record_decision(
+            enrollment=enrollment,
+            reversed_=True,
+            decided_on=data["on"],
+            effective_date=data["effective_date"],
+            reason=data["reason"],
+            actor=actor,
+        ),
+        "Recorded: the denial was reversed and the enrollment approved.",
+    ),
+}
+
+
+def _run_form_action(request, actions: dict, action: str, target, form_class) -> None:
+    """Run `actions[action]` on `target` with the posted form's values; a bad form is its
+    own message and changes nothing."""
+    if action not in actions:
+        raise Http404("No such action.")
+    form = form_class(request.POST)
+    if form.is_valid():
+        run, success = actions[action]
+        attempt(request, lambda: run(target, form.cleaned_data, request.user), success)
+    else:
+        form_errors(request, form)
+
+
+@firm_member_required
+@require_POST
+def reconsideration_action(request, public_id, action):
+    enrollment = _get_enrollment(request, public_id)
+    _run_form_action(request, RECONSIDERATION_ACTIONS, action, enrollment, ReconsiderationForm)
+    return _back_to_client(enrollment.profile.client.public_id)
+
+
+@firm_member_required
+@require_POST
+def development_create(request, public_id):
+    enrollment = _get_enrollment(request, public_id)
+    form = DevelopmentForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        attempt(
+            request,
+            lambda: services.development_open(
+                enrollment=enrollment,
+                asked=data["asked"],
+                holder=data["holder"],
+                letter_on=data["letter_on"],
+                due_on=data["due_on"],
+                actor=request.user,
+            ),
+            "Development request recorded."
+            + (" The provider has been told." if data["holder"] == Holder.PROVIDER else ""),
+        )
+    else:
+        form_errors(request, form)
+    return _back_to_client(enrollment.profile.client.public_id)
+
+
+DEVELOPMENT_ACTIONS = {
+    "answered": (
+        lambda request, data, actor: services.development_record_answered(
+            request=request, responded_on=data["on"], actor=actor
+        ),
+        "Response recorded; the clock has stopped.",
+    ),
+    "not-yet": (
+        lambda request, data, actor: services.development_not_yet_done(
+            request=request, reason=data["reason"], actor=actor
+        ),
+        "Sent back to the provider.",
+    ),
+    "cancel": (
+        lambda request, data, actor: services.development_cancel(
+            request=request, reason=data["reason"], actor=actor
+        ),
+        "Development request cancelled.",
+    ),
+}
+
+
+@firm_member_required
+@require_POST
+def development_action(request, public_id, action):
+    development = get_for_firm(
+        DevelopmentRequest.objects.select_related("enrollment__profile__client"),
+        request.firm,
+        public_id=public_id,
+    )
+    _run_form_action(request, DEVELOPMENT_ACTIONS, action, development, DevelopmentActionForm)
+    return _back_to_client(development.enrollment.profile.client.public_id)
+
+
 # --- the provider's side --------------------------------------------------------------
 
 
@@ -292,39 +439,52 @@ def todos_page(request):
     return render(request, "workflows/todos.html", {"sections": sections})
 
 
+# What "I've done this" reports, by kind: the step, where it hangs, and the service.
+DONE_KINDS = {
+    "grant": (
+        AccessGrant.objects.select_related("profile__client"),
+        "profile__client",
+        lambda step, party, actor: services.grant_claim_done(grant=step, party=party, actor=actor),
+    ),
+    "round": (
+        SignatureRound.objects.select_related("enrollment__profile__client"),
+        "enrollment__profile__client",
+        lambda step, party, actor: services.round_claim_signed(
+            signature_round=step, party=party, actor=actor
+        ),
+    ),
+    "development": (
+        DevelopmentRequest.objects.select_related("enrollment__profile__client"),
+        "enrollment__profile__client",
+        lambda step, party, actor: services.development_claim_done(
+            request=step, party=party, actor=actor
+        ),
+    ),
+}
+
+
 @member_required(Role.CLIENT)
 @require_POST
 def todo_done(request, kind, public_id):
     """ "I've done this": record the claim; staff verify it next."""
-    if kind == "grant":
-        grant = (
-            AccessGrant.objects.select_related("profile__client")
-            .filter(firm=request.firm, public_id=public_id)
-            .first()
-        )
-        client_id = grant.profile.client.public_id if grant else None
-    elif kind == "round":
-        signature_round = (
-            SignatureRound.objects.select_related("enrollment__profile__client")
-            .filter(firm=request.firm, public_id=public_id)
-            .first()
-        )
-        client_id = signature_round.enrollment.profile.client.public_id if signature_round else None
-    else:
+    if kind not in DONE_KINDS:
         raise Http404("No such step.")
-    if client_id is None:
+    queryset, client_path, claim = DONE_KINDS[kind]
+    step = queryset.filter(firm=request.firm, public_id=public_id).first()
+    if step is None:
         raise Http404("No such step.")
-    client = get_client_for(request, client_id, Client.objects.prefetch_related("delegates__roles"))
+    owner = step
+    for name in client_path.split("__"):
+        owner = getattr(owner, name)
+    client = get_client_for(
+        request, owner.public_id, Client.objects.prefetch_related("delegates__roles")
+    )
     party = party_for(request.user, client)
     if party is None:
         raise Http404("No such step.")
-    if kind == "grant":
-        action = partial(services.grant_claim_done, grant=grant)
-    else:
-        action = partial(services.round_claim_signed, signature_round=signature_round)
     attempt(
         request,
-        partial(action, party=party, actor=request.user),
+        partial(claim, step, party, request.user),
         "Thank you. We'll check it and let you know if anything is missing.",
     )
     return redirect("dashboard")

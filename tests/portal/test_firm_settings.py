@@ -14,6 +14,8 @@ def settings_data(firm, **changes):
         "invitation_days": 7,
         "grant_expiry_days": 30,
         "signature_deadline_days": 20,
+        "development_response_days": 30,
+        "reconsideration_days": 60,
         "reminder_hour": 9,
         "digest_hour": 8,
         "grant_reminder_days": "3,7,14,21,25,28",
@@ -53,6 +55,8 @@ def test_admin_changes_cadences_and_thresholds(as_user, northwind, northwind_adm
         ("grant_reminder_days", "3, \u0663", b"whole numbers separated by commas"),
         ("time_zone", "Mars/Olympus", b"not a known time zone"),
         ("reminder_hour", "25", b"less than or equal to 23"),
+        ("reconsideration_days", "0", b"greater than or equal to 1"),
+        ("development_response_days", "91", b"less than or equal to 90"),
     ],
 )
 def test_bad_settings_are_clear_errors_and_change_nothing(

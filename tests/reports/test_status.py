@@ -227,8 +227,8 @@ def test_report_query_budget_does_not_grow(
     browser.get(status_url(client))  # warm the session
     # session, user, membership (+firm, second factor, unread count), client (+firm,
     # assigned staff, portal account), profiles+organizations, grants, enrollments, rounds,
-    # delegates, delegate roles, the audited read
-    with django_assert_num_queries(11):
+    # development requests, delegates, delegate roles, the audited read
+    with django_assert_num_queries(12):
         assert browser.get(status_url(client)).status_code == 200
 
 

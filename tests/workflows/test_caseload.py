@@ -151,12 +151,22 @@ def test_client_page_query_budget_does_not_grow(
         services.grant_record_rejected(grant=grant, actor=staff)
     enrollment = services.enrollment_create(profile=profile, kind="initial", actor=staff)
     services.round_open(enrollment=enrollment, actor=staff)
+    in_development = services.enrollment_create(profile=profile, kind="change", actor=staff)
+    services.enrollment_change_state(enrollment=in_development, to="submitted", actor=staff)
+    for number in range(grants):  # as many development requests, some the provider's
+        services.development_open(
+            enrollment=in_development,
+            asked=f"Document {number}",
+            holder="provider" if number % 2 else "firm",
+            actor=staff,
+        )
     client = as_user(northwind_staff)
     client.get(reverse("client_detail", args=[rivera.public_id]))
     # session, user, membership (+firm, second factor, unread count), client (+firm, staff,
-    # user), profiles+organizations, grants, enrollments+assignee, rounds, delegates,
-    # delegate roles+profiles, timeline+actors, staff choices, and the audited read
-    with django_assert_num_queries(13):
+    # user), profiles+organizations, grants, enrollments+assignee, rounds, development
+    # requests, delegates, delegate roles+profiles, timeline+actors, staff choices, and the
+    # audited read
+    with django_assert_num_queries(14):
         assert client.get(reverse("client_detail", args=[rivera.public_id])).status_code == 200
 
 

@@ -40,6 +40,8 @@ def test_another_kind_or_a_closed_one_does_not_block_a_new_enrollment(individual
     services.enrollment_create(profile=individual, kind="revalidation", actor=northwind_staff)
     with pytest.raises(TransitionError):
         services.enrollment_create(profile=individual, kind="initial", actor=northwind_staff)
-    services.enrollment_change_state(enrollment=first, to="withdrawn", actor=northwind_staff)
+    services.enrollment_record_outcome(
+        enrollment=first, outcome="withdrawn", reason="Started over", actor=northwind_staff
+    )
     again = services.enrollment_create(profile=individual, kind="initial", actor=northwind_staff)
     assert again.is_open

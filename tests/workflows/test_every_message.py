@@ -18,7 +18,7 @@ from clients.models import Profile
 from notifications.models import Notification
 from tests.clients.factories import give_portal_account, make_client
 from workflows import services
-from workflows.models import AccessGrant, SignatureRound
+from workflows.models import AccessGrant, Enrollment, SignatureRound
 from workflows.rules import Party
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +32,12 @@ PROVIDER_KINDS = {
     "round.opened",
     "round.reminder",
     "round.signed",
+    "enrollment.approved",
+    "enrollment.denied",
+    "enrollment.rejected",
+    "enrollment.returned",
+    "development.requested",
+    "development.reminder",
 }
 # Words a provider must not read for a method that has no such step.
 NOT_IN_METHOD = {
@@ -80,9 +86,58 @@ def run_round(rivera, staff, method, profile):
     return Notification.objects.filter(subject_type="signatureround")
 
 
+def submitted(profile, staff, kind="initial"):
+    enrollment = services.enrollment_create(profile=profile, kind=kind, actor=staff)
+    return services.enrollment_change_state(enrollment=enrollment, to="submitted", actor=staff)
+
+
+def run_outcome(rivera, staff, outcome, profile):
+    """Each outcome as the contractor's letter gives it; a denial's reconsideration window
+    runs its alerts, is filed and decided."""
+    enrollment = submitted(profile, staff)
+    services.enrollment_record_outcome(
+        enrollment=enrollment,
+        outcome=outcome,
+        reason="" if outcome == "approved" else "Practice location not verified",
+        effective_date=enrollment.created_at.date(),
+        actor=staff,
+    )
+    if outcome == Enrollment.State.DENIED:
+        services.reconsideration_record_filed(enrollment=enrollment, actor=staff)
+        services.reconsideration_record_decision(
+            enrollment=enrollment,
+            reversed_=True,
+            effective_date=enrollment.created_at.date(),
+            actor=staff,
+        )
+    return Notification.objects.filter(subject_type="enrollment")
+
+
+def run_development(rivera, staff, holder, profile):
+    enrollment = submitted(profile, staff)
+    request = services.development_open(
+        enrollment=enrollment,
+        asked="A copy of the Rivera Therapy PLLC lease for the practice location",
+        holder=holder,
+        actor=staff,
+    )
+    if holder == "provider":
+        services.development_claim_done(request=request, party=provider(rivera), actor=rivera.user)
+    services.development_record_answered(request=request, actor=staff)
+    return Notification.objects.filter(subject_type="developmentrequest")
+
+
+RUNS = {
+    "grant": run_grant,
+    "round": run_round,
+    "outcome": run_outcome,
+    "development": run_development,
+}
 SCENARIOS = [
     *[("grant", method) for method in AccessGrant.Method.values],
     *[("round", method) for method in SignatureRound.Method.values],
+    *[("outcome", outcome) for outcome in Enrollment.OUTCOMES],
+    *[("development", holder) for holder in ("provider", "firm")],
 ]
 
 
@@ -90,9 +145,9 @@ SCENARIOS = [
 @pytest.mark.parametrize(("workflow", "method"), SCENARIOS)
 def test_every_message_reads_right(rivera, northwind_staff, workflow, method, profile_kind):
     profile = rivera.profiles.get(kind=profile_kind)
-    run = run_grant if workflow == "grant" else run_round
-    rows = list(run(rivera, northwind_staff, method, profile))
-    assert rows, "the scenario sent nothing"
+    rows = list(RUNS[workflow](rivera, northwind_staff, method, profile))
+    if (workflow, method) != ("outcome", "withdrawn"):  # the firm withdrew: nothing to tell
+        assert rows, "the scenario sent nothing"
     legal_name = "Rivera Therapy PLLC"
     problems = []
     for row in rows:
@@ -114,7 +169,6 @@ def test_the_scenarios_cover_every_notification_kind(northwind, northwind_staff)
         client = make_client(northwind, actor=northwind_staff, last_name=f"Scenario{index}")
         give_portal_account(client)
         client.refresh_from_db()
-        run = run_grant if workflow == "grant" else run_round
-        run(client, northwind_staff, method, client.profiles.get())
+        RUNS[workflow](client, northwind_staff, method, client.profiles.get())
     seen = set(Notification.objects.values_list("kind", flat=True))
     assert kinds_in_notify() - seen == set()

@@ -1,9 +1,12 @@
-"""Random sequences of transitions, including wrong ones, never break the invariants:
-one open round per enrollment; one live grant per profile; an expired or rejected grant
-never becomes active again; every state change has exactly one event; the client's stored
-next deadline (the caseload's order) is the one its open steps give."""
+"""Random sequences of transitions, including wrong ones and backdated dates, never break
+the invariants: one open round per enrollment; one live grant per profile; an expired or
+rejected grant never becomes active again; every open clock has a deadline; an enrollment in
+development has an open development request, and one with an outcome has no open round or
+request; every state change has exactly one event; the client's stored next deadline (the
+caseload's order) is the soonest open clock."""
 
 import contextlib
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -17,7 +20,7 @@ from portal.errors import DomainError
 from portal.models import AuditEvent
 from tests.clients.factories import make_client
 from workflows import services
-from workflows.models import AccessGrant, SignatureRound
+from workflows.models import AccessGrant, DevelopmentRequest, Enrollment, SignatureRound
 from workflows.rules import Party
 from workflows.selectors import soonest_open_deadline
 
@@ -39,6 +42,22 @@ ACTIONS = [
     "mailed",
     "received",
     "advance_days",
+    "submit",
+    "backdated_round",
+    "development_provider",
+    "development_backdated",
+    "development_claim",
+    "development_answered",
+    "development_cancel",
+    "approve",
+    "deny",
+    "reject_enrollment",
+    "return_enrollment",
+    "withdraw",
+    "reconsideration_filed",
+    "reconsideration_declined",
+    "reconsideration_reversed",
+    "reconsideration_upheld",
 ]
 
 
@@ -53,6 +72,14 @@ def run(action, ctx):
     signature_round = (
         SignatureRound.objects.filter(enrollment=enrollment).order_by("-number").first()
     )
+    request = DevelopmentRequest.objects.filter(enrollment=enrollment).order_by("-number").first()
+    today = timezone.localdate(timezone=enrollment.firm.zone)
+
+    def outcome(to, **extra):
+        services.enrollment_record_outcome(
+            enrollment=enrollment, outcome=to, actor=staff, reason="letter", **extra
+        )
+
     match action:
         case "grant_create":
             services.grant_create(profile=profile, method="connection_request", actor=staff)
@@ -88,13 +115,62 @@ def run(action, ctx):
             services.round_mark_received(signature_round=signature_round, actor=staff)
         case "advance_days":
             ctx["traveller"].shift(timezone.timedelta(days=11))
+        case "submit":
+            services.enrollment_change_state(enrollment=enrollment, to="submitted", actor=staff)
+        case "backdated_round":
+            services.round_open_revision(
+                enrollment=enrollment,
+                actor=staff,
+                reason="fix",
+                submitted_on=today - timedelta(days=15),
+            )
+        case "development_provider":
+            services.development_open(
+                enrollment=enrollment, actor=staff, asked="license", holder="provider"
+            )
+        case "development_backdated":
+            services.development_open(
+                enrollment=enrollment,
+                actor=staff,
+                asked="address",
+                holder="firm",
+                letter_on=today - timedelta(days=25),
+            )
+        case "development_claim" if request:
+            services.development_claim_done(request=request, party=party, actor=staff)
+        case "development_answered" if request:
+            services.development_record_answered(request=request, actor=staff)
+        case "development_cancel" if request:
+            services.development_cancel(request=request, actor=staff)
+        case "approve":
+            outcome("approved", effective_date=today)
+        case "deny":
+            outcome("denied", decided_on=today - timedelta(days=10))
+        case "reject_enrollment":
+            outcome("rejected")
+        case "return_enrollment":
+            outcome("returned")
+        case "withdraw":
+            outcome("withdrawn")
+        case "reconsideration_filed":
+            services.reconsideration_record_filed(enrollment=enrollment, actor=staff)
+        case "reconsideration_declined":
+            services.reconsideration_decline(enrollment=enrollment, actor=staff, reason="no")
+        case "reconsideration_reversed":
+            services.reconsideration_record_decision(
+                enrollment=enrollment, actor=staff, reversed_=True, effective_date=today
+            )
+        case "reconsideration_upheld":
+            services.reconsideration_record_decision(
+                enrollment=enrollment, actor=staff, reversed_=False
+            )
 
 
 @pytest.mark.django_db
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=30))
+@given(st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=40))
 def test_random_transitions_keep_the_invariants(northwind, northwind_staff, actions):
     with transaction.atomic(), time_machine.travel(timezone.now(), tick=False) as traveller:
         client = make_client(northwind, actor=northwind_staff)
@@ -134,12 +210,34 @@ def check_invariants(profile, enrollment):
     assert live.count() <= 1
     client = Client.objects.annotate(computed=soonest_open_deadline()).get(pk=profile.client_id)
     assert client.next_deadline == client.computed
-    # Every state change has its event: each object's state is the "to" of its latest event.
     enrollment.refresh_from_db()
+    open_requests = DevelopmentRequest.objects.filter(
+        enrollment=enrollment, state__in=DevelopmentRequest.OPEN_STATES
+    )
+    # Every open clock has a deadline.
+    assert not open_requests.filter(deadline__isnull=True).exists()
+    assert not AccessGrant.objects.filter(
+        profile=profile,
+        state__in=AccessGrant.PENDING_STATES,
+        method="connection_request",
+        deadline__isnull=True,
+    ).exists()
+    if enrollment.reconsideration == Enrollment.Reconsideration.OPEN:
+        assert enrollment.state == Enrollment.State.DENIED
+        assert enrollment.reconsideration_deadline is not None
+    if enrollment.state == Enrollment.State.IN_DEVELOPMENT:
+        assert open_requests.exists()
+    if enrollment.state in Enrollment.OUTCOMES:
+        assert not open_rounds.exists()
+        assert not open_requests.exists()
+    if enrollment.state == Enrollment.State.APPROVED:
+        assert enrollment.effective_date is not None
+    # Every state change has its event: each object's state is the "to" of its latest event.
     objects = [
         enrollment,
         *AccessGrant.objects.filter(profile=profile),
         *SignatureRound.objects.filter(enrollment=enrollment),
+        *DevelopmentRequest.objects.filter(enrollment=enrollment),
     ]
     for obj in objects:
         latest = (

@@ -161,9 +161,9 @@ def test_cancelling_the_round_returns_the_enrollment_to_preparing(enrollment, no
 
 def test_withdrawing_cancels_the_open_round(enrollment, northwind_staff):
     first = services.round_open(enrollment=enrollment, actor=northwind_staff)
-    services.enrollment_change_state(
+    services.enrollment_record_outcome(
         enrollment=enrollment,
-        to=Enrollment.State.WITHDRAWN,
+        outcome=Enrollment.State.WITHDRAWN,
         actor=northwind_staff,
         reason="Retired",
     )
@@ -175,9 +175,11 @@ def test_withdrawing_cancels_the_open_round(enrollment, northwind_staff):
     ("start", "to", "ok"),
     [
         ("preparing", "submitted", True),
-        ("submitted", "in_development", True),
-        ("in_development", "approved", True),
-        ("submitted", "denied", True),
+        ("submitted", "preparing", False),
+        # Development is a request with its letter, outcomes are recorded with their date.
+        ("submitted", "in_development", False),
+        ("in_development", "approved", False),
+        ("submitted", "denied", False),
         ("approved", "submitted", False),
         ("withdrawn", "preparing", False),
         ("preparing", "approved", False),
