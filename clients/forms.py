@@ -2,7 +2,7 @@ from django import forms
 
 from portal.models import Membership, User, validate_portal_email
 
-from .models import Client, CMSRole, Organization, Profile
+from .models import Client, CMSRole, Official, Organization, Profile
 
 
 def staff_members(firm):
@@ -49,10 +49,48 @@ class ClientForm(forms.ModelForm):
 
 
 class OrganizationForm(forms.ModelForm):
+    provider_is_authorized_official = forms.BooleanField(
+        required=False,
+        label="The provider is its Authorized Official (usual for a solo PLLC)",
+    )
+
     class Meta:
         model = Organization
         fields = ["legal_name", "kind", "npi"]
         labels = {"npi": "Organizational NPI (optional)"}
+
+
+class OfficialForm(forms.Form):
+    """Who signs for an organization: the provider, a delegate, or someone else."""
+
+    role = forms.ChoiceField(choices=Official.Role.choices)
+    person = forms.ChoiceField(label="Who")
+    name = forms.CharField(max_length=200, required=False, label="Name (someone else)")
+    email = forms.EmailField(
+        required=False,
+        validators=[validate_portal_email],
+        label="Email entered in PECOS",
+        help_text="CMS sends its request to sign there (default: the person's own).",
+    )
+
+    def __init__(self, *args, client: Client, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.delegates = {
+            str(delegate.public_id): delegate
+            for delegate in client.delegates.all()
+            if delegate.is_active
+        }
+        self.fields["person"].choices = [
+            ("provider", f"{client.display_name} (the provider)"),
+            *[(key, f"{d.name} (delegate)") for key, d in self.delegates.items()],
+            ("other", "Someone else"),
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("person") == "other" and not (cleaned.get("name") and cleaned.get("email")):
+            raise forms.ValidationError("Give the name and the PECOS email of someone else.")
+        return cleaned
 
 
 class ProfileIAForm(forms.ModelForm):

@@ -238,3 +238,50 @@ class DelegateRole(models.Model):
 
     def __str__(self):
         return f"{self.delegate} – {self.get_cms_role_display()} on {self.profile}"
+
+
+class Official(models.Model):
+    """An organization's Authorized or Delegated Official: who signs its enrollment
+    applications (an 855B, and the organization's side of a reassignment). The provider is
+    not assumed to be one: for a solo PLLC they usually are, for a group often not.
+
+    The person is the provider, one of their delegates, or someone known only by name and
+    email. `email` is the address entered in PECOS for them: CMS sends its request to sign
+    there, so a stale one silently blocks the signature."""
+
+    class Role(models.TextChoices):
+        AUTHORIZED = "authorized_official", "Authorized Official"
+        DELEGATED = "delegated_official", "Delegated Official"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="officials")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="officials"
+    )
+    role = models.CharField(max_length=24, choices=Role.choices)
+    name = models.CharField(max_length=200)
+    email = models.EmailField("email entered in PECOS", validators=[validate_portal_email])
+    is_provider = models.BooleanField(default=False)
+    delegate = models.ForeignKey(
+        Delegate, null=True, blank=True, on_delete=models.SET_NULL, related_name="official_roles"
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["role", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization",
+                Lower("email"),
+                condition=models.Q(is_active=True),
+                name="clients_official_email_per_organization",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(is_provider=True, delegate__isnull=False),
+                name="clients_official_one_kind_of_person",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name}, {self.get_role_display()}"

@@ -10,7 +10,7 @@ from portal.errors import DomainError
 from portal.models import Firm, Invitation, Membership, Role, User, normalize_email
 from portal.services import invitation_create
 
-from .models import Client, CMSRole, Delegate, DelegateRole, Organization, Profile
+from .models import Client, CMSRole, Delegate, DelegateRole, Official, Organization, Profile
 
 CLIENT_FIELDS = ("first_name", "last_name", "credentials", "npi", "email", "phone", "notes")
 
@@ -101,9 +101,16 @@ def client_update(*, client: Client, actor: User, **fields) -> Client:
 
 @transaction.atomic
 def organization_add(
-    *, client: Client, legal_name: str, kind: str, npi: str = "", actor: User
+    *,
+    client: Client,
+    legal_name: str,
+    kind: str,
+    npi: str = "",
+    actor: User,
+    provider_is_authorized_official: bool = False,
 ) -> Organization:
-    """The provider's company, and its organizational profile (access is granted per profile)."""
+    """The provider's company, and its organizational profile (access is granted per profile);
+    with the provider as its Authorized Official when staff say so (a solo PLLC, usually)."""
     organization = Organization(
         firm=client.firm, client=client, legal_name=legal_name.strip(), kind=kind, npi=npi
     )
@@ -120,7 +127,82 @@ def organization_add(
         kind=Profile.Kind.ORGANIZATIONAL,
     )
     record("organization.added", client, actor=actor, target=organization)
+    if provider_is_authorized_official:
+        official_save(
+            organization=organization,
+            actor=actor,
+            role=Official.Role.AUTHORIZED,
+            is_provider=True,
+        )
     return organization
+
+
+@transaction.atomic
+def official_save(
+    *,
+    organization: Organization,
+    actor: User,
+    role: str,
+    name: str = "",
+    email: str = "",
+    is_provider: bool = False,
+    delegate: Delegate | None = None,
+) -> Official:
+    """Record one of the organization's Authorized or Delegated Officials: the provider, a
+    delegate, or someone with a name and email. The email is the one entered in PECOS for
+    them (by default the person's own)."""
+    client = organization.client
+    if role not in Official.Role.values:
+        raise DomainError("Choose Authorized Official or Delegated Official.")
+    if is_provider and delegate is not None:
+        raise DomainError("An official is the provider, a delegate, or someone else: one.")
+    if delegate is not None and delegate.client_id != client.pk:
+        raise DomainError("That delegate is not one of this client's.")
+    if is_provider:
+        name, email = name or client.display_name, email or client.email
+    elif delegate is not None:
+        name, email = name or delegate.name, email or delegate.email
+    official = Official(
+        firm=organization.firm,
+        organization=organization,
+        role=role,
+        name=name.strip(),
+        email=normalize_email(email),
+        is_provider=is_provider,
+        delegate=delegate,
+    )
+    _check(official, ["name", "email"])
+    try:
+        with transaction.atomic():
+            official.save()
+    except IntegrityError:
+        raise DomainError(
+            f"{official.email} is already an official of {organization.legal_name}."
+        ) from None
+    record(
+        "official.saved",
+        client,
+        actor=actor,
+        target=official,
+        organization=organization.legal_name,
+        role=role,
+    )
+    return official
+
+
+@transaction.atomic
+def official_remove(*, official: Official, actor: User) -> Official:
+    official = (
+        Official.objects.select_for_update(of=("self",))
+        .select_related("organization__client")
+        .get(pk=official.pk)
+    )
+    if not official.is_active:
+        raise DomainError(f"{official.name} was already removed.")
+    official.is_active = False
+    official.save(update_fields=["is_active"])
+    record("official.removed", official.organization.client, actor=actor, target=official)
+    return official
 
 
 @transaction.atomic

@@ -14,6 +14,16 @@ urlpatterns = [
     path("<uuid:public_id>/organizations/", views.organization_add, name="organization_add"),
     path("<uuid:public_id>/delegates/", views.delegate_add, name="delegate_add"),
     path("profiles/<uuid:public_id>/ia/", views.profile_ia, name="profile_ia"),
+    path(
+        "organizations/<uuid:public_id>/officials/",
+        views.official_add,
+        name="official_add",
+    ),
+    path(
+        "officials/<uuid:public_id>/remove/",
+        views.official_remove,
+        name="official_remove",
+    ),
     path("delegates/<uuid:public_id>/remove/", views.delegate_remove, name="delegate_remove"),
     path(
         "invite/<str:kind>/<uuid:public_id>/",

@@ -28,11 +28,12 @@ from .forms import (
     ClientForm,
     DelegateForm,
     ImportForm,
+    OfficialForm,
     OrganizationForm,
     ProfileIAForm,
     staff_members,
 )
-from .models import Client, Delegate, Profile
+from .models import Client, Delegate, Official, Organization, Profile
 from .selectors import get_client_for
 
 TIMELINE_LENGTH = 100
@@ -155,6 +156,13 @@ def client_detail(request, public_id):
             "grant_form": GrantForm(),
             "enrollment_form": EnrollmentForm(),
             "round_form": RoundForm(),
+            "official_form": OfficialForm(client=client),
+            "officials": [
+                official
+                for profile in profiles
+                if profile.organization
+                for official in profile.organization.active_officials
+            ],
             "reason_form": ReasonForm(),
             "state_form": ChangeStateForm(),
             "organization_form": OrganizationForm(),
@@ -187,6 +195,53 @@ def organization_add(request, public_id):
     else:
         form_errors(request, form)
     return redirect("client_detail", public_id=client.public_id)
+
+
+@firm_member_required
+@require_POST
+def official_add(request, public_id):
+    """Record who signs for an organization: the provider, a delegate, or someone else."""
+    organization = get_for_firm(
+        Organization.objects.select_related("client"), request.firm, public_id=public_id
+    )
+    client = organization.client
+    form = OfficialForm(request.POST, client=client)
+    if form.is_valid():
+        data = form.cleaned_data
+        person = data["person"]
+        delegate = form.delegates.get(person)
+        attempt(
+            request,
+            lambda: services.official_save(
+                organization=organization,
+                actor=request.user,
+                role=data["role"],
+                name=data["name"],
+                email=data["email"],
+                is_provider=person == "provider",
+                delegate=delegate,
+            ),
+            f"Recorded who signs for {organization.legal_name}.",
+        )
+    else:
+        form_errors(request, form)
+    return redirect("client_detail", public_id=client.public_id)
+
+
+@firm_member_required
+@require_POST
+def official_remove(request, public_id):
+    official = get_for_firm(
+        Official.objects.select_related("organization__client"),
+        request.firm,
+        public_id=public_id,
+    )
+    attempt(
+        request,
+        lambda: services.official_remove(official=official, actor=request.user),
+        f"{official.name} no longer signs for {official.organization.legal_name}.",
+    )
+    return redirect("client_detail", public_id=official.organization.client.public_id)
 
 
 @firm_member_required

@@ -58,7 +58,7 @@ from portal.models import AuditEvent, Firm, Invitation, Membership, Role, User, 
 from workflows.deadlines import days_after
 from workflows.demo import FIRST as DEMO_FIRST
 from workflows.demo import LAST as DEMO_LAST
-from workflows.models import AccessGrant, Enrollment, Holder, SignatureRound
+from workflows.models import AccessGrant, Enrollment, Holder, SignatureRound, Signer
 from workflows.notify import civil_moment
 from workflows.selectors import refresh_next_deadline
 
@@ -135,6 +135,13 @@ MIN_ROUNDS = {
     "withdrawn": 0,
 }
 MAX_ROUNDS = 6
+# A seeded round's one signer, in the state its round is in.
+SIGNER_STATE = {
+    "confirmed": "signed",
+    "received": "signed",
+    "provider_says_signed": "says_signed",
+    "mailed": "says_signed",
+}
 # When the current state was entered, in days before the base time.
 ENROLLMENT_AGE = {
     "preparing": (0.02, 60),
@@ -296,6 +303,12 @@ UNSEEDED_VERBS = {
     "delegate.removed": "the dataset keeps every delegate it creates",
     "round.not_yet_signed": "a bounce back to the provider; grants carry the same shape",
     "caseload.released": "members are not deactivated in the dataset",
+    # Signers are seeded in their round's state; their own events are not.
+    "signer.says_signed": "the round's own event (round.provider_says_signed) is seeded",
+    "signer.signed": "the round's own event (round.confirmed) is seeded",
+    "signer.not_yet_signed": "a bounce back to the provider; grants carry the same shape",
+    "official.saved": "the dataset records no officials: the provider signs its rounds",
+    "official.removed": "the dataset records no officials: the provider signs its rounds",
     # Outcomes, reconsiderations and development requests (issue 10) are not seeded yet: the
     # dataset's approved and denied enrollments carry their state without a letter's date,
     # and its enrollments in development have no request records.
@@ -514,6 +527,7 @@ class ScaleBuilder:
                     },
                 ),
                 (SignatureRound, {"mailed_at": None, "closed_at": None}),
+                (Signer, {"official_id": None, "is_provider": True}),
                 (AuditEvent, {"ip": None}),
                 (
                     Notification,
@@ -1425,6 +1439,19 @@ class ScaleBuilder:
                     closed_at=signature_round["closed_at"],
                     state_entered_at=signature_round["state_entered_at"],
                 )
+                # One signer, the provider (as the organization's Authorized Official on its
+                # profile): the dataset records no other officials.
+                tables[Signer].add(
+                    id=tables[Signer].new_id(),
+                    public_id=uuid.uuid5(signature_round["public_id"], "signer"),
+                    firm_id=firm.id,
+                    signature_round_id=signature_round["id"],
+                    role="provider" if profile["organization"] is None else "authorized_official",
+                    name=plan.display_name,
+                    pecos_email=plan.email,
+                    state=SIGNER_STATE.get(signature_round["state"], "awaiting"),
+                    state_entered_at=signature_round["state_entered_at"],
+                )
 
     def _events(self, events: list[list]) -> None:
         """The firm's events in time order (ties keep each timeline's order), ids ascending."""
@@ -1630,6 +1657,7 @@ SEEDED_MODELS = [
     AccessGrant,
     Enrollment,
     SignatureRound,
+    Signer,
     Notification,
 ]
 

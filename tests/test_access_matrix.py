@@ -83,6 +83,8 @@ ROUTES = {
     "organization_add": ("post", "client", NW_ACTION),
     "delegate_add": ("post", "client", PROVIDER_ACTION),
     "profile_ia": ("post", "profile", NW_ACTION),
+    "official_add": ("post", "organization", NW_ACTION),
+    "official_remove": ("post", "official", NW_ACTION),
     "delegate_remove": ("post", "other_delegate", PROVIDER_ACTION),
     "portal_invite": ("post", "invite_client", NW_ACTION),
     "client_status": ("get", "client", NW_PAGE),
@@ -95,6 +97,7 @@ ROUTES = {
     "enrollment_change_state": ("post", "enrollment", NW_ACTION),
     "enrollment_update": ("post", "enrollment", NW_ACTION),
     "round_action": ("post", "round_action", NW_ACTION),
+    "signer_confirm": ("post", "signer", NW_ACTION),
     "enrollment_outcome": ("post", "enrollment", NW_ACTION),
     "reconsideration_action": ("post", "reconsideration_action", NW_ACTION),
     "development_create": ("post", "enrollment", NW_ACTION),
@@ -189,7 +192,11 @@ def objects(northwind, northwind_staff, rivera):
     development = services.development_open(
         enrollment=submitted, asked="Current license", holder="provider", actor=northwind_staff
     )
+    organization = rivera.organizations.get()
     return {
+        "organization": {"public_id": organization.public_id},
+        "official": {"public_id": organization.officials.get().public_id},
+        "signer": {"public_id": signature_round.signers.get().public_id},
         "invitation": {"public_id": invitation.public_id},
         "membership": {"public_id": colleague.public_id},
         "token": {"token": invitation_token(invitation)},

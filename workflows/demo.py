@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from clients import services as client_services
 from clients.importing import organization_kind
-from clients.models import Client, CMSRole, Organization, Profile
+from clients.models import Client, CMSRole, Official, Organization, Profile
 from clients.npi import npi_with_check_digit
 from notifications.models import Notification
 from portal.demo import ensure_user
@@ -134,6 +134,7 @@ def seed_rivera(firm, staff, clock: DemoClock) -> None:
             kind=Organization.Kind.PLLC,
             npi=npi_with_check_digit("124567890"),
             actor=staff,
+            provider_is_authorized_official=True,
         )
         individual = _individual(rivera)
         grant = services.grant_create(
@@ -195,8 +196,9 @@ def seed_rivera(firm, staff, clock: DemoClock) -> None:
 
 
 def seed_okafor(firm, staff, clock: DemoClock) -> None:
-    """Individual only; a wet-signed statement to upload in PECOS, at day 18 of its 20; a
-    reassignment denied 20 days ago, inside its reconsideration window."""
+    """A wet-signed statement to upload in PECOS, at day 18 of its 20; a reassignment of
+    benefits to Lakeside Medical Group signed by Okafor and waiting on the group's Delegated
+    Official (Grace Park, who has her own login)."""
     with clock.at(75):
         okafor = _client(
             firm,
@@ -218,27 +220,53 @@ def seed_okafor(firm, staff, clock: DemoClock) -> None:
         enrollment = services.enrollment_create(
             profile=individual, kind=Enrollment.Kind.REVALIDATION, actor=staff
         )
+        group = client_services.organization_add(
+            client=okafor,
+            legal_name="Lakeside Medical Group",
+            kind=Organization.Kind.GROUP,
+            npi=npi_with_check_digit("187654321"),
+            actor=staff,
+        )
+        administrator = client_services.delegate_save(
+            client=okafor,
+            actor=staff,
+            name="Grace Park",
+            email="grace@lakesidegroup.example",
+            title="Practice administrator, Lakeside Medical Group",
+            roles={},
+        )
+        client_services.official_save(
+            organization=group,
+            actor=staff,
+            role=Official.Role.DELEGATED,
+            delegate=administrator,
+        )
         reassignment = services.enrollment_create(
             profile=individual, kind=Enrollment.Kind.REASSIGNMENT, actor=staff
         )
-    with clock.at(60):
-        services.enrollment_change_state(
-            enrollment=reassignment, to=Enrollment.State.SUBMITTED, actor=staff
-        )
-    with clock.at(20):
-        services.enrollment_record_outcome(
-            enrollment=reassignment,
-            outcome=Enrollment.State.DENIED,
-            reason="The group named in the reassignment is not enrolled in Medicare",
-            actor=staff,
-        )
+    user = ensure_user(administrator.email, administrator.name, totp=False)
+    Membership.objects.get_or_create(user=user, firm=firm, defaults={"role": Role.CLIENT})
+    type(administrator).objects.filter(pk=administrator.pk).update(user=user)
+    _provider_account(okafor, firm)
     with clock.at(18):
         services.round_open(enrollment=enrollment, actor=staff, method=SignatureRound.Method.UPLOAD)
-    _provider_account(okafor, firm)
+    # The reassignment needs both signatures: Okafor's is in, the group's official's is not.
+    with clock.at(6):
+        both = services.round_open(enrollment=reassignment, actor=staff)
+    provider = User.objects.get(email=okafor.email)
+    with clock.at(4):
+        services.round_claim_signed(
+            signature_round=both,
+            party=Party(name=okafor.display_name, is_provider=True),
+            actor=provider,
+        )
+    with clock.at(3):
+        services.signer_confirm(signer=both.signers.get(is_provider=True), actor=staff)
 
 
 def seed_expired(firm, staff, clock: DemoClock) -> None:
-    """A connection request that expired unanswered and waits to be sent again."""
+    """A connection request that expired unanswered and waits to be sent again; an initial
+    enrollment denied 20 days ago, inside its reconsideration window."""
     with clock.at(40):
         client = _client(
             firm,
@@ -253,8 +281,22 @@ def seed_expired(firm, staff, clock: DemoClock) -> None:
         grant = services.grant_create(
             profile=_individual(client), method=AccessGrant.Method.CONNECTION_REQUEST, actor=staff
         )
+        initial = services.enrollment_create(
+            profile=_individual(client), kind=Enrollment.Kind.INITIAL, actor=staff
+        )
+    with clock.at(38):
+        services.enrollment_change_state(
+            enrollment=initial, to=Enrollment.State.SUBMITTED, actor=staff
+        )
     with time_machine.travel(grant.deadline + timedelta(minutes=5), tick=False):
         services.grant_expire(grant=grant)
+    with clock.at(20):
+        services.enrollment_record_outcome(
+            enrollment=initial,
+            outcome=Enrollment.State.DENIED,
+            reason="Not licensed in the state of the practice location when submitted",
+            actor=staff,
+        )
 
 
 def seed_assorted(
@@ -280,12 +322,24 @@ def seed_assorted(
             )
             profiles = [_individual(client)]
             if rng.random() < 0.4:
+                kind = organization_kind(
+                    legal_name := f"{last} {rng.choice(ORGANIZATION_SUFFIXES)}"
+                )
                 organization = client_services.organization_add(
                     client=client,
-                    legal_name=(legal_name := f"{last} {rng.choice(ORGANIZATION_SUFFIXES)}"),
-                    kind=organization_kind(legal_name),
+                    legal_name=legal_name,
+                    kind=kind,
                     actor=staff,
+                    provider_is_authorized_official=kind != Organization.Kind.GROUP,
                 )
+                if kind == Organization.Kind.GROUP:  # a group's official is someone else
+                    client_services.official_save(
+                        organization=organization,
+                        actor=staff,
+                        role=Official.Role.AUTHORIZED,
+                        name=f"{rng.choice(FIRST)} {last}-Hale",
+                        email=f"administrator@{last.lower()}group.example",
+                    )
                 profiles.append(organization.profile)
         for profile in profiles:
             _advance_profile(profile, staff, clock, rng, started)
@@ -311,8 +365,11 @@ def _advance_profile(
     done = max(sent - rng.randint(1, 6), 0.5)
     with clock.at(done):
         services.grant_mark_active(grant=grant, actor=staff)
+        kinds = list(Enrollment.Kind)
+        if not (profile.is_individual and profile.client.organizations.exists()):
+            kinds.remove(Enrollment.Kind.REASSIGNMENT)  # to one of their organizations
         enrollment = services.enrollment_create(
-            profile=profile, kind=rng.choice(list(Enrollment.Kind)), actor=staff
+            profile=profile, kind=rng.choice(kinds), actor=staff
         )
     if rng.random() < 0.3:
         return
@@ -399,6 +456,10 @@ def _history_was_sent(start) -> None:
 DEMO_PROVIDERS = [
     ("rivera@clinic.example", "Northwind provider (Rivera Therapy PLLC)"),
     ("office@riveratherapy.example", "Northwind delegate of Rivera (Access Manager)"),
-    ("okafor@clinic.example", "Northwind provider (paper signature)"),
+    ("okafor@clinic.example", "Northwind provider (paper signature, reassignment)"),
+    (
+        "grace@lakesidegroup.example",
+        "Northwind: Lakeside Medical Group's Delegated Official (signs Okafor's reassignment)",
+    ),
     ("chen@clinic.example", "Bluebird provider"),
 ]

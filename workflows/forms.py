@@ -1,7 +1,7 @@
 from django import forms
 
 from clients.forms import staff_choices
-from clients.models import CMSRole
+from clients.models import CMSRole, Official
 from portal.forms import MemberFilterField, QueryFilterForm
 
 from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound
@@ -53,6 +53,17 @@ class EnrollmentForm(forms.Form):
 
 class RoundForm(forms.Form):
     method = forms.ChoiceField(choices=SignatureRound.Method.choices)
+    official = forms.ModelChoiceField(
+        queryset=Official.objects.none(),
+        required=False,
+        label="Official who signs (organization, reassignment)",
+        to_field_name="public_id",
+    )
+    provider_pecos_email = forms.EmailField(
+        required=False,
+        label="Provider's email in PECOS (if not the one on file)",
+        help_text="CMS sends its request to sign there.",
+    )
     submitted_on = forms.DateField(
         label="Submitted in PECOS on (if not today)",
         required=False,
@@ -64,6 +75,13 @@ class RoundForm(forms.Form):
         label="What changed (for a revision)",
         help_text="The provider sees this with the request to sign.",
     )
+
+    def __init__(self, *args, client=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if client is not None:
+            self.fields["official"].queryset = Official.objects.filter(
+                organization__client=client, is_active=True
+            ).select_related("organization")
 
 
 class ReasonForm(forms.Form):

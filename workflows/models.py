@@ -180,6 +180,15 @@ class Enrollment(models.Model):
         return self.state in self.OPEN_STATES
 
     @property
+    def signers_needed(self) -> tuple[bool, bool]:
+        """Who signs it (CMS): (the provider, an Authorized or Delegated Official of the
+        organization). An individual application: the provider; an organizational one: an
+        official; a reassignment of benefits to an organization: both."""
+        if not self.profile.is_individual:
+            return False, True
+        return True, self.kind == self.Kind.REASSIGNMENT
+
+    @property
     def reconsideration_window_open(self) -> bool:
         return self.reconsideration == self.Reconsideration.OPEN
 
@@ -477,3 +486,52 @@ class DevelopmentRequest(models.Model):
     @property
     def provider_must_act(self) -> bool:
         return self.holder == Holder.PROVIDER
+
+
+class Signer(models.Model):
+    """One person whose signature a round needs: the provider for an individual application,
+    an Authorized or Delegated Official of the organization for an organizational one, and
+    both for a reassignment. Each has their own "I've signed" and their own verification;
+    the round is complete when every signer has signed."""
+
+    class Role(models.TextChoices):
+        PROVIDER = "provider", "Provider"
+        AUTHORIZED = "authorized_official", "Authorized Official"
+        DELEGATED = "delegated_official", "Delegated Official"
+
+    class State(models.TextChoices):
+        AWAITING = "awaiting", "Awaiting signature"
+        SAYS_SIGNED = "says_signed", "Says signed"
+        SIGNED = "signed", "Signed (verified)"
+
+    TRANSITIONS = {
+        State.AWAITING: {State.SAYS_SIGNED, State.SIGNED},
+        State.SAYS_SIGNED: {State.AWAITING, State.SIGNED},
+        State.SIGNED: set(),
+    }
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="signers")
+    signature_round = models.ForeignKey(
+        SignatureRound, on_delete=models.CASCADE, related_name="signers"
+    )
+    role = models.CharField(max_length=24, choices=Role.choices)
+    name = models.CharField(max_length=200)
+    # The address entered in PECOS for this signer: CMS emails its request to sign there.
+    pecos_email = models.EmailField("email entered in PECOS")
+    is_provider = models.BooleanField(default=False)
+    official = models.ForeignKey(
+        "clients.Official", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.AWAITING)
+    state_entered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["signature_round", "pk"]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_role_display()})"
+
+    @property
+    def has_signed(self) -> bool:
+        return self.state == self.State.SIGNED

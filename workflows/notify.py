@@ -17,12 +17,11 @@ from portal.models import Membership, Role, User, parse_day_list
 
 from . import steps
 from .deadlines import days_left
-from .models import AccessGrant, DevelopmentRequest, Enrollment, SignatureRound
+from .models import AccessGrant, DevelopmentRequest, Enrollment, SignatureRound, Signer
 from .rules import Party, Step, grant_step, may_do
 
 GRANT_REMINDER_KINDS = ["grant.reminder", "grant.staff_alert"]
 ROUND_STAFF_KINDS = ["round.staff_alert", "round.overdue"]
-ROUND_REMINDER_KINDS = ["round.reminder", *ROUND_STAFF_KINDS]
 
 
 def civil_moment(firm, start: datetime, days: int) -> datetime:
@@ -397,18 +396,20 @@ def grants_expired(grants: list[AccessGrant]) -> None:
 # --- signature rounds -----------------------------------------------------------------
 
 
-def _round_context(signature_round: SignatureRound, *, headline: str, lines: list[str]):
+def _round_context(
+    signature_round: SignatureRound, signer: Signer, *, headline: str, lines: list[str]
+):
     return {
         "subject": headline,
         "headline": headline,
         "lines": lines,
-        "steps": steps.sign_for(signature_round.method),
+        "steps": steps.sign_for(signature_round.method, pecos_email=signer.pecos_email),
         "profile": signature_round.enrollment.profile.label,
         "deadline": signature_round.deadline,
     }
 
 
-# The first line of the provider's "ready to sign" message, by signature method.
+# The first line of a signer's "ready to sign" message, by signature method.
 ROUND_INTRO = {
     SignatureRound.Method.ELECTRONIC: "CMS will email you asking for your signature, maybe "
     "before we call. It is genuine: here is how to sign.",
@@ -418,6 +419,32 @@ ROUND_INTRO = {
     "and post to the Medicare contractor (not to us). CMS counts 20 days from submission "
     "and the post is slow: please sign and post it today.",
 }
+SIGNER_REMINDER_KINDS = ["round.reminder"]
+
+
+def signer_person(signer: Signer, client: Client):
+    """(user or None, email, name) of the person who signs: the provider, the delegate
+    recorded as the official, or an official known by name and email only."""
+    if signer.is_provider:
+        return client.user, client.email, client.first_name
+    official = signer.official
+    delegate = official.delegate if official else None
+    if delegate is not None and delegate.is_active:
+        return delegate.user, delegate.email, delegate.name
+    return None, signer.pecos_email, signer.name
+
+
+def _signing_as(signer: Signer, profile) -> list[str]:
+    """Who they sign as, when it is not their own individual application."""
+    if signer.role == Signer.Role.PROVIDER and profile.is_individual:
+        return []
+    organization = signer.official.organization if signer.official else profile.organization
+    as_what = (
+        "as the provider reassigning your benefits"
+        if signer.role == Signer.Role.PROVIDER
+        else f"as {signer.get_role_display()} of {organization.legal_name}"
+    )
+    return [f"You sign {as_what}."]
 
 
 def round_opened(signature_round: SignatureRound) -> None:
@@ -434,49 +461,58 @@ def round_opened(signature_round: SignatureRound) -> None:
         if signature_round.is_revision
         else []
     )
-    intro = [ROUND_INTRO[signature_round.method]]
-    people = provider_side(client, Step.SIGN, profile)
-    messages = [
-        _message(
-            client,
-            signature_round,
-            kind="round.opened",
-            step="opened",
-            due=opened,
-            to=person,
-            context=_round_context(
-                signature_round, headline="Your application is ready to sign", lines=intro + why
-            ),
-        )
-        for person in people
-    ]
-    # Every method has the same 20 days (CMS): reminders, staff alerts and the deadline alert
-    # run for electronic, uploaded and mailed signatures alike.
-    for day in parse_day_list(firm.round_reminder_days):
-        due = civil_moment(firm, opened, day)
-        if due >= signature_round.deadline or due < now:
-            continue  # after the deadline, or already past when recorded late
-        messages += [
+    messages = []
+    signers = list(
+        signature_round.signers.select_related("official__organization", "official__delegate__user")
+    )
+    for signer in signers:
+        person = signer_person(signer, client)
+        intro = [ROUND_INTRO[signature_round.method], *_signing_as(signer, profile)]
+        messages.append(
             _message(
                 client,
-                signature_round,
-                kind="round.reminder",
-                step=f"day-{day}",
-                due=due,
+                signer,
+                kind="round.opened",
+                step="opened",
+                due=opened,
                 to=person,
                 context=_round_context(
                     signature_round,
-                    headline="Reminder: your application is waiting for your signature",
-                    lines=[
-                        "Please sign by "
-                        f"{signature_round.deadline.astimezone(firm.zone):%A, %B %-d}: "
-                        "CMS rejects applications whose signature has not arrived by then."
-                    ]
-                    + why,
+                    signer,
+                    headline="Your application is ready to sign",
+                    lines=intro + why,
                 ),
             )
-            for person in people
-        ]
+        )
+        # Every method has the same 20 days (CMS): reminders, staff alerts and the deadline
+        # alert run for electronic, uploaded and mailed signatures alike.
+        for day in parse_day_list(firm.round_reminder_days):
+            due = civil_moment(firm, opened, day)
+            if due >= signature_round.deadline or due < now:
+                continue  # after the deadline, or already past when recorded late
+            messages.append(
+                _message(
+                    client,
+                    signer,
+                    kind="round.reminder",
+                    step=f"day-{day}",
+                    due=due,
+                    to=person,
+                    context=_round_context(
+                        signature_round,
+                        signer,
+                        headline="Reminder: your application is waiting for your signature",
+                        lines=[
+                            "Please sign by "
+                            f"{_long_date(firm, signature_round.deadline)}: CMS rejects "
+                            "applications whose signature has not arrived by then.",
+                            *_signing_as(signer, profile),
+                        ]
+                        + why,
+                    ),
+                )
+            )
+    names = ", ".join(signer.name for signer in signers)
     for day in parse_day_list(firm.round_staff_alert_days):
         due = civil_moment(firm, opened, day)
         if due >= signature_round.deadline or due < now:
@@ -493,8 +529,8 @@ def round_opened(signature_round: SignatureRound) -> None:
                 "headline": "A signature is still missing",
                 "lines": [
                     f"Round {signature_round.number} for {profile.label} "
-                    f"({signature_round.get_method_display().lower()}) is due on "
-                    f"{signature_round.deadline.astimezone(firm.zone):%B %-d}."
+                    f"({signature_round.get_method_display().lower()}; signers: {names}) is "
+                    f"due on {signature_round.deadline.astimezone(firm.zone):%B %-d}."
                 ],
             },
         )
@@ -518,42 +554,66 @@ def round_opened(signature_round: SignatureRound) -> None:
     schedule(messages)
 
 
+def _signer_ids(signature_round: SignatureRound) -> list[str]:
+    return [str(pk) for pk in signature_round.signers.values_list("public_id", flat=True)]
+
+
 def round_waiting_stopped(
     signature_round: SignatureRound, *, keep_staff_alerts: bool = False
 ) -> None:
-    """Stop the reminders; a statement in the mail keeps its staff alerts: the contractor
-    must still receive it within the 20 days."""
-    kinds = ["round.reminder"] if keep_staff_alerts else ROUND_REMINDER_KINDS
-    cancel(subject_type="signatureround", subject_ids=[str(signature_round.public_id)], kinds=kinds)
+    """Stop the signers' reminders; a statement in the mail keeps its staff alerts: the
+    contractor must still receive it within the 20 days."""
+    cancel(
+        subject_type="signer", subject_ids=_signer_ids(signature_round), kinds=SIGNER_REMINDER_KINDS
+    )
+    if not keep_staff_alerts:
+        cancel(
+            subject_type="signatureround",
+            subject_ids=[str(signature_round.public_id)],
+            kinds=ROUND_STAFF_KINDS,
+        )
 
 
 def round_waiting_again(signature_round: SignatureRound) -> None:
     reopen(
         subject_type="signatureround",
         subject_id=str(signature_round.public_id),
-        kinds=ROUND_REMINDER_KINDS,
+        kinds=ROUND_STAFF_KINDS,
     )
 
 
-def round_claimed(signature_round: SignatureRound, party: Party) -> None:
-    round_waiting_stopped(signature_round, keep_staff_alerts=signature_round.is_mailed_method)
+def signer_waiting_stopped(signer: Signer) -> None:
+    cancel(subject_type="signer", subject_ids=[str(signer.public_id)], kinds=SIGNER_REMINDER_KINDS)
+
+
+def signer_waiting_again(signer: Signer) -> None:
+    reopen(subject_type="signer", subject_id=str(signer.public_id), kinds=SIGNER_REMINDER_KINDS)
+
+
+def signer_claimed(signer: Signer, party: Party) -> None:
+    """One signer says they signed: their reminders stop; staff verify it in PECOS."""
+    signer_waiting_stopped(signer)
+    signature_round = signer.signature_round
     client = _client_with_people(signature_round.enrollment.profile.client_id)
     schedule(
         _staff_message(
             client,
             signature_round,
             kind="round.verify",
-            step=f"claim-{timezone.now():%Y%m%d%H%M%S}",
+            step=f"claim-{signer.pk}-{timezone.now():%Y%m%d%H%M%S}",
             due=timezone.now(),
             context={
-                "subject": f"Verify: {client.display_name} says round "
-                f"{signature_round.number} is signed",
-                "headline": f"{party.name} says round {signature_round.number} is signed",
+                "subject": f"Verify: {client.display_name}, round {signature_round.number}: "
+                f"{signer.name} says they signed",
+                "headline": f"{signer.name} says round {signature_round.number} is signed",
                 "lines": [
-                    "Check the signature in PECOS and confirm it, or send it back."
-                    if not signature_round.is_mailed_method
-                    else "They say the signed statement is in the mail to the contractor: "
-                    "confirm in PECOS when the contractor has it."
+                    f"They sign as {signer.get_role_display()}. "
+                    + (
+                        "Check the signature in PECOS and confirm it, or send it back."
+                        if not signature_round.is_mailed_method
+                        else "They say the signed statement is in the mail to the "
+                        "contractor: record it received when the contractor has it."
+                    )
                 ],
             },
         )

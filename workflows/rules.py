@@ -2,8 +2,11 @@
 
 - An Authorized Official can do everything; an Access Manager can do most but cannot grant the
   Access Manager role; a Staff End User cannot grant access at all.
-- Only the provider signs an individual application; the organization's Authorized Official
-  signs an organizational one.
+- Who signs is not a CMS role in I&A but the application's signer roles
+  (`Enrollment.signers_needed`):
+  the provider signs an individual application; an Authorized or Delegated Official of the
+  organization, as staff recorded them, signs an organizational one; a reassignment needs
+  both. A delegate signs only as a recorded official (an I&A role alone never lets them).
 - The provider counts as Authorized Official on their own profiles (they own the company); a
   delegate acts only through the CMS role the provider recorded for them on that profile.
 """
@@ -13,7 +16,7 @@ from enum import StrEnum
 
 from clients.models import CMSRole, Profile
 
-from .models import AccessGrant
+from .models import AccessGrant, Signer
 
 
 class Step(StrEnum):
@@ -37,6 +40,7 @@ class Party:
     name: str
     is_provider: bool
     roles: dict[int, str] = field(default_factory=dict)  # profile id -> CMS role (delegates)
+    delegate_id: int | None = None
 
     def role_on(self, profile: Profile) -> str | None:
         return AO if self.is_provider else self.roles.get(profile.pk)
@@ -48,8 +52,6 @@ def roles_allowed(step: Step, profile: Profile, requested_role: str = "") -> fro
         return frozenset({AO, AM})
     if step == Step.ADD_STAFF:
         return frozenset({AO}) if requested_role == AM else frozenset({AO, AM})
-    if step == Step.SIGN:
-        return frozenset() if profile.is_individual else frozenset({AO})
     if step == Step.ANSWER_DEVELOPMENT:
         # Gathering what the contractor asks for is office work; a signature it needs is
         # asked as a signature round.
@@ -68,10 +70,6 @@ def may_do(party: Party, step: Step, profile: Profile, requested_role: str = "")
 
 def refusal(step: Step, profile: Profile, requested_role: str, provider_name: str) -> str:
     """Why a delegate may not do this, and whom to ask, in the words the page shows."""
-    if step == Step.SIGN and profile.is_individual:
-        return f"Only the provider signs an individual application. Ask {provider_name}."
-    if step == Step.SIGN:
-        return f"Only the organization's Authorized Official signs. Ask {provider_name}."
     if step == Step.ADD_STAFF and requested_role == AM:
         return (
             f"Only an Authorized Official can grant the Access Manager role. Ask {provider_name}."
@@ -90,3 +88,23 @@ def grant_step(grant: AccessGrant) -> Step:
         AccessGrant.Method.ADD_STAFF: Step.ADD_STAFF,
         AccessGrant.Method.ADD_SURROGATE: Step.ADD_SURROGATE,
     }[grant.method]
+
+
+# --- who signs ------------------------------------------------------------------------
+
+
+def may_sign(party: Party, signer: Signer) -> bool:
+    """Only the signer signs: the provider as themselves (or as an official they are), a
+    delegate only as an official recorded as that delegate."""
+    if signer.is_provider:
+        return party.is_provider
+    official = signer.official
+    return (
+        official is not None
+        and official.delegate_id is not None
+        and party.delegate_id == official.delegate_id
+    )
+
+
+def signer_refusal(signer: Signer) -> str:
+    return f"Only {signer.name} can sign this, as {signer.get_role_display()}."

@@ -18,10 +18,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from clients.models import NO_DEADLINE, Client, Delegate, DelegateRole, Profile
+from clients.models import NO_DEADLINE, Client, Delegate, DelegateRole, Official, Profile
 from portal.models import Membership
 
-from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound
+from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound, Signer
 
 PAGE_SIZE = 25
 
@@ -390,6 +390,14 @@ def access_summary(client: Client) -> tuple[int, int]:
     return connected, len(profiles)
 
 
+def signer_prefetch() -> Prefetch:
+    """A round's signers, with the officials they sign as (for rounds prefetched)."""
+    return Prefetch(
+        "signers",
+        queryset=Signer.objects.select_related("official__organization").order_by("pk"),
+    )
+
+
 def client_with_history(enrollment_order: str = "-created_at") -> QuerySet:
     """A client with everything its page and its status report show, in a fixed number of
     queries whatever it holds: firm, assigned staff, portal account; profiles with their
@@ -399,6 +407,13 @@ def client_with_history(enrollment_order: str = "-created_at") -> QuerySet:
         Prefetch(
             "profiles",
             queryset=Profile.objects.select_related("organization").prefetch_related(
+                Prefetch(
+                    "organization__officials",
+                    queryset=Official.objects.filter(is_active=True).select_related(
+                        "organization", "delegate"
+                    ),
+                    to_attr="active_officials",
+                ),
                 Prefetch(
                     "access_grants",
                     queryset=AccessGrant.objects.order_by("-created_at"),
@@ -411,7 +426,9 @@ def client_with_history(enrollment_order: str = "-created_at") -> QuerySet:
                     .prefetch_related(
                         Prefetch(
                             "rounds",
-                            queryset=SignatureRound.objects.order_by("number"),
+                            queryset=SignatureRound.objects.order_by("number").prefetch_related(
+                                signer_prefetch()
+                            ),
                             to_attr="all_rounds",
                         ),
                         Prefetch(

@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Model
 from django.utils import timezone
 
-from clients.models import Client, Profile
+from clients.models import Client, Official, Profile
 from notifications import outbox
 from portal import audit
 from portal.models import AuditEvent, Firm, User
@@ -25,14 +25,24 @@ from .deadlines import (
     signature_deadline,
 )
 from .errors import NotAllowed, TransitionError
-from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound
-from .rules import Party, Step, grant_step, may_do, refusal
+from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound, Signer
+from .rules import (
+    Party,
+    Step,
+    grant_step,
+    may_do,
+    may_sign,
+    refusal,
+    signer_refusal,
+)
 from .selectors import refresh_next_deadline
 
 # --- the one transition mechanism -------------------------------------------------------
 
 
 def _client_of(obj) -> Client:
+    if isinstance(obj, Signer):
+        obj = obj.signature_round
     profile = (
         obj.enrollment.profile
         if isinstance(obj, SignatureRound | DevelopmentRequest)
@@ -68,6 +78,12 @@ def _lock(obj):
             "firm",
             "enrollment__profile__client",
             "enrollment__profile__organization",
+        ),
+        Signer: (
+            "firm",
+            "official",
+            "signature_round__enrollment__profile__client",
+            "signature_round__enrollment__profile__organization",
         ),
         Enrollment: ("firm", "profile__client", "profile__organization"),
     }[type(obj)]
@@ -443,6 +459,17 @@ def grant_send_again(*, grant: AccessGrant, actor: User) -> AccessGrant:
 def enrollment_create(
     *, profile: Profile, kind: str, actor: User, assigned_staff: User | None = None
 ) -> Enrollment:
+    if kind == Enrollment.Kind.REASSIGNMENT:
+        if not profile.is_individual:
+            raise TransitionError(
+                "A reassignment is the provider's own application: start it on their "
+                "individual profile."
+            )
+        if not profile.client.organizations.exists():
+            raise TransitionError(
+                "A reassignment of benefits is to an organization: add the organization "
+                "(and who signs for it) first."
+            )
     enrollment = Enrollment(
         firm=profile.firm,
         profile=profile,
@@ -755,6 +782,58 @@ def enrollment_update(
 # --- signature rounds -------------------------------------------------------------------
 
 
+def _signers_for(
+    enrollment: Enrollment, *, official: Official | None, provider_pecos_email: str
+) -> list[Signer]:
+    """Who signs this application (not yet saved): the provider, an official of the
+    organization, or both (`rules.signers_needed`). The official is the one staff chose, or
+    the only one recorded."""
+    profile = enrollment.profile
+    client = profile.client
+    provider_signs, official_signs = enrollment.signers_needed
+    signers = []
+    if provider_signs:
+        signers.append(
+            Signer(
+                role=Signer.Role.PROVIDER,
+                name=client.display_name,
+                pecos_email=provider_pecos_email or client.email,
+                is_provider=True,
+            )
+        )
+    if official_signs:
+        candidates = Official.objects.filter(is_active=True).select_related("organization")
+        candidates = (
+            candidates.filter(organization__client=client)
+            if profile.is_individual  # a reassignment: to one of the provider's organizations
+            else candidates.filter(organization=profile.organization)
+        )
+        if official is None:
+            found = list(candidates[:2])
+            if not found:
+                raise TransitionError(
+                    "Record the organization's Authorized or Delegated Official first (on "
+                    "the client page): they sign its applications."
+                )
+            if len(found) > 1:
+                raise TransitionError(
+                    "Choose which Authorized or Delegated Official signs this application."
+                )
+            official = found[0]
+        elif not candidates.filter(pk=official.pk).exists():
+            raise TransitionError("That official is not one of this organization's.")
+        signers.append(
+            Signer(
+                role=official.role,
+                name=official.name,
+                pecos_email=official.email,
+                is_provider=official.is_provider,
+                official=official,
+            )
+        )
+    return signers
+
+
 def _open_round(
     enrollment: Enrollment,
     *,
@@ -763,9 +842,12 @@ def _open_round(
     method: str,
     revision: bool,
     submitted_on: date | None = None,
+    official: Official | None = None,
+    provider_pecos_email: str = "",
 ):
     number = (enrollment.rounds.aggregate(n=Max("number"))["n"] or 0) + 1
     now = _cms_moment(enrollment.firm, submitted_on, what="it was submitted in PECOS")
+    signers = _signers_for(enrollment, official=official, provider_pecos_email=provider_pecos_email)
     signature_round = SignatureRound(
         firm=enrollment.firm,
         enrollment=enrollment,
@@ -783,6 +865,13 @@ def _open_round(
     except IntegrityError:
         raise TransitionError("A signature round is already open on this enrollment.") from None
     signature_round.enrollment = enrollment
+    for signer in signers:
+        signer.firm, signer.signature_round, signer.state_entered_at = (
+            enrollment.firm,
+            signature_round,
+            now,
+        )
+    Signer.objects.bulk_create(signers)
     _record(
         "round.opened",
         signature_round,
@@ -792,6 +881,7 @@ def _open_round(
             "number": number,
             "reason": reason,
             "method": method,
+            "signers": [f"{signer.name} ({signer.get_role_display()})" for signer in signers],
             **({"cms_date": submitted_on.isoformat()} if submitted_on else {}),
         },
     )
@@ -818,9 +908,13 @@ def round_open(
     actor: User,
     method: str = SignatureRound.Method.ELECTRONIC,
     submitted_on: date | None = None,
+    official: Official | None = None,
+    provider_pecos_email: str = "",
 ) -> SignatureRound:
     """The application was submitted in PECOS (today or on `submitted_on`) and waits for its
-    signature for the first time: CMS's 20 days run from the submission."""
+    signatures for the first time: CMS's 20 days run from the submission. `official`: the
+    organization's official who signs (if it has more than one); `provider_pecos_email`: the
+    provider's address in PECOS, if not the one on file."""
     enrollment = _lock(enrollment)
     if enrollment.state != Enrollment.State.PREPARING:
         raise TransitionError(
@@ -833,6 +927,8 @@ def round_open(
         method=method,
         revision=False,
         submitted_on=submitted_on,
+        official=official,
+        provider_pecos_email=provider_pecos_email,
     )
 
 
@@ -844,6 +940,8 @@ def round_open_revision(
     reason: str,
     method: str = SignatureRound.Method.ELECTRONIC,
     submitted_on: date | None = None,
+    official: Official | None = None,
+    provider_pecos_email: str = "",
 ) -> SignatureRound:
     """A correction after submission needs a new signature: round N+1 (`submitted_on`: the
     day the revision was submitted in PECOS, if not today). After a rejection, this is the
@@ -877,44 +975,88 @@ def round_open_revision(
         method=method,
         revision=True,
         submitted_on=submitted_on,
+        official=official,
+        provider_pecos_email=provider_pecos_email,
     )
 
 
 @transaction.atomic
 def round_claim_signed(*, signature_round: SignatureRound, party: Party, actor: User):
-    signature_round = _lock(signature_round)
-    profile = signature_round.enrollment.profile
-    _ensure_may(party, Step.SIGN, profile)
-    if signature_round.state in (
-        SignatureRound.State.PROVIDER_SAYS_SIGNED,
-        SignatureRound.State.MAILED,
-    ):
-        raise TransitionError("You already told us you signed; we are checking it.")
-    if signature_round.is_mailed_method:
-        signature_round = _move(
-            signature_round,
-            SignatureRound.State.MAILED,
-            actor=actor,
-            verb="round.mailed",
-            action="record it mailed",
-            reason=f"{party.name} says the signed statement is in the mail to the contractor",
-            mailed_at=timezone.now(),
-        )
-    else:
-        signature_round = _move(
-            signature_round,
-            SignatureRound.State.PROVIDER_SAYS_SIGNED,
-            actor=actor,
-            verb="round.provider_says_signed",
-            action="mark it signed",
-            reason=f"{party.name} says it is signed",
-        )
-    notify.round_claimed(signature_round, party)
+    """The party says they signed: the first of the round's signers they sign as."""
+    signers = list(signature_round.signers.select_related("official").order_by("pk"))
+    theirs = [signer for signer in signers if may_sign(party, signer)]
+    if not theirs:
+        raise NotAllowed(signer_refusal(signers[0]) if signers else "Nobody signs this round.")
+    waiting = [signer for signer in theirs if signer.state == Signer.State.AWAITING]
+    signer_claim_signed(signer=(waiting or theirs)[0], party=party, actor=actor)
+    signature_round.refresh_from_db()
     return signature_round
+
+
+@transaction.atomic
+def signer_claim_signed(*, signer: Signer, party: Party, actor: User) -> Signer:
+    """ "I've signed" from one signer. When every signer has said so (or was verified), the
+    round waits for the firm to verify (or, mailed, for the contractor to receive it)."""
+    signature_round = _lock(signer.signature_round)
+    signer = _lock(signer)
+    if not may_sign(party, signer):
+        raise NotAllowed(signer_refusal(signer))
+    if not signature_round.is_open:
+        raise TransitionError(
+            f"This signature round is {signature_round.get_state_display().lower()}: "
+            "nothing to sign."
+        )
+    if signer.state != Signer.State.AWAITING:
+        raise TransitionError("You already told us you signed; we are checking it.")
+    mailed = signature_round.is_mailed_method
+    signer = _move(
+        signer,
+        Signer.State.SAYS_SIGNED,
+        actor=actor,
+        verb="signer.says_signed",
+        action="mark it signed",
+        reason=(
+            f"{party.name} says the signed statement is in the mail to the contractor"
+            if mailed
+            else f"{party.name} says it is signed"
+        ),
+    )
+    notify.signer_claimed(signer, party)
+    if signature_round.state == SignatureRound.State.AWAITING_SIGNATURE and not (
+        signature_round.signers.filter(state=Signer.State.AWAITING).exists()
+    ):
+        if mailed:
+            _move(
+                signature_round,
+                SignatureRound.State.MAILED,
+                actor=actor,
+                verb="round.mailed",
+                action="record it mailed",
+                reason="Every signer says the signed statement is in the mail",
+                mailed_at=timezone.now(),
+            )
+        else:
+            _move(
+                signature_round,
+                SignatureRound.State.PROVIDER_SAYS_SIGNED,
+                actor=actor,
+                verb="round.provider_says_signed",
+                action="mark it signed",
+                reason="Every signer says they signed",
+            )
+    return signer
 
 
 def _close_round_and_submit(signature_round, to, *, actor, verb, action):
     now = timezone.now()
+    for signer in signature_round.signers.exclude(state=Signer.State.SIGNED):
+        _move(
+            _lock(signer),
+            Signer.State.SIGNED,
+            actor=actor,
+            verb="signer.signed",
+            action="confirm the signature",
+        )
     _move(signature_round, to, actor=actor, verb=verb, action=action, closed_at=now)
     notify.round_confirmed(signature_round)
     enrollment = _lock(signature_round.enrollment)
@@ -942,7 +1084,7 @@ def _close_round_and_submit(signature_round, to, *, actor, verb, action):
 
 @transaction.atomic
 def round_confirm(*, signature_round: SignatureRound, actor: User) -> SignatureRound:
-    """Staff saw the signature (electronic, or the uploaded statement) in PECOS: the
+    """Staff saw every signature (electronic, or the uploaded statement) in PECOS: the
     application goes to the contractor."""
     signature_round = _lock(signature_round)
     if signature_round.is_mailed_method:
@@ -959,24 +1101,70 @@ def round_confirm(*, signature_round: SignatureRound, actor: User) -> SignatureR
 
 
 @transaction.atomic
-def round_not_yet_signed(*, signature_round: SignatureRound, actor: User, reason: str = ""):
-    signature_round = _lock(signature_round)
-    if signature_round.state != SignatureRound.State.PROVIDER_SAYS_SIGNED:
-        raise TransitionError("Only a round the provider reported signed can be sent back.")
-    signature_round = _move(
-        signature_round,
-        SignatureRound.State.AWAITING_SIGNATURE,
+def signer_confirm(*, signer: Signer, actor: User) -> Signer:
+    """Staff saw this signer's signature in PECOS; the last one completes the round."""
+    signature_round = _lock(signer.signature_round)
+    signer = _lock(signer)
+    if signature_round.is_mailed_method:
+        raise TransitionError(
+            "A statement mailed to the contractor is closed by recording it received."
+        )
+    if not signature_round.is_open:
+        raise TransitionError(
+            f"Can't confirm it: this round is {signature_round.get_state_display().lower()}."
+        )
+    signer = _move(
+        signer,
+        Signer.State.SIGNED,
         actor=actor,
-        verb="round.not_yet_signed",
-        action="send it back to the provider",
-        reason=reason or "Signature not visible yet",
+        verb="signer.signed",
+        action="confirm the signature",
     )
-    notify.round_waiting_again(signature_round)
+    notify.signer_waiting_stopped(signer)
+    if not signature_round.signers.exclude(state=Signer.State.SIGNED).exists():
+        _close_round_and_submit(
+            signature_round,
+            SignatureRound.State.CONFIRMED,
+            actor=actor,
+            verb="round.confirmed",
+            action="confirm the signature",
+        )
+    return signer
+
+
+@transaction.atomic
+def round_not_yet_signed(*, signature_round: SignatureRound, actor: User, reason: str = ""):
+    """Staff could not see the signatures reported: back to the signers who said so."""
+    signature_round = _lock(signature_round)
+    claimed = list(signature_round.signers.filter(state=Signer.State.SAYS_SIGNED))
+    if not claimed:
+        raise TransitionError("Only a round the provider reported signed can be sent back.")
+    for signer in claimed:
+        _move(
+            _lock(signer),
+            Signer.State.AWAITING,
+            actor=actor,
+            verb="signer.not_yet_signed",
+            action="send it back",
+            reason=reason or "Signature not visible yet",
+        )
+        notify.signer_waiting_again(signer)
+    if signature_round.state == SignatureRound.State.PROVIDER_SAYS_SIGNED:
+        signature_round = _move(
+            signature_round,
+            SignatureRound.State.AWAITING_SIGNATURE,
+            actor=actor,
+            verb="round.not_yet_signed",
+            action="send it back to the provider",
+            reason=reason or "Signature not visible yet",
+        )
+        notify.round_waiting_again(signature_round)
     return signature_round
 
 
 @transaction.atomic
 def round_mark_mailed(*, signature_round: SignatureRound, actor: User) -> SignatureRound:
+    """Staff know the signed statement is in the mail to the contractor."""
     signature_round = _lock(signature_round)
     if not signature_round.is_mailed_method:
         raise TransitionError("Only a statement signed for the contractor by mail is mailed.")
@@ -988,6 +1176,15 @@ def round_mark_mailed(*, signature_round: SignatureRound, actor: User) -> Signat
         action="record it mailed",
         mailed_at=timezone.now(),
     )
+    for signer in signature_round.signers.filter(state=Signer.State.AWAITING):
+        _move(
+            _lock(signer),
+            Signer.State.SAYS_SIGNED,
+            actor=actor,
+            verb="signer.says_signed",
+            action="record it mailed",
+            reason="Recorded mailed by staff",
+        )
     notify.round_waiting_stopped(signature_round, keep_staff_alerts=True)
     return signature_round
 

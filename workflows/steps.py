@@ -48,10 +48,17 @@ def add_surrogate(*, firm_name: str) -> list[str]:
     ]
 
 
-def sign() -> list[str]:
+def sign(*, pecos_email: str = "") -> list[str]:
+    where = (
+        f"CMS will email {pecos_email}, the address entered in PECOS for you, when the "
+        "application reaches the signature step (it may arrive before we call). If you no "
+        "longer read that address, tell us today: the request would never reach you"
+        if pecos_email
+        else "CMS emails you when the application reaches the signature step; it may "
+        "arrive before we call"
+    )
     return [
-        "CMS emails you when the application reaches the signature step; it may arrive "
-        "before we call",
+        where,
         "Log into PECOS with your I&A credentials (same login as NPPES)",
         "Go to My Associates, find the enrollment and click View Enrollments",
         "On the Manage Signatures screen, select Electronic and enter your email address",
@@ -81,12 +88,12 @@ def sign_mail() -> list[str]:
     ]
 
 
-def sign_for(method: str) -> list[str]:
-    return {
-        SignatureRound.Method.ELECTRONIC: sign,
-        SignatureRound.Method.UPLOAD: sign_upload,
-        SignatureRound.Method.PAPER: sign_mail,
-    }[method]()
+def sign_for(method: str, *, pecos_email: str = "") -> list[str]:
+    if method == SignatureRound.Method.ELECTRONIC:
+        return sign(pecos_email=pecos_email)
+    return {SignatureRound.Method.UPLOAD: sign_upload, SignatureRound.Method.PAPER: sign_mail}[
+        method
+    ]()
 
 
 def answer_development(*, asked: str, firm_name: str, due: str) -> list[str]:

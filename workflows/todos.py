@@ -15,8 +15,18 @@ from clients.models import Client, CMSRole, Delegate, DelegateRole, Profile
 
 from . import steps
 from .deadlines import days_left
-from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound
-from .rules import Party, Step, grant_step, may_do, refusal, roles_allowed
+from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound, Signer
+from .rules import (
+    Party,
+    Step,
+    grant_step,
+    may_do,
+    may_sign,
+    refusal,
+    roles_allowed,
+    signer_refusal,
+)
+from .selectors import signer_prefetch
 
 
 @dataclass
@@ -33,13 +43,14 @@ class Todo:
     reason: str = ""
     grant: AccessGrant | None = None
     signature_round: SignatureRound | None = None
+    signer: Signer | None = None
     development: DevelopmentRequest | None = None
     is_paper: bool = False
     claimed: bool = False  # "I've done this" was pressed; staff are verifying
 
     @property
     def object_public_id(self):
-        obj = self.grant or self.signature_round or self.development
+        obj = self.grant or self.signer or self.development
         return obj.public_id if obj else None
 
     @property
@@ -47,9 +58,16 @@ class Todo:
         """The kind of step "I've done this" reports (the `todo_done` route's)."""
         if self.grant:
             return "grant"
-        if self.signature_round:
-            return "round"
+        if self.signer:
+            return "signer"
         return "development" if self.development else ""
+
+    @property
+    def cms_email(self) -> str:
+        """Where CMS sends an electronic signature request: shown on the signer's to-do."""
+        if self.signer and self.signature_round.method == SignatureRound.Method.ELECTRONIC:
+            return self.signer.pecos_email
+        return ""
 
 
 def party_for(user, client: Client) -> Party | None:
@@ -62,6 +80,7 @@ def party_for(user, client: Client) -> Party | None:
                 name=delegate.name,
                 is_provider=False,
                 roles={role.profile_id: role.cms_role for role in delegate.roles.all()},
+                delegate_id=delegate.pk,
             )
     return None
 
@@ -91,7 +110,7 @@ def client_queryset_for_todos():
                             "rounds",
                             queryset=SignatureRound.objects.filter(
                                 state__in=SignatureRound.OPEN_STATES
-                            ),
+                            ).prefetch_related(signer_prefetch()),
                             to_attr="open_rounds",
                         ),
                         Prefetch(
@@ -117,6 +136,14 @@ def client_queryset_for_todos():
             ),
         ),
     )
+
+
+def _sign_title(signature_round: SignatureRound, signer: Signer, profile: Profile) -> str:
+    number = signature_round.number
+    if signer.role == Signer.Role.PROVIDER:
+        return f"Sign round {number} of your application"
+    organization = signer.official.organization if signer.official else profile.organization
+    return f"Sign round {number} as {signer.get_role_display()} of {organization.legal_name}"
 
 
 def _who_may(step: Step, profile: Profile, requested_role: str, client: Client) -> str:
@@ -188,20 +215,30 @@ def todos_for(client: Client, party: Party | None, *, now: datetime | None = Non
             )
         for enrollment in profile.open_enrollments:
             for signature_round in enrollment.open_rounds:
-                todos.append(
-                    make(
-                        Step.SIGN,
-                        profile,
-                        steps.sign_for(signature_round.method),
-                        deadline=signature_round.deadline,
-                        days_left=days_left(firm, signature_round.deadline, now),
-                        reason=signature_round.reason if signature_round.is_revision else "",
-                        signature_round=signature_round,
-                        is_paper=signature_round.is_paper,
-                        claimed=signature_round.state != SignatureRound.State.AWAITING_SIGNATURE,
+                for signer in signature_round.signers.all():
+                    if signer.has_signed:
+                        continue
+                    can = party is not None and may_sign(party, signer)
+                    todos.append(
+                        Todo(
+                            step=Step.SIGN,
+                            title=_sign_title(signature_round, signer, profile),
+                            profile=profile,
+                            steps=steps.sign_for(
+                                signature_round.method, pecos_email=signer.pecos_email
+                            ),
+                            who_may=f"{signer.name} ({signer.get_role_display()})",
+                            can_act=can,
+                            refusal="" if can or party is None else signer_refusal(signer),
+                            deadline=signature_round.deadline,
+                            days_left=days_left(firm, signature_round.deadline, now),
+                            reason=signature_round.reason if signature_round.is_revision else "",
+                            signature_round=signature_round,
+                            signer=signer,
+                            is_paper=signature_round.is_paper,
+                            claimed=signer.state == Signer.State.SAYS_SIGNED,
+                        )
                     )
-                )
-                todos[-1].title = f"Sign round {signature_round.number} of your application"
             for request in enrollment.open_developments:
                 if not request.provider_must_act:
                     continue

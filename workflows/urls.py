@@ -42,5 +42,6 @@ urlpatterns = [
         name="development_action",
     ),
     path("rounds/<uuid:public_id>/<slug:action>/", views.round_action, name="round_action"),
+    path("signers/<uuid:public_id>/confirm/", views.signer_confirm, name="signer_confirm"),
     path("todos/<str:kind>/<uuid:public_id>/done/", views.todo_done, name="todo_done"),
 ]

@@ -27,7 +27,7 @@ from .forms import (
     ReconsiderationForm,
     RoundForm,
 )
-from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound
+from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound, Signer
 from .selectors import STAGES, access_summary, caseload, caseload_matching, open_items
 from .todos import client_queryset_for_todos, party_for, todos_for
 
@@ -125,6 +125,22 @@ def grant_action(request, public_id, action):
 
 @firm_member_required
 @require_POST
+def signer_confirm(request, public_id):
+    signer = get_for_firm(
+        Signer.objects.select_related("signature_round__enrollment__profile__client"),
+        request.firm,
+        public_id=public_id,
+    )
+    attempt(
+        request,
+        lambda: services.signer_confirm(signer=signer, actor=request.user),
+        f"{signer.name}'s signature confirmed.",
+    )
+    return _back_to_client(signer.signature_round.enrollment.profile.client.public_id)
+
+
+@firm_member_required
+@require_POST
 def round_action(request, public_id, action):
     signature_round = get_for_firm(
         SignatureRound.objects.select_related("enrollment__profile__client"),
@@ -192,25 +208,20 @@ def _get_enrollment(request, public_id) -> Enrollment:
 @require_POST
 def round_create(request, public_id):
     enrollment = _get_enrollment(request, public_id)
-    form = RoundForm(request.POST)
+    form = RoundForm(request.POST, client=enrollment.profile.client)
     if form.is_valid():
-        method, reason = form.cleaned_data["method"], form.cleaned_data["reason"]
-        submitted_on = form.cleaned_data["submitted_on"]
+        data = form.cleaned_data
+        common = {
+            "enrollment": enrollment,
+            "method": data["method"],
+            "submitted_on": data["submitted_on"],
+            "official": data["official"],
+            "provider_pecos_email": data["provider_pecos_email"],
+        }
         if enrollment.state == Enrollment.State.PREPARING:
-            action = partial(
-                services.round_open,
-                enrollment=enrollment,
-                method=method,
-                submitted_on=submitted_on,
-            )
+            action = partial(services.round_open, **common)
         else:
-            action = partial(
-                services.round_open_revision,
-                enrollment=enrollment,
-                method=method,
-                reason=reason,
-                submitted_on=submitted_on,
-            )
+            action = partial(services.round_open_revision, reason=data["reason"], **common)
         attempt(
             request,
             partial(action, actor=request.user),
@@ -446,11 +457,11 @@ DONE_KINDS = {
         "profile__client",
         lambda step, party, actor: services.grant_claim_done(grant=step, party=party, actor=actor),
     ),
-    "round": (
-        SignatureRound.objects.select_related("enrollment__profile__client"),
-        "enrollment__profile__client",
-        lambda step, party, actor: services.round_claim_signed(
-            signature_round=step, party=party, actor=actor
+    "signer": (
+        Signer.objects.select_related("official", "signature_round__enrollment__profile__client"),
+        "signature_round__enrollment__profile__client",
+        lambda step, party, actor: services.signer_claim_signed(
+            signer=step, party=party, actor=actor
         ),
     ),
     "development": (

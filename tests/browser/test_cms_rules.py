@@ -129,3 +129,74 @@ def test_staff_record_a_denial_and_see_its_reconsideration_window(
     page.screenshot(path=str(SCREENSHOTS / "client-denied-reconsideration.png"), full_page=True)
     section.get_by_role("button", name="Reconsideration filed").click()
     expect(page.get_by_text("Reconsideration recorded as filed")).to_be_visible()
+
+
+def test_a_reassignment_is_signed_by_the_provider_and_the_groups_delegated_official(
+    live_server, new_context, rivera, northwind_staff, delegate, axe_check
+):
+    """(a) Staff record the group's Delegated Official and open the round; the provider and
+    the official each sign from their own login; staff verify each; the round completes."""
+    from tests.clients.factories import add_organization
+
+    group = add_organization(
+        rivera,
+        actor=northwind_staff,
+        name="Lakeside Medical Group",
+        provider_is_authorized_official=False,
+    )
+    enrollment = services.enrollment_create(
+        profile=individual(rivera), kind=Enrollment.Kind.REASSIGNMENT, actor=northwind_staff
+    )
+    url = live_server.url
+
+    staff_page = new_context().new_page()
+    log_in_staff(staff_page, url, northwind_staff.email)
+    staff_page.goto(f"{url}/clients/{rivera.public_id}/")
+    lakeside = profile_section(staff_page, "Lakeside Medical Group")
+    lakeside.get_by_text("Record an official").click()
+    lakeside.get_by_label("Signs as").select_option("delegated_official")
+    lakeside.get_by_label("Person", exact=True).select_option(label="Olivia Office (delegate)")
+    lakeside.get_by_label("Email entered in PECOS").fill("olivia.pecos@lakeside.test")
+    lakeside.get_by_role("button", name="Record official").click()
+    expect(staff_page.get_by_text("Recorded who signs for Lakeside Medical Group.")).to_be_visible()
+    official = group.officials.get()
+
+    work = profile_section(staff_page, "Individual profile").locator(".enrollment")
+    work.get_by_text("Work on this enrollment").click()
+    work.get_by_label("Official who signs").select_option(str(official.public_id))
+    work.get_by_role("button", name="Ask for the signature").click()
+    expect(
+        staff_page.get_by_text("Signature round opened; the provider has been told.")
+    ).to_be_visible()
+    section = profile_section(staff_page, "Individual profile")
+    expect(section.get_by_text("Olivia Office (Delegated Official)")).to_be_visible()
+    axe_check(staff_page, "client page, reassignment round with two signers")
+
+    for user, title in [
+        (rivera.user, "Sign round 1 of your application"),
+        (delegate, "Sign round 1 as Delegated Official of Lakeside Medical Group"),
+    ]:
+        user.set_password(PASSWORD)
+        user.save()
+        phone = new_context(viewport=PHONE).new_page()
+        log_in_with_password(phone, url, user.email)
+        todo = phone.locator("article.todo").filter(has_text=title)
+        expect(todo.get_by_role("button", name="I've done this")).to_be_visible()
+        if user == delegate:
+            expect(todo.get_by_text("CMS will email olivia.pecos@lakeside.test")).to_be_visible()
+            axe_check(phone, "delegated official's to-do")
+            phone.screenshot(
+                path=str(SCREENSHOTS / "official-signs-reassignment.png"), full_page=True
+            )
+        todo.get_by_role("button", name="I've done this").click()
+        expect(phone.get_by_text("Thank you. We'll check it")).to_be_visible()
+
+    staff_page.reload()
+    section = profile_section(staff_page, "Individual profile")
+    section.get_by_role("button", name="Verified: Ana Rivera, LCSW signed").click()
+    expect(staff_page.get_by_text("Ana Rivera, LCSW's signature confirmed.")).to_be_visible()
+    section = profile_section(staff_page, "Individual profile")
+    section.get_by_role("button", name="Verified: Olivia Office signed").click()
+    expect(staff_page.get_by_text("Olivia Office's signature confirmed.")).to_be_visible()
+    enrollment.refresh_from_db()
+    assert enrollment.state == Enrollment.State.SUBMITTED

@@ -29,9 +29,17 @@ def make_client(firm, *, actor, assigned_staff=None, **fields) -> Client:
     )
 
 
-def add_organization(client, *, actor, name="Rivera Therapy PLLC") -> Organization:
+def add_organization(
+    client, *, actor, name="Rivera Therapy PLLC", provider_is_authorized_official=True
+) -> Organization:
+    """A solo PLLC: by default the provider is its Authorized Official, as is usual."""
     return services.organization_add(
-        client=client, legal_name=name, kind=Organization.Kind.PLLC, npi=next_npi(), actor=actor
+        client=client,
+        legal_name=name,
+        kind=Organization.Kind.PLLC,
+        npi=next_npi(),
+        actor=actor,
+        provider_is_authorized_official=provider_is_authorized_official,
     )
 
 

@@ -147,13 +147,15 @@ def test_signature_round_messages(rivera, northwind_staff):
         second = services.round_open_revision(
             enrollment=enrollment, actor=northwind_staff, reason="Address fixed"
         )
+    # The provider's messages are about them as the round's signer.
+    signer = second.signers.get()
     opened = emails(
-        kind="round.opened", subject_id=str(second.public_id), to_email=rivera.email
+        kind="round.opened", subject_id=str(signer.public_id), to_email=rivera.email
     ).get()
     assert "maybe before we call" in opened.body_text
     assert "Address fixed" in opened.body_text
     reminders = emails(
-        kind="round.reminder", subject_id=str(second.public_id), to_email=rivera.email
+        kind="round.reminder", subject_id=str(signer.public_id), to_email=rivera.email
     )
     assert [n.step for n in reminders] == ["day-2", "day-5", "day-10", "day-15"]
     staff = emails(
@@ -163,7 +165,7 @@ def test_signature_round_messages(rivera, northwind_staff):
     assert staff.last().due_at == second.deadline
     # The first round's reminders stopped when it was confirmed.
     assert not emails(
-        subject_id=str(first.public_id), kind="round.reminder", state="scheduled"
+        subject_id=str(first.signers.get().public_id), kind="round.reminder", state="scheduled"
     ).exists()
 
 

@@ -63,7 +63,8 @@ def test_demo_staff_log_in_with_the_published_totp_secret(client):
 
 def test_the_demo_shows_the_cms_rules_at_work():
     """Issue 10's "done means": an upload round at day 18 of 20, a denial inside its
-    reconsideration window, a development request the provider must answer in 6 days."""
+    reconsideration window, a development request the provider must answer in 6 days, a
+    reassignment round waiting on a group's Delegated Official."""
     from django.utils import timezone
 
     from workflows.deadlines import days_left
@@ -72,14 +73,21 @@ def test_the_demo_shows_the_cms_rules_at_work():
     call_command("seed_demo")
     now = timezone.now()
     upload = SignatureRound.objects.get(
-        enrollment__profile__client__last_name="Okafor", state="awaiting_signature"
+        enrollment__profile__client__last_name="Okafor", enrollment__kind="revalidation"
     )
     assert upload.method == "upload"
     assert days_left(upload.firm, upload.deadline, now) == 2
-    denied = Enrollment.objects.get(profile__client__last_name="Okafor", state="denied")
+    denied = Enrollment.objects.get(profile__client__last_name="Lindqvist", state="denied")
     assert denied.reconsideration == "open"
     assert days_left(denied.firm, denied.reconsideration_deadline, now) == 40
     request = DevelopmentRequest.objects.get(
         enrollment__profile__client__last_name="Rivera", state="open", holder="provider"
     )
     assert days_left(request.firm, request.deadline, now) == 6
+    reassignment = SignatureRound.objects.get(
+        enrollment__profile__client__last_name="Okafor", enrollment__kind="reassignment"
+    )
+    assert sorted(reassignment.signers.values_list("role", "state")) == [
+        ("delegated_official", "awaiting"),
+        ("provider", "signed"),
+    ]

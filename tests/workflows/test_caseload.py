@@ -163,10 +163,10 @@ def test_client_page_query_budget_does_not_grow(
     client = as_user(northwind_staff)
     client.get(reverse("client_detail", args=[rivera.public_id]))
     # session, user, membership (+firm, second factor, unread count), client (+firm, staff,
-    # user), profiles+organizations, grants, enrollments+assignee, rounds, development
-    # requests, delegates, delegate roles+profiles, timeline+actors, staff choices, and the
-    # audited read
-    with django_assert_num_queries(14):
+    # user), profiles+organizations, their officials, grants, enrollments+assignee, rounds,
+    # their signers, development requests, delegates, delegate roles+profiles,
+    # timeline+actors, staff choices, and the audited read
+    with django_assert_num_queries(16):
         assert client.get(reverse("client_detail", args=[rivera.public_id])).status_code == 200
 
 

@@ -83,7 +83,35 @@ def run_round(rivera, staff, method, profile):
         services.round_mark_received(signature_round=signature_round, actor=staff)
     else:
         services.round_confirm(signature_round=signature_round, actor=staff)
-    return Notification.objects.filter(subject_type="signatureround")
+    return Notification.objects.filter(subject_type__in=["signatureround", "signer"])
+
+
+def run_signers(rivera, staff, shape, profile):
+    """Signer roles other than the provider's own: a reassignment (the provider and a
+    group's Delegated Official known by name and email) or an organization's application
+    signed by its Authorized Official."""
+    from clients import services as client_services
+    from tests.clients.factories import add_organization
+
+    group = add_organization(
+        rivera,
+        actor=staff,
+        name=f"Lakeside Medical Group {profile.kind}",
+        provider_is_authorized_official=False,
+    )
+    official = client_services.official_save(
+        organization=group,
+        actor=staff,
+        role="delegated_official" if shape == "reassignment" else "authorized_official",
+        name="Dana Hale",
+        email=f"dana.{profile.kind}@lakeside.test",
+    )
+    target = rivera.profiles.get(kind="individual") if shape == "reassignment" else group.profile
+    enrollment = services.enrollment_create(profile=target, kind=shape, actor=staff)
+    signature_round = services.round_open(enrollment=enrollment, actor=staff, official=official)
+    for signer in signature_round.signers.all():
+        services.signer_confirm(signer=signer, actor=staff)
+    return Notification.objects.filter(subject_type__in=["signatureround", "signer"])
 
 
 def submitted(profile, staff, kind="initial"):
@@ -130,6 +158,7 @@ def run_development(rivera, staff, holder, profile):
 RUNS = {
     "grant": run_grant,
     "round": run_round,
+    "signers": run_signers,
     "outcome": run_outcome,
     "development": run_development,
 }
@@ -138,6 +167,8 @@ SCENARIOS = [
     *[("round", method) for method in SignatureRound.Method.values],
     *[("outcome", outcome) for outcome in Enrollment.OUTCOMES],
     *[("development", holder) for holder in ("provider", "firm")],
+    ("signers", "reassignment"),
+    ("signers", "initial"),
 ]
 
 

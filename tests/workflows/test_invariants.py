@@ -1,5 +1,6 @@
 """Random sequences of transitions, including wrong ones and backdated dates, never break
-the invariants: one open round per enrollment; one live grant per profile; an expired or
+the invariants: one open round per enrollment, complete exactly when all its signers signed; one live grant
+per profile; an expired or
 rejected grant never becomes active again; every open clock has a deadline; an enrollment in
 development has an open development request, and one with an outcome has no open round or
 request; every state change has exactly one event; the client's stored next deadline (the
@@ -58,6 +59,7 @@ ACTIONS = [
     "reconsideration_declined",
     "reconsideration_reversed",
     "reconsideration_upheld",
+    "signer_confirm",
 ]
 
 
@@ -160,6 +162,9 @@ def run(action, ctx):
             services.reconsideration_record_decision(
                 enrollment=enrollment, actor=staff, reversed_=True, effective_date=today
             )
+        case "signer_confirm" if signature_round:
+            signer = signature_round.signers.order_by("pk").first()
+            services.signer_confirm(signer=signer, actor=staff)
         case "reconsideration_upheld":
             services.reconsideration_record_decision(
                 enrollment=enrollment, actor=staff, reversed_=False
@@ -214,6 +219,12 @@ def check_invariants(profile, enrollment):
     open_requests = DevelopmentRequest.objects.filter(
         enrollment=enrollment, state__in=DevelopmentRequest.OPEN_STATES
     )
+    # A round is complete exactly when every one of its signers has signed.
+    for signature_round in SignatureRound.objects.filter(enrollment=enrollment):
+        states = set(signature_round.signers.values_list("state", flat=True))
+        assert states, "a round without signers"
+        complete = signature_round.state in ("confirmed", "received")
+        assert complete == (states == {"signed"}) or signature_round.state == "cancelled"
     # Every open clock has a deadline.
     assert not open_requests.filter(deadline__isnull=True).exists()
     assert not AccessGrant.objects.filter(

@@ -104,23 +104,27 @@ def test_only_the_provider_signs_an_individual_application(
     office = Party(
         name="Olivia", is_provider=False, roles={enrollment.profile_id: "authorized_official"}
     )
-    with pytest.raises(NotAllowed, match="Only the provider signs"):
+    with pytest.raises(NotAllowed, match="Only Ana Rivera, LCSW can sign this, as Provider"):
         services.round_claim_signed(signature_round=first, party=office, actor=delegate)
 
 
-def test_the_organizations_authorized_official_signs_for_it(
-    org_enrollment, delegate, northwind_staff
+def test_the_organizations_recorded_official_signs_for_it_not_an_ia_role(
+    org_enrollment, rivera, delegate, northwind_staff
 ):
+    """The PLLC's Authorized Official is the provider (recorded so): a delegate who is
+    Authorized Official in I&A does not sign its application."""
     first = services.round_open(enrollment=org_enrollment, actor=northwind_staff)
-    manager = Party(
-        name="Olivia", is_provider=False, roles={org_enrollment.profile_id: "access_manager"}
-    )
-    with pytest.raises(NotAllowed, match="Authorized Official signs"):
-        services.round_claim_signed(signature_round=first, party=manager, actor=delegate)
     official = Party(
-        name="Olivia", is_provider=False, roles={org_enrollment.profile_id: "authorized_official"}
+        name="Olivia",
+        is_provider=False,
+        roles={org_enrollment.profile_id: "authorized_official"},
+        delegate_id=rivera.delegates.get().pk,
     )
-    signed = services.round_claim_signed(signature_round=first, party=official, actor=delegate)
+    with pytest.raises(NotAllowed, match="as Authorized Official"):
+        services.round_claim_signed(signature_round=first, party=official, actor=delegate)
+    signed = services.round_claim_signed(
+        signature_round=first, party=provider_party(rivera), actor=rivera.user
+    )
     assert signed.state == SignatureRound.State.PROVIDER_SAYS_SIGNED
 
 

@@ -73,15 +73,16 @@ def test_sign_round_two_shows_the_reason(as_user, provider, round_two):
 def test_delegate_sees_signing_read_only_with_whom_to_ask(as_user, delegate, round_two):
     page = as_user(delegate).get(reverse("dashboard")).content.decode()
     assert "Sign round 2" in page
-    assert "Only the provider signs an individual application. Ask Ana Rivera" in page
-    assert reverse("todo_done", args=["round", round_two.public_id]) not in page
+    assert "Only Ana Rivera, LCSW can sign this, as Provider." in page
+    signer = round_two.signers.get()
+    assert reverse("todo_done", args=["signer", signer.public_id]) not in page
 
 
 def test_the_rule_holds_on_the_server_not_only_in_the_page(as_user, delegate, round_two):
     response = as_user(delegate).post(
-        reverse("todo_done", args=["round", round_two.public_id]), follow=True
+        reverse("todo_done", args=["signer", round_two.signers.get().public_id]), follow=True
     )
-    assert b"Only the provider signs" in response.content
+    assert b"Only Ana Rivera, LCSW can sign this" in response.content
     round_two.refresh_from_db()
     assert round_two.state == SignatureRound.State.AWAITING_SIGNATURE
 
@@ -136,8 +137,9 @@ def test_provider_todos_query_budget(
 ):
     client = as_user(provider)
     # session, user, membership+firm, clients+firm+assigned staff, profiles+organizations,
-    # grants, enrollments, rounds, delegates, delegate roles, unread count (no MFA check)
-    with django_assert_max_num_queries(11) as queries:
+    # grants, enrollments, rounds, signers+officials, development requests, delegates,
+    # delegate roles, unread count (no MFA check)
+    with django_assert_max_num_queries(13) as queries:
         assert client.get(reverse("dashboard")).status_code == 200
     small = len(queries.captured_queries)
     from tests.clients.factories import add_organization

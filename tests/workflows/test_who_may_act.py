@@ -16,8 +16,10 @@ MATRIX = [
     (Step.ADD_STAFF, AM, "individual", (True, True, False, False, False)),
     (Step.ADD_STAFF, SEU, "individual", (True, True, True, False, False)),
     (Step.ADD_SURROGATE, "", "organizational", (True, True, True, False, False)),
-    (Step.SIGN, "", "individual", (True, False, False, False, False)),
-    (Step.SIGN, "", "organizational", (True, True, False, False, False)),
+    # Signing is not a matter of I&A roles: each round names its signers
+    # (tests/workflows/test_signers.py).
+    (Step.ANSWER_DEVELOPMENT, "", "individual", (True, True, True, False, False)),
+    (Step.ANSWER_DEVELOPMENT, "", "organizational", (True, True, True, False, False)),
     (Step.REGAIN_CONTROL, "", "individual", (True, False, False, False, False)),
     (Step.REGAIN_CONTROL, "", "organizational", (True, True, False, False, False)),
     (Step.RESET_PASSWORD, "", "individual", (True, False, False, False, False)),
