@@ -2,7 +2,7 @@ from django import forms
 
 from portal.models import Membership, User, validate_portal_email
 
-from .models import Client, CMSRole, Official, Organization, Profile
+from .models import Client, CMSRole, Official, Organization
 
 
 def staff_members(firm):
@@ -93,11 +93,12 @@ class OfficialForm(forms.Form):
         return cleaned
 
 
-class ProfileIAForm(forms.ModelForm):
+class ClientIAForm(forms.ModelForm):
+    """The provider's I&A login: who controls it, and whether a password reset is likely."""
+
     class Meta:
-        model = Profile
+        model = Client
         fields = ["ia_controller", "ia_controller_note", "password_reset_likely"]
-        labels = {"ia_controller_note": "Who, if known"}
 
 
 class DelegateForm(forms.Form):

@@ -16,10 +16,10 @@ from django.db import transaction
 
 from portal import audit
 from portal.models import Firm, Membership, User, normalize_email, validate_portal_email
+from portal.npi import validate_npi
 
 from . import services
 from .models import Client, Organization
-from .npi import validate_npi
 
 COLUMNS = [
     "first_name",

@@ -10,11 +10,21 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from portal.models import Firm, validate_portal_email
-
-from .npi import validate_npi
+from portal.npi import validate_npi
 
 # "No open deadline": sorts after every real one, so the caseload's order needs no NULLs.
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+class IAController(models.TextChoices):
+    """Who controls a person's login to CMS's Identity & Access system (one per person: a
+    provider's PLLC is reached through the same login). Regaining it is a to-do of its own:
+    someone else has it, the provider says they got it back, staff confirm."""
+
+    PROVIDER = "provider", "The provider"
+    SOMEONE_ELSE = "someone_else", "Someone else (former biller, group admin…): to regain"
+    REGAIN_CLAIMED = "regain_claimed", "The provider says they regained it: to check"
+    UNKNOWN = "unknown", "Unknown"
 
 
 class Client(models.Model):
@@ -45,6 +55,19 @@ class Client(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="client_records",
+    )
+    # The provider's own I&A login (issue 10, section 6: the person's, not each profile's).
+    ia_controller = models.CharField(
+        "who controls the I&A login",
+        max_length=16,
+        choices=IAController.choices,
+        default=IAController.PROVIDER,
+    )
+    ia_controller_note = models.CharField("who, if known", max_length=200, blank=True)
+    password_reset_likely = models.BooleanField(
+        "I&A password reset likely",
+        default=False,
+        help_text="No I&A login for a long time: the password has probably expired.",
     )
     created_at = models.DateTimeField(default=timezone.now)
     last_activity_at = models.DateTimeField(default=timezone.now)
@@ -117,11 +140,6 @@ class Profile(models.Model):
         INDIVIDUAL = "individual", "Individual"
         ORGANIZATIONAL = "organizational", "Organizational"
 
-    class IAController(models.TextChoices):
-        PROVIDER = "provider", "The provider"
-        SOMEONE_ELSE = "someone_else", "Someone else (former biller, group admin…)"
-        UNKNOWN = "unknown", "Unknown"
-
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="profiles")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="profiles")
@@ -129,18 +147,6 @@ class Profile(models.Model):
         Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="profile"
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    ia_controller = models.CharField(
-        "who controls the I&A account",
-        max_length=16,
-        choices=IAController.choices,
-        default=IAController.PROVIDER,
-    )
-    ia_controller_note = models.CharField(max_length=200, blank=True)
-    password_reset_likely = models.BooleanField(
-        "I&A password reset likely",
-        default=False,
-        help_text="No I&A login for a long time: the password has probably expired.",
-    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

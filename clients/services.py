@@ -10,7 +10,16 @@ from portal.errors import DomainError
 from portal.models import Firm, Invitation, Membership, Role, User, normalize_email
 from portal.services import invitation_create
 
-from .models import Client, CMSRole, Delegate, DelegateRole, Official, Organization, Profile
+from .models import (
+    Client,
+    CMSRole,
+    Delegate,
+    DelegateRole,
+    IAController,
+    Official,
+    Organization,
+    Profile,
+)
 
 CLIENT_FIELDS = ("first_name", "last_name", "credentials", "npi", "email", "phone", "notes")
 
@@ -206,33 +215,55 @@ def official_remove(*, official: Official, actor: User) -> Official:
 
 
 @transaction.atomic
-def profile_update_ia(
+def client_update_ia(
     *,
-    profile: Profile,
+    client: Client,
     actor: User,
     ia_controller: str,
     ia_controller_note: str,
     password_reset_likely: bool,
-) -> Profile:
-    """Who controls the profile's I&A account, and whether its password has likely expired."""
-    profile = (
-        Profile.objects.select_for_update(of=("self",))
-        .select_related("client", "organization")
-        .get(pk=profile.pk)
-    )
-    profile.ia_controller = ia_controller
-    profile.ia_controller_note = ia_controller_note
-    profile.password_reset_likely = password_reset_likely
-    profile.save(update_fields=["ia_controller", "ia_controller_note", "password_reset_likely"])
+) -> Client:
+    """Who controls the provider's I&A login (one per person, whatever their profiles), and
+    whether its password has likely expired."""
+    client = Client.objects.select_for_update().get(pk=client.pk)
+    client.ia_controller = ia_controller
+    client.ia_controller_note = ia_controller_note
+    client.password_reset_likely = password_reset_likely
+    client.save(update_fields=["ia_controller", "ia_controller_note", "password_reset_likely"])
     record(
-        "profile.ia_updated",
-        profile.client,
+        "client.ia_updated",
+        client,
         actor=actor,
-        target=profile,
         ia_controller=ia_controller,
         password_reset_likely=password_reset_likely,
     )
-    return profile
+    return client
+
+
+@transaction.atomic
+def ia_regain_claim(*, client: Client, actor: User) -> Client:
+    """The provider says they have their I&A login back: staff check it next."""
+    client = Client.objects.select_for_update().get(pk=client.pk)
+    if client.ia_controller == IAController.REGAIN_CLAIMED:
+        raise DomainError("You already told us you have it back; we are checking it.")
+    if client.ia_controller != IAController.SOMEONE_ELSE:
+        raise DomainError("Nothing to regain: your I&A login is recorded as yours.")
+    client.ia_controller = IAController.REGAIN_CLAIMED
+    client.save(update_fields=["ia_controller"])
+    record("client.ia_regain_claimed", client, actor=actor, to=client.ia_controller)
+    return client
+
+
+@transaction.atomic
+def ia_password_reset_done(*, client: Client, actor: User) -> Client:
+    """The provider reset their I&A password: the to-do goes away."""
+    client = Client.objects.select_for_update().get(pk=client.pk)
+    if not client.password_reset_likely:
+        raise DomainError("Already done: thank you.")
+    client.password_reset_likely = False
+    client.save(update_fields=["password_reset_likely"])
+    record("client.ia_password_reset", client, actor=actor)
+    return client
 
 
 @transaction.atomic

@@ -13,7 +13,7 @@ urlpatterns = [
     path("<uuid:public_id>/reassign/", views.client_reassign, name="client_reassign"),
     path("<uuid:public_id>/organizations/", views.organization_add, name="organization_add"),
     path("<uuid:public_id>/delegates/", views.delegate_add, name="delegate_add"),
-    path("profiles/<uuid:public_id>/ia/", views.profile_ia, name="profile_ia"),
+    path("<uuid:public_id>/ia/", views.client_ia, name="client_ia"),
     path(
         "organizations/<uuid:public_id>/officials/",
         views.official_add,

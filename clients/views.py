@@ -26,14 +26,14 @@ from workflows.todos import todos_for
 from . import importing, services
 from .forms import (
     ClientForm,
+    ClientIAForm,
     DelegateForm,
     ImportForm,
     OfficialForm,
     OrganizationForm,
-    ProfileIAForm,
     staff_members,
 )
-from .models import Client, Delegate, Official, Organization, Profile
+from .models import Client, Delegate, IAController, Official, Organization
 from .selectors import get_client_for
 
 TIMELINE_LENGTH = 100
@@ -157,6 +157,7 @@ def client_detail(request, public_id):
             "enrollment_form": EnrollmentForm(),
             "round_form": RoundForm(),
             "official_form": OfficialForm(client=client),
+            "ia_choices": IAController.choices,
             "officials": [
                 official
                 for profile in profiles
@@ -246,17 +247,15 @@ def official_remove(request, public_id):
 
 @firm_member_required
 @require_POST
-def profile_ia(request, public_id):
-    profile = get_for_firm(
-        Profile.objects.select_related("client"), request.firm, public_id=public_id
-    )
-    form = ProfileIAForm(request.POST, instance=profile)
+def client_ia(request, public_id):
+    client = get_client_for(request, public_id)
+    form = ClientIAForm(request.POST, instance=client)
     if form.is_valid():
-        services.profile_update_ia(profile=profile, actor=request.user, **form.cleaned_data)
-        messages.success(request, f"I&A situation of {profile.label} saved.")
+        services.client_update_ia(client=client, actor=request.user, **form.cleaned_data)
+        messages.success(request, f"{client.display_name}'s I&A login saved.")
     else:
         form_errors(request, form)
-    return redirect("client_detail", public_id=profile.client.public_id)
+    return redirect("client_detail", public_id=client.public_id)
 
 
 @firm_member_required

@@ -48,6 +48,7 @@ from clients.models import (
     CMSRole,
     Delegate,
     DelegateRole,
+    IAController,
     Organization,
     Profile,
 )
@@ -299,9 +300,12 @@ SEEDED_VERBS = frozenset(
 UNSEEDED_VERBS = {
     "client.updated": "edits leave no state behind: the timeline reads the same without them",
     "enrollment.updated": "edits of notes and identifiers: no state, no clock",
-    "profile.ia_updated": "who controls the I&A login is seeded as the profile's current value",
+    "client.ia_updated": "who controls the I&A login is seeded as the person's current value",
+    "client.ia_regain_claimed": "regaining the I&A login is seeded as its current value",
+    "client.ia_password_reset": "a likely password reset is seeded as its current value",
     "delegate.removed": "the dataset keeps every delegate it creates",
     "round.not_yet_signed": "a bounce back to the provider; grants carry the same shape",
+    "grant.firm_not_found": "an alert to staff; it changes no state",
     "caseload.released": "members are not deactivated in the dataset",
     # Signers are seeded in their round's state; their own events are not.
     "signer.says_signed": "the round's own event (round.provider_says_signed) is seeded",
@@ -508,7 +512,7 @@ class ScaleBuilder:
                 (Invitation, {"revoked_at": None}),
                 (Client, {"notes": "", "credentials": "", "phone": ""}),
                 (Organization, {}),
-                (Profile, {"ia_controller_note": "", "password_reset_likely": False}),
+                (Profile, {}),
                 (Delegate, {"is_active": True}),
                 (DelegateRole, {}),
                 (AccessGrant, {"pecos": True, "nppes": True, "requested_role": ""}),
@@ -777,11 +781,11 @@ class ScaleBuilder:
         rng = self.rng
         roll = rng.random()
         controller = (
-            Profile.IAController.SOMEONE_ELSE
+            IAController.SOMEONE_ELSE
             if roll < 0.03
-            else Profile.IAController.UNKNOWN
+            else IAController.UNKNOWN
             if roll < 0.05
-            else Profile.IAController.PROVIDER
+            else IAController.PROVIDER
         )
         return {
             "id": self.tables[Profile].new_id(),
@@ -1313,7 +1317,18 @@ class ScaleBuilder:
                     data,
                 ]
             )
+        # One I&A login per person: what was drawn for any of their profiles.
+        controllers = {profile["ia_controller"] for profile in plan.profiles}
+        controller = next(
+            (c for c in (IAController.SOMEONE_ELSE, IAController.UNKNOWN) if c in controllers),
+            IAController.PROVIDER,
+        )
         tables[Client].add(
+            ia_controller=controller,
+            ia_controller_note="A former biller controls it"
+            if controller == IAController.SOMEONE_ELSE
+            else "",
+            password_reset_likely=any(p["password_reset_likely"] for p in plan.profiles),
             id=plan.id,
             public_id=plan.public_id,
             firm_id=firm.id,
@@ -1377,7 +1392,6 @@ class ScaleBuilder:
                 npi=organization["npi"],
                 created_at=organization["created_at"],
             )
-        controller = profile["ia_controller"]
         tables[Profile].add(
             id=profile["id"],
             public_id=profile["public_id"],
@@ -1385,11 +1399,6 @@ class ScaleBuilder:
             client_id=plan.id,
             organization_id=organization["id"] if organization else None,
             kind=Profile.Kind.ORGANIZATIONAL if organization else Profile.Kind.INDIVIDUAL,
-            ia_controller=controller,
-            ia_controller_note="A former biller controls it"
-            if controller == Profile.IAController.SOMEONE_ELSE
-            else "",
-            password_reset_likely=profile["password_reset_likely"],
             created_at=profile["created_at"],
         )
         for grant in profile["grants"]:

@@ -11,9 +11,16 @@ DEMO_PASSWORD = "demo-pass-2026!"  # noqa: S105  # nosec B105
 # bandit: published too
 DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXP"  # noqa: S105  # nosec B105
 
+# (name, slug, time zone, name as registered in I&A, organizational NPI)
 DEMO_FIRMS = [
-    ("Northwind Credentialing", "northwind", "America/Chicago"),
-    ("Bluebird Credentialing", "bluebird", "America/Los_Angeles"),
+    (
+        "Northwind Credentialing",
+        "northwind",
+        "America/Chicago",
+        "Northwind Credentialing Services LLC",
+        "1588667638",
+    ),
+    ("Bluebird Credentialing", "bluebird", "America/Los_Angeles", "", ""),
 ]
 DEMO_MEMBERS = [
     ("admin@northwind.example", "Nadia Admin", "northwind", Role.ADMIN),
@@ -39,10 +46,16 @@ def ensure_user(email: str, full_name: str, *, totp: bool, **extra) -> User:
 
 def seed_firms() -> dict[str, Firm]:
     firms = {}
-    for name, slug, zone in DEMO_FIRMS:
+    for name, slug, zone, ia_name, npi in DEMO_FIRMS:
         firms[slug], _ = Firm.objects.get_or_create(
             slug=slug,
-            defaults={"name": name, "time_zone": zone, "contact_email": f"help@{slug}.example"},
+            defaults={
+                "name": name,
+                "time_zone": zone,
+                "contact_email": f"help@{slug}.example",
+                "ia_name": ia_name,
+                "npi": npi,
+            },
         )
     for email, full_name, slug, role in DEMO_MEMBERS:
         user = ensure_user(email, full_name, totp=True)

@@ -136,6 +136,8 @@ class FirmSettingsForm(forms.ModelForm):
         model = Firm
         fields = [
             "name",
+            "ia_name",
+            "npi",
             "contact_email",
             "time_zone",
             "invitation_days",

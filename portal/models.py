@@ -12,6 +12,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
+from .npi import validate_npi
+
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
@@ -176,6 +178,22 @@ class Firm(models.Model):
         default=20,
         help_text="Contractors reject applications left unsigned (20 days at Noridian).",
     )
+    # How providers find the firm in CMS's Identity & Access system (adding it as surrogate):
+    # by the name it is registered under there, or its organizational NPI.
+    ia_name = models.CharField(
+        "name as registered in I&A",
+        max_length=200,
+        blank=True,
+        help_text="The exact name providers search for when adding you as surrogate "
+        "(if not the firm's name above).",
+    )
+    npi = models.CharField(
+        "organizational NPI (optional)",
+        max_length=10,
+        blank=True,
+        validators=[validate_npi],
+        help_text="Providers can also find you by it in I&A.",
+    )
     development_response_days = models.PositiveSmallIntegerField(
         "development response due (days after the letter)",
         validators=_bounded("development_response_days"),
@@ -245,6 +263,10 @@ class Firm(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def name_in_ia(self) -> str:
+        return self.ia_name or self.name
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

@@ -82,7 +82,7 @@ ROUTES = {
     "client_reassign": ("post", "client", NW_ACTION),
     "organization_add": ("post", "client", NW_ACTION),
     "delegate_add": ("post", "client", PROVIDER_ACTION),
-    "profile_ia": ("post", "profile", NW_ACTION),
+    "client_ia": ("post", "client", NW_ACTION),
     "official_add": ("post", "organization", NW_ACTION),
     "official_remove": ("post", "official", NW_ACTION),
     "delegate_remove": ("post", "other_delegate", PROVIDER_ACTION),
@@ -117,6 +117,11 @@ ROUTES = {
         "post",
         "provider_notification",
         row(LOGIN, NOT_FOUND, NOT_FOUND, NOT_FOUND, LOGIN, NOT_FOUND, REDIRECT, NOT_FOUND),
+    ),
+    "todo_firm_not_found": (
+        "post",
+        "grant",
+        row(LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN, FORBIDDEN, REDIRECT, REDIRECT),
     ),
     "todo_done": (
         "post",
@@ -210,6 +215,7 @@ def objects(northwind, northwind_staff, rivera):
         "reconsideration_action": {"public_id": enrollment.public_id, "action": "filed"},
         "development_action": {"public_id": development.public_id, "action": "answered"},
         "todo_grant": {"kind": "grant", "public_id": grant.public_id},
+        "grant": {"public_id": grant.public_id},
         "provider_notification": {
             "public_id": Notification.objects.filter(
                 recipient=rivera.user, channel="in_app", step="sent"

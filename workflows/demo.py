@@ -12,10 +12,10 @@ from django.utils import timezone
 from clients import services as client_services
 from clients.importing import organization_kind
 from clients.models import Client, CMSRole, Official, Organization, Profile
-from clients.npi import npi_with_check_digit
 from notifications.models import Notification
 from portal.demo import ensure_user
 from portal.models import Firm, Membership, Role, User
+from portal.npi import npi_with_check_digit
 
 from . import services
 from .models import AccessGrant, Enrollment, Holder, SignatureRound
@@ -250,6 +250,10 @@ def seed_okafor(firm, staff, clock: DemoClock) -> None:
     _provider_account(okafor, firm)
     with clock.at(18):
         services.round_open(enrollment=enrollment, actor=staff, method=SignatureRound.Method.UPLOAD)
+    with clock.at(3):  # the surrogate to-do names the firm as registered in I&A
+        services.grant_create(
+            profile=group.profile, method=AccessGrant.Method.ADD_SURROGATE, actor=staff
+        )
     # The reassignment needs both signatures: Okafor's is in, the group's official's is not.
     with clock.at(6):
         both = services.round_open(enrollment=reassignment, actor=staff)

@@ -146,24 +146,13 @@ GRANT_ASK = {
 
 
 def _grant_context(grant: AccessGrant, client: Client, *, headline: str, lines: list[str]):
-    step = {
-        AccessGrant.Method.CONNECTION_REQUEST: steps.approve_connection(),
-        AccessGrant.Method.ADD_STAFF: steps.add_staff(
-            staff_name=client.assigned_staff.display_name
-            if client.assigned_staff
-            else client.firm.name,
-            staff_email=client.assigned_staff.email
-            if client.assigned_staff
-            else client.firm.contact_email,
-            role_label=grant.get_requested_role_display() or "Access Manager",
-        ),
-        AccessGrant.Method.ADD_SURROGATE: steps.add_surrogate(firm_name=client.firm.name),
-    }[grant.method]
+    step = steps.for_grant(grant, firm=client.firm, assigned_staff=client.assigned_staff)
     return {
         "subject": headline,
         "headline": headline,
         "lines": lines,
         "steps": step,
+        "notes": steps.access_facts(firm_name=client.firm.name),
         "profile": grant.profile.label,
         "deadline": grant.deadline,
     }
@@ -306,6 +295,31 @@ def grant_claimed(grant: AccessGrant, party: Party) -> None:
     )
 
 
+def grant_firm_not_found(grant: AccessGrant, party: Party) -> None:
+    """The provider can't find the firm in I&A to add it as surrogate: staff send a
+    connection request instead (the seed's fallback)."""
+    client = _client_with_people(grant.profile.client_id)
+    firm = client.firm
+    schedule(
+        _staff_message(
+            client,
+            grant,
+            kind="grant.firm_not_found",
+            step=f"not-found-{timezone.now():%Y%m%d%H%M%S}",
+            due=timezone.now(),
+            context={
+                "subject": f"{client.display_name} can't find {firm.name_in_ia} in I&A",
+                "headline": f"{party.name} can't find you to add as surrogate",
+                "lines": [
+                    f"Profile: {grant.profile.label}. Cancel this step and send a connection "
+                    "request instead; check that the name in your settings is exactly the "
+                    f"one registered in I&A (now “{firm.name_in_ia}”).",
+                ],
+            },
+        )
+    )
+
+
 def grant_active(grant: AccessGrant) -> None:
     grant_waiting_stopped(grant)
     client = _client_with_people(grant.profile.client_id)
@@ -404,6 +418,7 @@ def _round_context(
         "headline": headline,
         "lines": lines,
         "steps": steps.sign_for(signature_round.method, pecos_email=signer.pecos_email),
+        "notes": steps.SIGNING_FACTS,
         "profile": signature_round.enrollment.profile.label,
         "deadline": signature_round.deadline,
     }
@@ -956,6 +971,31 @@ def development_claimed(request: DevelopmentRequest, party: Party) -> None:
                     f"It asked for: {request.asked}",
                     "Check what arrived, send the response to the contractor and record it, "
                     "or send it back to the provider.",
+                ],
+            },
+        )
+    )
+
+
+# --- the provider's own I&A login -----------------------------------------------------
+
+
+def ia_regain_claimed(client: Client, party: Party) -> None:
+    """The provider says their I&A login is theirs again: the staff side checks it."""
+    client = _client_with_people(client.pk)
+    schedule(
+        _staff_message(
+            client,
+            client,
+            kind="ia.verify",
+            step=f"regain-{timezone.now():%Y%m%d%H%M%S}",
+            due=timezone.now(),
+            context={
+                "subject": f"Check: {client.display_name} says their I&A login is theirs again",
+                "headline": f"{party.name} says they regained their I&A login",
+                "lines": [
+                    "Check with them that they can log in to I&A, then record the login as "
+                    "the provider's on the client page."
                 ],
             },
         )

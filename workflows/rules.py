@@ -56,8 +56,6 @@ def roles_allowed(step: Step, profile: Profile, requested_role: str = "") -> fro
         # Gathering what the contractor asks for is office work; a signature it needs is
         # asked as a signature round.
         return frozenset({AO, AM})
-    if step == Step.REGAIN_CONTROL:
-        return frozenset() if profile.is_individual else frozenset({AO})
     return frozenset()  # resetting the provider's own I&A password
 
 

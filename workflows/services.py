@@ -11,9 +11,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Model
 from django.utils import timezone
 
+from clients import services as client_services
 from clients.models import Client, Official, Profile
 from notifications import outbox
 from portal import audit
+from portal.errors import DomainError
 from portal.models import AuditEvent, Firm, User
 
 from . import notify
@@ -255,6 +257,26 @@ def grant_claim_done(*, grant: AccessGrant, party: Party, actor: User) -> Access
         reason=f"{party.name} says it is done",
     )
     notify.grant_claimed(grant, party)
+    return grant
+
+
+@transaction.atomic
+def grant_firm_not_found(*, grant: AccessGrant, party: Party, actor: User) -> AccessGrant:
+    """ "I can't find you": the provider could not find the firm to add it as surrogate.
+    The step stays open; staff are asked to send a connection request instead."""
+    grant = _lock(grant)
+    _ensure_may(party, Step.ADD_SURROGATE, grant.profile)
+    if grant.method != AccessGrant.Method.ADD_SURROGATE or grant.state not in (
+        AccessGrant.PENDING_STATES
+    ):
+        raise TransitionError("This step is not a search for us in I&A.")
+    _record(
+        "grant.firm_not_found",
+        grant,
+        actor=actor,
+        data={"reason": f"{party.name} can't find the firm in I&A"},
+    )
+    notify.grant_firm_not_found(grant, party)
     return grant
 
 
@@ -1413,6 +1435,34 @@ def development_cancel(
         request, actor=actor, because=f"Development request {request.number} cancelled"
     )
     return request
+
+
+# --- the provider's own I&A login -----------------------------------------------------
+
+
+def _individual_profile(client: Client) -> Profile:
+    return client.profiles.get(kind=Profile.Kind.INDIVIDUAL)
+
+
+@transaction.atomic
+def ia_regain_claim(*, client: Client, party: Party, actor: User) -> Client:
+    """The provider says they control their I&A login again: staff check it next."""
+    _ensure_may(party, Step.REGAIN_CONTROL, _individual_profile(client))
+    try:
+        client = client_services.ia_regain_claim(client=client, actor=actor)
+    except DomainError as exc:
+        raise TransitionError(exc.message) from None
+    notify.ia_regain_claimed(client, party)
+    return client
+
+
+@transaction.atomic
+def ia_password_reset_done(*, client: Client, party: Party, actor: User) -> Client:
+    _ensure_may(party, Step.RESET_PASSWORD, _individual_profile(client))
+    try:
+        return client_services.ia_password_reset_done(client=client, actor=actor)
+    except DomainError as exc:
+        raise TransitionError(exc.message) from None
 
 
 # --- people leaving -------------------------------------------------------------------

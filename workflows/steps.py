@@ -1,6 +1,8 @@
 """The exact steps a provider follows in CMS's systems, in the provider guide's words."""
 
-from .models import SignatureRound
+from clients.models import CMSRole
+
+from .models import AccessGrant, SignatureRound
 from .rules import Step
 
 IA_LOGIN = "Log into the CMS Identity & Access (I&A) system"
@@ -25,27 +27,74 @@ def approve_connection() -> list[str]:
     ]
 
 
-def add_staff(*, staff_name: str, staff_email: str, role_label: str) -> list[str]:
+def add_staff(
+    *, staff_name: str, staff_email: str, role_label: str, needs_authorized_official: bool
+) -> list[str]:
     return [
         IA_LOGIN,
         "Click the My Staff tab, then Add Staff",
         f"Enter their name and email: {staff_name}, {staff_email}",
         f"Set the role to {role_label}",
+        *(
+            [
+                "Only an Authorized Official can give the Access Manager role: if you are not "
+                "the Authorized Official, ask the person who is"
+            ]
+            if needs_authorized_official
+            else []
+        ),
         "Submit; they accept the invite from their end",
     ]
 
 
-def add_surrogate(*, firm_name: str) -> list[str]:
+def add_surrogate(*, firm_name: str, firm_npi: str = "") -> list[str]:
+    by_npi = f", or search by our NPI, {firm_npi}" if firm_npi else ""
     return [
         IA_LOGIN,
         "Click the My Connections tab",
         "Click the + icon next to your name or NPI to expand it",
         "Click Add Surrogate (CMS's term for an authorized third party)",
-        f"In Organization Name, enter “{firm_name}”, click Search, and select it",
+        f"In Organization Name, enter “{firm_name}”{by_npi}; click Search, and select us",
         "Check PECOS and NPPES",
         "Click Submit, then click Done on the review page",
-        "If you can't find the firm, tell us: we will send you a request to approve instead",
+        "Can't find us? Press “I can't find you” below: we will send you a request to approve "
+        "instead",
     ]
+
+
+def for_grant(grant: AccessGrant, *, firm, assigned_staff) -> list[str]:
+    """The provider's steps for this access grant, by its method (the to-do and every
+    message about it read the same)."""
+    if grant.method == AccessGrant.Method.CONNECTION_REQUEST:
+        return approve_connection()
+    if grant.method == AccessGrant.Method.ADD_STAFF:
+        role = grant.requested_role or CMSRole.ACCESS_MANAGER
+        return add_staff(
+            staff_name=assigned_staff.display_name if assigned_staff else firm.name,
+            staff_email=assigned_staff.email if assigned_staff else (firm.contact_email or ""),
+            role_label=CMSRole(role).label,
+            needs_authorized_official=role == CMSRole.ACCESS_MANAGER,
+        )
+    return add_surrogate(firm_name=firm.name_in_ia, firm_npi=firm.npi)
+
+
+def access_facts(*, firm_name: str) -> list[str]:
+    """What giving the firm access means, in the portal's words (shown with every access
+    step)."""
+    return [
+        f"This lets {firm_name} work on your Medicare enrollment records in PECOS and NPPES "
+        "for you. It does not let us sign for you, represent you legally or change your NPI "
+        "record.",
+        "Never share your CMS login with us or anyone: CMS prohibits it, and your login has "
+        "its own second factor.",
+    ]
+
+
+SIGNING_FACTS = [
+    "Every change to an application after it is submitted needs a new signature: being "
+    "asked again is normal.",
+    "Only you can sign: nobody at our firm can sign for you.",
+]
 
 
 def sign(*, pecos_email: str = "") -> list[str]:
@@ -107,21 +156,26 @@ def answer_development(*, asked: str, firm_name: str, due: str) -> list[str]:
     ]
 
 
-def regain_control(*, individual: bool) -> list[str]:
-    who = "your individual NPI" if individual else "your organization's NPI"
+def regain_control(*, who: str = "") -> list[str]:
+    holder = f" ({who})" if who else " (a former biller or group admin)"
     return [
-        f"Someone else (a former biller or group admin) may control the I&A account for {who}",
-        "Tell us who set it up, if you know",
-        "We will walk you through getting control back; the process differs for individual "
-        "and organizational providers",
+        f"Someone else{holder} controls your login to the CMS Identity & Access (I&A) system. "
+        "It is one login for you and every organization you manage through it",
+        "Ask them to hand it back; if they will not or cannot, tell us who set it up and we "
+        "will walk you through CMS's process to regain it",
+        "Never share your CMS login with us or anyone: CMS prohibits it, and the login has "
+        "its own second factor",
+        "When you can log in to I&A yourself again, press “I've done this”",
     ]
 
 
 def reset_password() -> list[str]:
     return [
+        "You have not logged in to I&A for a long time, so CMS has probably expired your "
+        "password (one login for all your profiles)",
         IA_LOGIN + " (the same login as NPPES)",
         "If it asks you to change your password, choose one with 8-12 characters, at least "
         "one letter, one number and one special character, not starting with a number",
         "Only some special characters are accepted: if one is refused, try another",
-        "Save it in a password manager",
+        "Save it in a password manager, then press “I've done this”",
     ]

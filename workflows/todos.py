@@ -5,13 +5,13 @@ firm as staff or surrogate, sign round N, regain control of the I&A account, res
 password. Each carries the profile it is for, the exact steps, its deadline and who may do it.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from clients.models import Client, CMSRole, Delegate, DelegateRole, Profile
+from clients.models import Client, CMSRole, Delegate, DelegateRole, IAController, Profile
 
 from . import steps
 from .deadlines import days_left
@@ -45,11 +45,15 @@ class Todo:
     signature_round: SignatureRound | None = None
     signer: Signer | None = None
     development: DevelopmentRequest | None = None
+    person_step: str = ""  # a step about the provider's own I&A login ("ia-regain"...)
+    notes: list[str] = field(default_factory=list)  # "good to know", under the steps
     is_paper: bool = False
     claimed: bool = False  # "I've done this" was pressed; staff are verifying
 
     @property
     def object_public_id(self):
+        if self.person_step:
+            return self.profile.client.public_id
         obj = self.grant or self.signer or self.development
         return obj.public_id if obj else None
 
@@ -60,7 +64,9 @@ class Todo:
             return "grant"
         if self.signer:
             return "signer"
-        return "development" if self.development else ""
+        if self.development:
+            return "development"
+        return self.person_step
 
     @property
     def cms_email(self) -> str:
@@ -177,30 +183,26 @@ def todos_for(client: Client, party: Party | None, *, now: datetime | None = Non
             **extra,
         )
 
-    for profile in client.profiles.all():
-        if profile.ia_controller == Profile.IAController.SOMEONE_ELSE:
-            todos.append(
-                make(
-                    Step.REGAIN_CONTROL,
-                    profile,
-                    steps.regain_control(individual=profile.is_individual),
-                )
+    # The provider's own I&A login: one to-do per person, whatever their profiles.
+    individual = next(p for p in client.profiles.all() if p.is_individual)
+    if client.ia_controller in (IAController.SOMEONE_ELSE, IAController.REGAIN_CLAIMED):
+        todos.append(
+            make(
+                Step.REGAIN_CONTROL,
+                individual,
+                steps.regain_control(who=client.ia_controller_note),
+                person_step="ia-regain",
+                claimed=client.ia_controller == IAController.REGAIN_CLAIMED,
             )
-        if profile.password_reset_likely:
-            todos.append(make(Step.RESET_PASSWORD, profile, steps.reset_password()))
+        )
+    if client.password_reset_likely:
+        todos.append(
+            make(Step.RESET_PASSWORD, individual, steps.reset_password(), person_step="ia-password")
+        )
+    for profile in client.profiles.all():
         for grant in profile.pending_grants:
             step = grant_step(grant)
-            if step == Step.APPROVE_CONNECTION:
-                step_list = steps.approve_connection()
-            elif step == Step.ADD_STAFF:
-                staff = client.assigned_staff
-                step_list = steps.add_staff(
-                    staff_name=staff.display_name if staff else firm.name,
-                    staff_email=staff.email if staff else (firm.contact_email or ""),
-                    role_label=CMSRole(grant.requested_role or CMSRole.ACCESS_MANAGER).label,
-                )
-            else:
-                step_list = steps.add_surrogate(firm_name=firm.name)
+            step_list = steps.for_grant(grant, firm=firm, assigned_staff=client.assigned_staff)
             todos.append(
                 make(
                     step,
@@ -210,6 +212,7 @@ def todos_for(client: Client, party: Party | None, *, now: datetime | None = Non
                     deadline=grant.deadline,
                     days_left=days_left(firm, grant.deadline, now) if grant.deadline else None,
                     grant=grant,
+                    notes=steps.access_facts(firm_name=firm.name),
                     claimed=grant.state == AccessGrant.State.PROVIDER_SAYS_DONE,
                 )
             )
@@ -235,6 +238,7 @@ def todos_for(client: Client, party: Party | None, *, now: datetime | None = Non
                             reason=signature_round.reason if signature_round.is_revision else "",
                             signature_round=signature_round,
                             signer=signer,
+                            notes=steps.SIGNING_FACTS,
                             is_paper=signature_round.is_paper,
                             claimed=signer.state == Signer.State.SAYS_SIGNED,
                         )

@@ -464,6 +464,20 @@ DONE_KINDS = {
             signer=step, party=party, actor=actor
         ),
     ),
+    "ia-regain": (
+        Client.objects.all(),
+        "",
+        lambda client, party, actor: services.ia_regain_claim(
+            client=client, party=party, actor=actor
+        ),
+    ),
+    "ia-password": (
+        Client.objects.all(),
+        "",
+        lambda client, party, actor: services.ia_password_reset_done(
+            client=client, party=party, actor=actor
+        ),
+    ),
     "development": (
         DevelopmentRequest.objects.select_related("enrollment__profile__client"),
         "enrollment__profile__client",
@@ -472,6 +486,31 @@ DONE_KINDS = {
         ),
     ),
 }
+
+
+@member_required(Role.CLIENT)
+@require_POST
+def todo_firm_not_found(request, public_id):
+    """ "I can't find you" on an add-surrogate to-do: staff send a request instead."""
+    grant = (
+        AccessGrant.objects.select_related("profile__client")
+        .filter(firm=request.firm, public_id=public_id)
+        .first()
+    )
+    if grant is None:
+        raise Http404("No such step.")
+    client = get_client_for(
+        request, grant.profile.client.public_id, Client.objects.prefetch_related("delegates__roles")
+    )
+    party = party_for(request.user, client)
+    if party is None:
+        raise Http404("No such step.")
+    attempt(
+        request,
+        lambda: services.grant_firm_not_found(grant=grant, party=party, actor=request.user),
+        "Thank you: we will send you a request to approve instead.",
+    )
+    return redirect("dashboard")
 
 
 @member_required(Role.CLIENT)
@@ -485,7 +524,7 @@ def todo_done(request, kind, public_id):
     if step is None:
         raise Http404("No such step.")
     owner = step
-    for name in client_path.split("__"):
+    for name in filter(None, client_path.split("__")):
         owner = getattr(owner, name)
     client = get_client_for(
         request, owner.public_id, Client.objects.prefetch_related("delegates__roles")

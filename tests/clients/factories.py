@@ -4,8 +4,8 @@ import itertools
 
 from clients import services
 from clients.models import Client, Organization
-from clients.npi import npi_with_check_digit
 from portal.models import Membership, Role
+from portal.npi import npi_with_check_digit
 from tests.portal.factories import UserFactory
 
 _numbers = itertools.count(100_000_001)

@@ -2,8 +2,8 @@ import pytest
 from django.urls import reverse
 
 from clients.models import Client, Organization, Profile
-from clients.npi import is_valid_npi, npi_with_check_digit
 from portal.models import AuditEvent
+from portal.npi import is_valid_npi, npi_with_check_digit
 
 pytestmark = pytest.mark.django_db
 
@@ -84,19 +84,23 @@ def test_organization_npi_is_validated(as_user, northwind_staff, rivera):
     assert not Organization.objects.filter(legal_name="Bad NPI LLC").exists()
 
 
-def test_ia_situation_per_profile(as_user, northwind_staff, rivera):
-    profile = rivera.profiles.get(kind="organizational")
-    as_user(northwind_staff).post(
-        reverse("profile_ia", args=[profile.public_id]),
+def test_the_i_and_a_login_is_the_persons(as_user, northwind_staff, rivera):
+    browser = as_user(northwind_staff)
+    response = browser.post(
+        reverse("client_ia", args=[rivera.public_id]), {"ia_controller": "junk"}, follow=True
+    )
+    assert b"Select a valid choice" in response.content
+    browser.post(
+        reverse("client_ia", args=[rivera.public_id]),
         {
             "ia_controller": "someone_else",
             "ia_controller_note": "Former biller",
             "password_reset_likely": "on",
         },
     )
-    profile.refresh_from_db()
-    assert profile.ia_controller == "someone_else"
-    assert profile.password_reset_likely
+    rivera.refresh_from_db()
+    assert rivera.ia_controller == "someone_else"
+    assert rivera.password_reset_likely
 
 
 def test_staff_invite_the_provider_from_the_client_page(

@@ -20,10 +20,10 @@ from django.db.models import Count, Max, Q
 
 from clients import services as client_services
 from clients.models import Client, Organization, Profile
-from clients.npi import is_valid_npi
 from devtools import scale
 from notifications.models import Notification
 from portal.models import AuditEvent, Firm, Membership, Role, User
+from portal.npi import is_valid_npi
 from reports.durations import stage_durations, weekly_trend
 from reports.reports import ReportFilters, stuck_report
 from reports.stuck import StuckRules

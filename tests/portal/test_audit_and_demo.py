@@ -64,7 +64,8 @@ def test_demo_staff_log_in_with_the_published_totp_secret(client):
 def test_the_demo_shows_the_cms_rules_at_work():
     """Issue 10's "done means": an upload round at day 18 of 20, a denial inside its
     reconsideration window, a development request the provider must answer in 6 days, a
-    reassignment round waiting on a group's Delegated Official."""
+    reassignment round waiting on a group's Delegated Official, a surrogate to-do that names
+    the firm as registered in I&A."""
     from django.utils import timezone
 
     from workflows.deadlines import days_left
@@ -87,6 +88,13 @@ def test_the_demo_shows_the_cms_rules_at_work():
     reassignment = SignatureRound.objects.get(
         enrollment__profile__client__last_name="Okafor", enrollment__kind="reassignment"
     )
+    from workflows.models import AccessGrant
+    from workflows.todos import client_queryset_for_todos, todos_for
+
+    surrogate = AccessGrant.objects.get(method="add_surrogate", profile__client__last_name="Okafor")
+    todos = todos_for(client_queryset_for_todos().get(pk=surrogate.profile.client_id), None)
+    steps = next(t.steps for t in todos if t.grant == surrogate)
+    assert any("Northwind Credentialing Services LLC" in step for step in steps)
     assert sorted(reassignment.signers.values_list("role", "state")) == [
         ("delegated_official", "awaiting"),
         ("provider", "signed"),

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clients.models import Client, Profile
-from clients.npi import npi_with_check_digit
+from portal.npi import npi_with_check_digit
 from tests.clients.factories import make_client
 from workflows import services
 from workflows.models import AccessGrant

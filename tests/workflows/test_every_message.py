@@ -68,6 +68,8 @@ def run_grant(rivera, staff, method, profile):
         first = services.grant_create(profile=profile, method=method, actor=staff)
         services.grant_expire(grant=first, now=first.deadline + timedelta(minutes=1))
     grant = services.grant_create(profile=profile, method=method, actor=staff, requested_role=role)
+    if method == AccessGrant.Method.ADD_SURROGATE:  # "I can't find you" first
+        services.grant_firm_not_found(grant=grant, party=provider(rivera), actor=rivera.user)
     services.grant_claim_done(grant=grant, party=provider(rivera), actor=rivera.user)
     services.grant_mark_active(grant=grant, actor=staff)
     return Notification.objects.filter(subject_type="accessgrant")
@@ -155,7 +157,23 @@ def run_development(rivera, staff, holder, profile):
     return Notification.objects.filter(subject_type="developmentrequest")
 
 
+def run_ia(rivera, staff, step, profile):
+    """The provider says they regained their own I&A login: staff check it."""
+    from clients.services import client_update_ia
+
+    client_update_ia(
+        client=rivera,
+        actor=staff,
+        ia_controller="someone_else",
+        ia_controller_note="Former biller",
+        password_reset_likely=False,
+    )
+    services.ia_regain_claim(client=rivera, party=provider(rivera), actor=rivera.user)
+    return Notification.objects.filter(subject_type="client")
+
+
 RUNS = {
+    "ia": run_ia,
     "grant": run_grant,
     "round": run_round,
     "signers": run_signers,
@@ -169,6 +187,7 @@ SCENARIOS = [
     *[("development", holder) for holder in ("provider", "firm")],
     ("signers", "reassignment"),
     ("signers", "initial"),
+    ("ia", "regain"),
 ]
 
 

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from clients.models import Profile
+from notifications.models import Notification
 from workflows import services
 from workflows.models import AccessGrant, SignatureRound
 
@@ -111,25 +112,58 @@ def test_empty_state_says_what_happens_next(as_user, provider):
     assert "we will email you" in page
 
 
-def test_regain_control_and_password_reset_todos(as_user, provider, rivera, northwind_staff):
-    from clients.services import profile_update_ia
+def test_one_i_and_a_login_per_person_one_to_do_each(as_user, provider, rivera, northwind_staff):
+    """Issue 10, section 6: a provider with a PLLC gets one "reset your I&A password" to-do,
+    not two; regaining control is a to-do with its own "I've done this", checked by staff."""
+    from clients.services import client_update_ia
 
-    profile = rivera.profiles.get(kind=Profile.Kind.ORGANIZATIONAL)
-    profile_update_ia(
-        profile=profile,
+    client_update_ia(
+        client=rivera,
         actor=northwind_staff,
-        ia_controller=Profile.IAController.SOMEONE_ELSE,
+        ia_controller="someone_else",
         ia_controller_note="Former biller",
         password_reset_likely=True,
     )
-    page = as_user(provider).get(reverse("dashboard")).content.decode()
-    assert "Regain control of your I&amp;A account" in page
-    assert "Reset your I&amp;A password" in page
+    browser = as_user(provider)
+    page = browser.get(reverse("dashboard")).content.decode()
+    assert page.count("Regain control of your I&amp;A account") == 1
+    assert page.count("Reset your I&amp;A password") == 1
+    assert "Someone else (Former biller) controls your login" in page
     # The password helper is a field with no name, outside any form: nothing is posted.
     assert "data-ia-password-input" in page
     helper = page[page.index("data-ia-password-helper") :]
     helper = helper[: helper.index("</div>")]
     assert "name=" not in helper
+
+    browser.post(reverse("todo_done", args=["ia-regain", rivera.public_id]))
+    rivera.refresh_from_db()
+    assert rivera.ia_controller == "regain_claimed"
+    assert Notification.objects.filter(kind="ia.verify").exists()
+    response = browser.post(reverse("todo_done", args=["ia-regain", rivera.public_id]), follow=True)
+    assert b"already told us" in response.content
+    browser.post(reverse("todo_done", args=["ia-password", rivera.public_id]))
+    rivera.refresh_from_db()
+    assert not rivera.password_reset_likely
+    page = browser.get(reverse("dashboard")).content.decode()
+    assert "Reset your I&amp;A password" not in page
+
+
+def test_only_the_provider_regains_their_own_login(as_user, delegate, rivera, northwind_staff):
+    from clients.services import client_update_ia
+
+    client_update_ia(
+        client=rivera,
+        actor=northwind_staff,
+        ia_controller="someone_else",
+        ia_controller_note="",
+        password_reset_likely=False,
+    )
+    response = as_user(delegate).post(
+        reverse("todo_done", args=["ia-regain", rivera.public_id]), follow=True
+    )
+    assert b"Only the provider can do this" in response.content
+    rivera.refresh_from_db()
+    assert rivera.ia_controller == "someone_else"
 
 
 def test_provider_todos_query_budget(
@@ -167,3 +201,45 @@ def test_provider_manages_the_people_who_act_for_them(as_user, provider, rivera)
 def test_a_delegate_does_not_manage_delegates(as_user, delegate):
     page = as_user(delegate).get(reverse("dashboard")).content.decode()
     assert "People at your office who can help" not in page
+
+
+def test_access_steps_name_the_firm_as_registered_in_i_and_a(
+    as_user, provider, rivera, northwind, northwind_staff
+):
+    """Issue 10, section 6: the surrogate search uses the name the firm is registered
+    under in I&A (or its NPI); "I can't find you" asks staff for a request instead; the
+    add-staff steps say who may grant Access Manager; every access step says what access
+    allows and not."""
+    from portal.npi import npi_with_check_digit
+
+    northwind.ia_name = "Northwind Credentialing Services LLC"
+    northwind.npi = npi_with_check_digit("155555555")
+    northwind.save()
+    individual = rivera.profiles.get(kind=Profile.Kind.INDIVIDUAL)
+    pllc = rivera.profiles.get(kind=Profile.Kind.ORGANIZATIONAL)
+    surrogate = services.grant_create(
+        profile=individual, method="add_surrogate", actor=northwind_staff
+    )
+    services.grant_create(
+        profile=pllc, method="add_staff", requested_role="access_manager", actor=northwind_staff
+    )
+    browser = as_user(provider)
+    page = browser.get(reverse("dashboard")).content.decode()
+    assert "enter “Northwind Credentialing Services LLC”, or search by our NPI, " in page
+    assert northwind.npi in page
+    assert "Only an Authorized Official can give the Access Manager role" in page
+    assert "It does not let us sign for you, represent you legally or change your NPI" in page
+    assert "Never share your CMS login" in page
+    email = Notification.objects.get(
+        kind="grant.requested",
+        subject_id=str(surrogate.public_id),
+        channel="email",
+        to_email=rivera.email,
+    )
+    assert "Northwind Credentialing Services LLC" in email.body_text
+    assert "Good to know" in email.body_text
+
+    response = browser.post(reverse("todo_firm_not_found", args=[surrogate.public_id]), follow=True)
+    assert b"we will send you a request to approve instead" in response.content
+    alert = Notification.objects.get(kind="grant.firm_not_found", channel="email")
+    assert "can't find Northwind Credentialing Services LLC in I&A" in alert.title

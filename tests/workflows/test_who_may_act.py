@@ -21,7 +21,7 @@ MATRIX = [
     (Step.ANSWER_DEVELOPMENT, "", "individual", (True, True, True, False, False)),
     (Step.ANSWER_DEVELOPMENT, "", "organizational", (True, True, True, False, False)),
     (Step.REGAIN_CONTROL, "", "individual", (True, False, False, False, False)),
-    (Step.REGAIN_CONTROL, "", "organizational", (True, True, False, False, False)),
+    # Regaining the I&A login is the person's own: the provider's alone (one per person).
     (Step.RESET_PASSWORD, "", "individual", (True, False, False, False, False)),
     (Step.RESET_PASSWORD, "", "organizational", (True, False, False, False, False)),
 ]

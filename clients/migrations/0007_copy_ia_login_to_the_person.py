@@ -1,0 +1,54 @@
+"""Copy each provider's I&A situation from their profiles to the person: someone else
+controls it if that was said of any profile (else unknown if unknown anywhere), the first
+note, and a likely password reset if any profile had one. Batched, one transaction per
+batch (the clients table may be large and live); safe to run again."""
+
+from django.db import migrations, transaction
+
+BATCH = 2000
+
+
+def copy_to_person(apps, schema_editor):
+    Client = apps.get_model("clients", "Client")
+    Profile = apps.get_model("clients", "Profile")
+    last = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Client.objects.filter(pk__gt=last)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:BATCH]
+            )
+            if not ids:
+                return
+            situation = {}
+            for client_id, controller, note, reset in Profile.objects.filter(
+                client_id__in=ids
+            ).values_list(
+                "client_id", "ia_controller", "ia_controller_note", "password_reset_likely"
+            ):
+                person = situation.setdefault(client_id, ["provider", "", False])
+                if controller == "someone_else" or (
+                    controller == "unknown" and person[0] == "provider"
+                ):
+                    person[0] = controller
+                person[1] = person[1] or note
+                person[2] = person[2] or reset
+            for client_id, (controller, note, reset) in situation.items():
+                if (controller, note, reset) != ("provider", "", False):
+                    Client.objects.filter(pk=client_id).update(
+                        ia_controller=controller,
+                        ia_controller_note=note,
+                        password_reset_likely=reset,
+                    )
+        last = ids[-1]
+
+
+class Migration(migrations.Migration):
+    atomic = False
+
+    dependencies = [
+        ("clients", "0006_ia_login_per_person"),
+    ]
+
+    operations = [migrations.RunPython(copy_to_person, migrations.RunPython.noop)]
