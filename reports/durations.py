@@ -34,8 +34,20 @@ FORWARD_EXITS = {
     ("workflows.signatureround", "awaiting_signature"): ("provider_says_signed", "confirmed"),
     ("workflows.signatureround", "mailed"): ("received",),
     ("workflows.enrollment", "preparing"): ("awaiting_signature", "submitted"),
-    ("workflows.enrollment", "submitted"): ("in_development", "approved", "denied"),
-    ("workflows.enrollment", "in_development"): ("submitted", "approved", "denied"),
+    ("workflows.enrollment", "submitted"): (
+        "in_development",
+        "approved",
+        "denied",
+        "rejected",
+        "returned",
+    ),
+    ("workflows.enrollment", "in_development"): (
+        "submitted",
+        "approved",
+        "denied",
+        "rejected",
+        "returned",
+    ),
 }
 # The usual road of an enrollment, for the expected completion date.
 ENROLLMENT_PATH = ["preparing", "signature", "submitted"]
@@ -47,22 +59,31 @@ def _sql_bits() -> dict[str, str]:
         return {
             "from": "data->>'from'",
             "to": "data->>'to'",
+            "at": "COALESCE((data->>'cms_at')::timestamptz, created_at)",
             "seconds": "EXTRACT(EPOCH FROM ({end} - {start}))",
         }
     return {
         "from": "json_extract(data, '$.from')",
         "to": "json_extract(data, '$.to')",
+        "at": "COALESCE(json_extract(data, '$.cms_at'), created_at)",
         "seconds": "((julianday({end}) - julianday({start})) * 86400.0)",
     }
 
 
-# Each state change with the moment the object entered the state it leaves. Only constants
-# and placeholders are formatted in (by _moves_cte); every value goes in as a parameter.
+# Each state change with the moment the object entered the state it leaves. `at` is when it
+# happened at CMS when staff recorded that day (`cms_at`: a request sent, an application
+# submitted, a letter dated), else when it was recorded: the durations count from it. Only
+# constants and placeholders are formatted in (by _moves_cte); every value goes in as a
+# parameter.
 MOVES_CTE = """
         WITH moves AS (
             SELECT target_type, target_id, created_at,
                    {from_state} AS from_state,
                    {to_state} AS to_state,
+                   {at} AS at,
+                   LAG({at}) OVER (
+                       PARTITION BY target_type, target_id ORDER BY created_at, id
+                   ) AS entered_at_cms,
                    LAG(created_at) OVER (
                        PARTITION BY target_type, target_id ORDER BY created_at, id
                    ) AS entered_at,
@@ -84,7 +105,9 @@ def _moves_cte() -> str:
     objects that moved since a given moment (the second and fourth parameters)."""
     bits = _sql_bits()
     placeholders = ", ".join(["%s"] * len(TARGET_TYPES))
-    return MOVES_CTE.format(from_state=bits["from"], to_state=bits["to"], placeholders=placeholders)
+    return MOVES_CTE.format(
+        from_state=bits["from"], to_state=bits["to"], at=bits["at"], placeholders=placeholders
+    )
 
 
 DURATIONS_SQL = """
@@ -110,7 +133,7 @@ def stage_durations(firm: Firm, now: datetime | None = None) -> dict[str, StageD
     now = now or timezone.now()
     since = now - timedelta(days=WINDOW_DAYS)
     bits = _sql_bits()
-    seconds = bits["seconds"].format(end="created_at", start="entered_at")
+    seconds = bits["seconds"].format(end="at", start="entered_at_cms")
     forward, forward_params = [], []
     for (target, state), exits in FORWARD_EXITS.items():
         placeholders = ", ".join(["%s"] * len(exits))

@@ -126,6 +126,8 @@ def _move(
         data["reason"] = reason
     if cms_date is not None:
         data["cms_date"] = cms_date.isoformat()
+        if "state_entered_at" in fields:  # the moment at CMS: durations count from it
+            data["cms_at"] = fields["state_entered_at"].isoformat()
     _record(verb, obj, actor=actor, data=data | (extra or {}))
     return obj
 
@@ -151,15 +153,19 @@ def _cms_day(firm, on: date | None, *, what: str, starts_clock: bool = True) -> 
     return on
 
 
-def _cms_moment(firm, on: date | None, *, what: str) -> datetime:
-    """When something happened at CMS (`on`, a date in the firm's zone, at the time of day it
-    is recorded); no date, or today, is now. Deadlines and reminders count from it."""
+def _on_day(firm, day: date) -> datetime:
+    """`day` (already checked) at the time of day it is recorded, in the firm's zone."""
     now = timezone.now()
-    day = _cms_day(firm, on, what=what)
     local_now = now.astimezone(firm.zone)
     if day == local_now.date():
         return now
     return local_now.replace(year=day.year, month=day.month, day=day.day).astimezone(now.tzinfo)
+
+
+def _cms_moment(firm, on: date | None, *, what: str) -> datetime:
+    """When something happened at CMS (`on`, a date in the firm's zone, at the time of day it
+    is recorded); no date, or today, is now. Deadlines and reminders count from it."""
+    return _on_day(firm, _cms_day(firm, on, what=what))
 
 
 # --- access grants ----------------------------------------------------------------------
@@ -646,6 +652,8 @@ def enrollment_record_outcome(
         action=f"record it {label.lower()}",
         reason=reason,
         extra=extra,
+        cms_date=day,
+        state_entered_at=_on_day(firm, day),
         holder=Enrollment.DEFAULT_HOLDER[outcome],
         holder_reason="",
         **fields,
@@ -904,7 +912,11 @@ def _open_round(
             "reason": reason,
             "method": method,
             "signers": [f"{signer.name} ({signer.get_role_display()})" for signer in signers],
-            **({"cms_date": submitted_on.isoformat()} if submitted_on else {}),
+            **(
+                {"cms_date": submitted_on.isoformat(), "cms_at": now.isoformat()}
+                if submitted_on
+                else {}
+            ),
         },
     )
     resubmitted = enrollment.state == Enrollment.State.REJECTED
@@ -915,6 +927,8 @@ def _open_round(
         verb="enrollment.state_changed",
         action="ask for a signature",
         reason=f"Signature round {number}" + (" (corrected resubmission)" if resubmitted else ""),
+        cms_date=submitted_on,
+        state_entered_at=now,
         holder=Holder.PROVIDER,
         holder_reason=f"Signature round {number}",
         **({"decided_on": None, "outcome_reason": ""} if resubmitted else {}),
@@ -1280,6 +1294,7 @@ def development_open(
             f"{enrollment.get_state_display().lower()}."
         )
     letter = _cms_day(firm, letter_on, what="of the letter")
+    letter_moment = _on_day(firm, letter)
     due = due_on or development_due_on(firm, letter)
     if due < letter:
         raise TransitionError("The response due date is before the letter's date.")
@@ -1320,6 +1335,8 @@ def development_open(
             verb="enrollment.state_changed",
             action="record development",
             reason=f"Development request {number}",
+            cms_date=letter,
+            state_entered_at=letter_moment,
             holder=holder,
             holder_reason=f"Development request {number}",
         )

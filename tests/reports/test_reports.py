@@ -270,6 +270,32 @@ def test_stage_medians_and_percentiles_on_a_known_history(northwind, northwind_a
     assert expected_completion("preparing", NOW, durations) is None  # no history for it yet
 
 
+def test_durations_count_from_the_day_it_happened_at_cms(northwind, northwind_admin):
+    """Issue 10, section 5: a request recorded today as sent 9 days ago and approved today
+    waited 9 days, not none; an application recorded as submitted 4 days ago whose
+    signature is confirmed today took 4 days to sign."""
+    with at(0):
+        client = make_client(northwind, actor=northwind_admin, last_name="Late")
+        profile = client.profiles.get()
+        sent_on = (NOW - timedelta(days=9)).astimezone(northwind.zone).date()
+        grant = services.grant_create(
+            profile=profile, method="connection_request", actor=northwind_admin, sent_on=sent_on
+        )
+        services.grant_mark_active(grant=grant, actor=northwind_admin)
+        enrollment = services.enrollment_create(
+            profile=profile, kind="initial", actor=northwind_admin
+        )
+        signature_round = services.round_open(
+            enrollment=enrollment,
+            actor=northwind_admin,
+            submitted_on=(NOW - timedelta(days=4)).astimezone(northwind.zone).date(),
+        )
+        services.round_confirm(signature_round=signature_round, actor=northwind_admin)
+    durations = stage_durations(northwind, NOW + timedelta(minutes=1))
+    assert durations["access_pending"].median_days == 9.0
+    assert durations["signature"].median_days == 4.0
+
+
 def test_expected_completion_from_the_medians():
     from reports.durations import StageDuration
 

@@ -178,14 +178,24 @@ def test_provider_todos_query_budget(
     small = len(queries.captured_queries)
     from tests.clients.factories import add_organization
 
-    for index in range(5):  # more profiles, each with a pending request
-        organization = add_organization(rivera, actor=rivera.assigned_staff, name=f"Group {index}")
+    staff = rivera.assigned_staff
+    for index in range(5):  # more profiles, each with a pending request, more signers and
+        # development requests the provider must answer
+        organization = add_organization(rivera, actor=staff, name=f"Group {index}")
         services.grant_create(
             profile=organization.profile,
             method="add_staff",
             requested_role="access_manager",
-            actor=rivera.assigned_staff,
+            actor=staff,
         )
+        enrollment = services.enrollment_create(
+            profile=organization.profile, kind="initial", actor=staff
+        )
+        services.enrollment_change_state(enrollment=enrollment, to="submitted", actor=staff)
+        services.development_open(
+            enrollment=enrollment, asked=f"Document {index}", holder="provider", actor=staff
+        )
+        services.round_open_revision(enrollment=enrollment, actor=staff, reason="Fixed")
     with django_assert_max_num_queries(small):
         assert client.get(reverse("dashboard")).status_code == 200
 
