@@ -1286,7 +1286,6 @@ class ScaleBuilder:
                 nonce=f"{rng.getrandbits(128):032x}",
                 created_at=invited,
                 issued_at=invited,
-                sent_at=invited,
                 expires_at=invited + timedelta(days=firm.invitation_days),
                 accepted_at=linked,
                 accepted_by_id=plan.user_id,

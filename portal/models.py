@@ -353,7 +353,6 @@ class Invitation(models.Model):
         default=timezone.now,
         help_text="When the current link was made (resending makes a new one).",
     )
-    sent_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_by = models.ForeignKey(
@@ -368,15 +367,6 @@ class Invitation(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [
-            models.Index(
-                fields=["issued_at"],
-                condition=models.Q(
-                    sent_at__isnull=True, accepted_at__isnull=True, revoked_at__isnull=True
-                ),
-                name="portal_invitation_unsent",
-            ),
-        ]
         constraints = [
             models.UniqueConstraint(
                 "firm",

@@ -12,6 +12,7 @@ from django.utils.text import slugify
 from . import audit
 from .errors import DomainError
 from .models import FIRM_ROLES, Firm, Invitation, Membership, Role, User, normalize_email
+from .signals import invitation_closed, invitation_issued
 
 INVITATION_SALT = "portal.invitation"
 
@@ -87,10 +88,9 @@ def invitation_ensure_pending(invitation: Invitation) -> None:
         raise DomainError(reason)
 
 
-def _send_invitation_on_commit(invitation: Invitation) -> None:
-    from .tasks import enqueue_invitation
-
-    transaction.on_commit(lambda: enqueue_invitation(invitation.pk))
+def _send_invitation(invitation: Invitation) -> None:
+    """The email goes through the notifications outbox, written in this transaction."""
+    invitation_issued.send(sender=Invitation, invitation=invitation)
 
 
 @transaction.atomic
@@ -149,7 +149,7 @@ def invitation_create(
         target_label=email,
         data={"role": role},
     )
-    _send_invitation_on_commit(invitation)
+    _send_invitation(invitation)
     return invitation
 
 
@@ -162,8 +162,7 @@ def invitation_resend(*, invitation: Invitation, actor: User | None) -> Invitati
     invitation.nonce = secrets.token_urlsafe(16)
     invitation.issued_at = timezone.now()
     invitation.expires_at = invitation.issued_at + timedelta(days=invitation.firm.invitation_days)
-    invitation.sent_at = None  # the new link is still to be sent
-    invitation.save(update_fields=["nonce", "issued_at", "expires_at", "sent_at"])
+    invitation.save(update_fields=["nonce", "issued_at", "expires_at"])
     audit.record(
         "invitation.resent",
         actor=actor,
@@ -171,7 +170,7 @@ def invitation_resend(*, invitation: Invitation, actor: User | None) -> Invitati
         target=invitation,
         target_label=invitation.email,
     )
-    _send_invitation_on_commit(invitation)
+    _send_invitation(invitation)
     return invitation
 
 
@@ -181,6 +180,7 @@ def invitation_revoke(*, invitation: Invitation, actor: User) -> Invitation:
     if not changed:
         raise DomainError("This invitation was already accepted or revoked.")
     invitation.refresh_from_db()
+    invitation_closed.send(sender=Invitation, invitation=invitation)
     audit.record(
         "invitation.revoked",
         actor=actor,

@@ -251,10 +251,6 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=TESTING)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Periodic work. Each task is idempotent, so a duplicated beat repeats work, never messages.
 CELERY_BEAT_SCHEDULE = {
-    "send-pending-invitations": {
-        "task": "portal.tasks.send_pending_invitations",
-        "schedule": 60.0,
-    },
     "deliver-due-notifications": {"task": "notifications.tasks.deliver_due", "schedule": 60.0},
     "expire-due-grants": {"task": "workflows.tasks.expire_due_grants", "schedule": 60.0},
     "send-daily-digests": {"task": "reports.tasks.send_daily_digests", "schedule": 15 * 60.0},

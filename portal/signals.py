@@ -1,12 +1,18 @@
 """Audit receivers for Django's authentication signals (allauth logs in through Django)."""
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 from django.utils import timezone
 
 from . import audit
 from .auth import LOGGED_IN_AT_SESSION_KEY
 from .models import Membership, User, normalize_email
+
+# Sent inside the transaction that issues an invitation's link (created or resent) or closes
+# it: the notifications app schedules (or cancels) its email in the outbox, so the email
+# exists if and only if the link does, and is delivered with the outbox's guarantees.
+invitation_issued = Signal()  # invitation=
+invitation_closed = Signal()  # invitation=
 
 
 def _firm_of(user):

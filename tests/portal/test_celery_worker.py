@@ -1,8 +1,9 @@
-"""The invitation email goes through the real broker and a real worker to a real SMTP server.
+"""The invitation email goes through the outbox, the real broker and a real worker to a real
+SMTP server.
 
 Everything else in the suite runs tasks eagerly; this test publishes for real (on commit),
-a `celery worker` subprocess picks the task up from the configured broker, renders the
-email against the test database and delivers it over SMTP to the sink, exactly once.
+a `celery worker` subprocess picks the delivery task up from the configured broker, claims
+the outbox row in the test database and delivers it over SMTP to the sink, exactly once.
 """
 
 import re
@@ -10,15 +11,16 @@ import time
 
 import pytest
 
+from notifications.models import Notification
 from portal import services
 from portal.celery import app as celery_app
-from portal.models import Invitation, Role
+from portal.models import Role
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 DELIVERY_TIMEOUT = 30.0
 GRACE_PERIOD = 2.0
-TASK_LOG = r"Task portal\.tasks\.send_invitation_email\[[0-9a-f-]+\] {event}"
+TASK_LOG = r"Task notifications\.tasks\.deliver_due\[[0-9a-f-]+\] {event}"
 
 
 @pytest.fixture
@@ -56,14 +58,16 @@ def test_invitation_email_is_delivered_once_by_a_real_worker(
     assert [envelope.rcpt_tos for envelope in smtp_sink.envelopes] == [("new@northwind.test",)]
     assert "Northwind Credentialing" in message["Subject"]
     body = message.get_body(preferencelist=("plain",)).get_content()
-    assert "http://testserver/invitations/" in body
+    assert "/invitations/" in body
     html = message.get_body(preferencelist=("html",)).get_content()
     assert "/invitations/" in html
 
     assert wait_until(
-        lambda: Invitation.objects.filter(pk=invitation.pk, sent_at__isnull=False).exists(),
+        lambda: Notification.objects.filter(
+            subject_id=str(invitation.public_id), state=Notification.State.SENT
+        ).exists(),
         timeout=DELIVERY_TIMEOUT,
-    ), "the worker sent the email but did not record sent_at"
+    ), "the worker sent the email but did not record it sent"
 
     # Exactly once: no second email, the worker received and ran the task once (no retry, no
     # redelivery), and nothing ran eagerly in this process (its mail backend is locmem).

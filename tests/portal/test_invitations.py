@@ -6,6 +6,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
+from notifications.models import Notification
 from portal import services
 from portal.errors import DomainError
 from portal.models import AuditEvent, Invitation, Membership, Role, User
@@ -39,7 +40,9 @@ def test_admin_invites_staff_by_email(
     assert response.status_code == 302
     invitation = Invitation.objects.get(firm=northwind)
     assert invitation.email == "new@northwind.test"
-    assert invitation.sent_at is not None
+    # Through the outbox: one email row, delivered.
+    row = Notification.objects.get(kind="portal.invitation", subject_id=str(invitation.public_id))
+    assert row.state == Notification.State.SENT
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["new@northwind.test"]
     assert "Northwind Credentialing" in mail.outbox[0].subject
@@ -260,34 +263,79 @@ def test_new_firm_admin_lands_on_the_firms_dashboard_after_enrolling(
 def test_broker_outage_delays_the_invitation_but_never_loses_it(
     as_user, northwind, northwind_admin, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from portal import tasks
+    from notifications import tasks
 
     def broker_down(**kwargs):
         raise ConnectionError("broker unavailable")
 
-    monkeypatch.setattr(tasks.send_invitation_email, "delay", broker_down)
+    monkeypatch.setattr(tasks.deliver_due, "delay", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         response = as_user(northwind_admin).post(
             reverse("invite_member"), {"email": "late@northwind.test", "role": "staff"}
         )
     assert response.status_code == 302  # the admin sees success, not an error page
-    invitation = Invitation.objects.get(email="late@northwind.test")
-    assert invitation.sent_at is None
+    row = Notification.objects.get(kind="portal.invitation")
+    assert row.state == Notification.State.SCHEDULED
     assert mail.outbox == []
-    # Within the grace period the sweep leaves it to the on-commit path.
-    assert tasks.send_pending_invitations() == 0
-    with time_machine.travel(timezone.now() + tasks.SWEEP_GRACE + timezone.timedelta(seconds=1)):
-        assert tasks.send_pending_invitations() == 1
-        assert tasks.send_pending_invitations() == 0
+    tasks.deliver_due()  # the minute sweep
+    tasks.deliver_due()
     assert [m.to for m in mail.outbox] == [["late@northwind.test"]]
 
 
-def test_the_same_invitation_task_twice_sends_once(
+def test_the_same_delivery_twice_sends_the_invitation_once(
     northwind, northwind_admin, django_capture_on_commit_callbacks
 ):
-    from portal import tasks
+    from notifications import tasks
 
     with django_capture_on_commit_callbacks(execute=True):
-        invitation = invite(northwind, northwind_admin)
-    tasks.send_invitation_email.run(invitation_id=invitation.pk)
+        invite(northwind, northwind_admin)
+    tasks.deliver_due()
     assert len(mail.outbox) == 1
+
+
+def test_a_resent_link_replaces_the_unsent_email_of_the_old_one(
+    northwind, northwind_admin, monkeypatch
+):
+    """A worker killed before sending, or a broker away: the old link's email is still
+    waiting when the link is resent; only the new link goes out (the old one no longer
+    works), and a revoked invitation sends nothing."""
+    from notifications import tasks
+
+    monkeypatch.setattr(tasks.deliver_due, "delay", lambda **kwargs: None)
+    invitation = invite(northwind, northwind_admin)
+    later = timezone.now() + timezone.timedelta(seconds=5)
+    with time_machine.travel(later):
+        services.invitation_resend(invitation=invitation, actor=northwind_admin)
+    invitation.refresh_from_db()
+    with time_machine.travel(later + timezone.timedelta(seconds=5)):
+        tasks.deliver_due()
+    assert len(mail.outbox) == 1
+    token = re.search(r"/invitations/([^/\s]+)/", mail.outbox[0].body).group(1)
+    assert services.invitation_from_token(token) == invitation  # the newest link
+    other = services.invitation_create(
+        firm=northwind, email="gone@northwind.test", role=Role.STAFF, invited_by=northwind_admin
+    )
+    services.invitation_revoke(invitation=other, actor=northwind_admin)
+    with time_machine.travel(later + timezone.timedelta(seconds=10)):
+        tasks.deliver_due()
+    assert [m.to for m in mail.outbox] == [["new@northwind.test"]]
+
+
+def test_an_invitation_claimed_by_a_worker_that_died_is_sent_later(
+    northwind, northwind_admin, monkeypatch
+):
+    """Issue 12, finding 2: the old task marked the invitation sent before sending, so a
+    worker killed in between (SIGKILL, the OOM killer, the hard time limit) lost it for
+    good. Through the outbox, a claim whose worker died lapses and the sweep sends it."""
+    from notifications import tasks
+    from notifications.delivery import claim_batch, claim_timeout
+
+    monkeypatch.setattr(tasks.deliver_due, "delay", lambda **kwargs: None)
+    invitation = invite(northwind, northwind_admin)
+    _token, claimed = claim_batch(10)  # a worker takes the row... and is killed
+    assert len(claimed) == 1
+    tasks.deliver_due()
+    assert mail.outbox == []  # still held by the dead worker's claim
+    with time_machine.travel(timezone.now() + claim_timeout() + timezone.timedelta(seconds=1)):
+        tasks.deliver_due()
+    assert [m.to for m in mail.outbox] == [[invitation.email]]
