@@ -253,3 +253,34 @@ def test_access_steps_name_the_firm_as_registered_in_i_and_a(
     assert b"we will send you a request to approve instead" in response.content
     alert = Notification.objects.get(kind="grant.firm_not_found", channel="email")
     assert "can't find Northwind Credentialing Services LLC in I&A" in alert.title
+
+
+def test_steps_in_cms_link_to_where_they_start(as_user, provider, rivera, northwind_staff):
+    """Issue 13: every step in I&A or PECOS links to the CMS login where it starts, on the
+    step's own words, opened in a new tab; the emails carry the same links."""
+    individual = rivera.profiles.get(kind=Profile.Kind.INDIVIDUAL)
+    grant = services.grant_create(
+        profile=individual, method="connection_request", actor=northwind_staff
+    )
+    enrollment = services.enrollment_create(
+        profile=individual, kind="initial", actor=northwind_staff
+    )
+    services.round_open(enrollment=enrollment, actor=northwind_staff)
+    page = as_user(provider).get(reverse("dashboard")).content.decode()
+    assert (
+        '<a href="https://nppes.cms.hhs.gov/IAWeb/login.do" target="_blank" '
+        'rel="noopener noreferrer">Log into the CMS Identity &amp; Access (I&amp;A) system'
+    ) in page
+    assert '<a href="https://pecos.cms.hhs.gov/pecos/login.do" target="_blank"' in page
+    email = Notification.objects.get(
+        kind="grant.requested",
+        subject_id=str(grant.public_id),
+        channel="email",
+        to_email=rivera.email,
+    )
+    assert (
+        "Log into the CMS Identity & Access (I&A) system (https://nppes.cms.hhs.gov/IAWeb/login.do)"
+        in email.body_text
+    )
+    assert 'href="https://nppes.cms.hhs.gov/IAWeb/login.do"' in email.body_html
+    assert "opens CMS in a new tab" not in email.body_html
