@@ -306,6 +306,10 @@ UNSEEDED_VERBS = {
     "delegate.removed": "the dataset keeps every delegate it creates",
     "round.not_yet_signed": "a bounce back to the provider; grants carry the same shape",
     "grant.firm_not_found": "an alert to staff; it changes no state",
+    "grant.claim_undone": "a mis-tap taken back within minutes leaves the state as it was",
+    "signer.claim_undone": "a mis-tap taken back within minutes leaves the state as it was",
+    "round.claim_undone": "a mis-tap taken back within minutes leaves the state as it was",
+    "development.claim_undone": "a mis-tap taken back within minutes leaves the state as it was",
     "caseload.released": "members are not deactivated in the dataset",
     # Signers are seeded in their round's state; their own events are not.
     "signer.says_signed": "the round's own event (round.provider_says_signed) is seeded",

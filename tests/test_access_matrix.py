@@ -118,6 +118,11 @@ ROUTES = {
         "provider_notification",
         row(LOGIN, NOT_FOUND, NOT_FOUND, NOT_FOUND, LOGIN, NOT_FOUND, REDIRECT, NOT_FOUND),
     ),
+    "todo_undo": (
+        "post",
+        "todo_grant",
+        row(LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN, FORBIDDEN, REDIRECT, REDIRECT),
+    ),
     "todo_firm_not_found": (
         "post",
         "grant",

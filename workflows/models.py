@@ -353,7 +353,8 @@ class SignatureRound(models.Model):
             State.CANCELLED,
         },
         State.PROVIDER_SAYS_SIGNED: {State.CONFIRMED, State.AWAITING_SIGNATURE, State.CANCELLED},
-        State.MAILED: {State.RECEIVED, State.CANCELLED},
+        # Back to awaiting: "I've mailed it" undone within minutes of a mis-tap.
+        State.MAILED: {State.RECEIVED, State.AWAITING_SIGNATURE, State.CANCELLED},
         State.CONFIRMED: set(),
         State.RECEIVED: set(),
         State.CANCELLED: set(),

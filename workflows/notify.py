@@ -261,6 +261,12 @@ def grant_sent(grant: AccessGrant) -> None:
     schedule(messages)
 
 
+def claim_undone(obj, *, kinds: list[str]) -> None:
+    """ "I've done this" was taken back: a check the staff side has not been sent yet is
+    not sent (one already sent stands: the timeline says it was undone)."""
+    cancel(subject_type=type(obj).__name__.lower(), subject_ids=[str(obj.public_id)], kinds=kinds)
+
+
 def grant_waiting_stopped(grant: AccessGrant) -> None:
     """The provider acted or the request closed: no more reminders about it."""
     cancel(

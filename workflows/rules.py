@@ -12,6 +12,7 @@
 """
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 
 from clients.models import CMSRole, Profile
@@ -31,6 +32,10 @@ class Step(StrEnum):
 
 
 AO, AM, SEU = CMSRole.AUTHORIZED_OFFICIAL, CMSRole.ACCESS_MANAGER, CMSRole.STAFF_END_USER
+
+# How long after "I've done this" the person who may do the step can take it back (a
+# mis-tap on a phone); after that, staff are checking and the firm is told instead.
+UNDO_WINDOW = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)

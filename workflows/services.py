@@ -29,6 +29,7 @@ from .deadlines import (
 from .errors import NotAllowed, TransitionError
 from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound, Signer
 from .rules import (
+    UNDO_WINDOW,
     Party,
     Step,
     grant_step,
@@ -1451,6 +1452,90 @@ def development_cancel(
     _development_done(
         request, actor=actor, because=f"Development request {request.number} cancelled"
     )
+    return request
+
+
+# --- undo: "I've done this" pressed by mistake ------------------------------------------
+
+
+def _ensure_undoable(obj, claimed_state: str) -> None:
+    if obj.state != claimed_state:
+        raise TransitionError("Nothing to undo: this step is not marked done.")
+    if timezone.now() - obj.state_entered_at > UNDO_WINDOW:
+        raise TransitionError(
+            "It is too late to undo this here: tell your credentialer, they will check it."
+        )
+
+
+@transaction.atomic
+def grant_undo_claim(*, grant: AccessGrant, party: Party, actor: User) -> AccessGrant:
+    grant = _lock(grant)
+    _ensure_may(party, grant_step(grant), grant.profile, grant.requested_role)
+    _ensure_undoable(grant, AccessGrant.State.PROVIDER_SAYS_DONE)
+    grant = _move(
+        grant,
+        AccessGrant.State.AWAITING_PROVIDER,
+        actor=actor,
+        verb="grant.claim_undone",
+        action="undo it",
+        reason=f"{party.name} undid “I've done this”",
+    )
+    notify.claim_undone(grant, kinds=["grant.verify"])
+    notify.grant_waiting_again(grant)
+    return grant
+
+
+@transaction.atomic
+def signer_undo_claim(*, signer: Signer, party: Party, actor: User) -> Signer:
+    signature_round = _lock(signer.signature_round)
+    signer = _lock(signer)
+    if not may_sign(party, signer):
+        raise NotAllowed(signer_refusal(signer))
+    _ensure_undoable(signer, Signer.State.SAYS_SIGNED)
+    signer = _move(
+        signer,
+        Signer.State.AWAITING,
+        actor=actor,
+        verb="signer.claim_undone",
+        action="undo it",
+        reason=f"{party.name} undid “I've signed”",
+    )
+    if signature_round.state in (
+        SignatureRound.State.PROVIDER_SAYS_SIGNED,
+        SignatureRound.State.MAILED,
+    ):
+        _move(
+            signature_round,
+            SignatureRound.State.AWAITING_SIGNATURE,
+            actor=actor,
+            verb="round.claim_undone",
+            action="undo it",
+            reason=f"{party.name} undid “I've signed”",
+            mailed_at=None,
+        )
+        notify.round_waiting_again(signature_round)
+    notify.claim_undone(signature_round, kinds=["round.verify"])
+    notify.signer_waiting_again(signer)
+    return signer
+
+
+@transaction.atomic
+def development_undo_claim(
+    *, request: DevelopmentRequest, party: Party, actor: User
+) -> DevelopmentRequest:
+    request = _lock(request)
+    _ensure_may(party, Step.ANSWER_DEVELOPMENT, request.enrollment.profile)
+    _ensure_undoable(request, DevelopmentRequest.State.PROVIDER_SAYS_DONE)
+    request = _move(
+        request,
+        DevelopmentRequest.State.OPEN,
+        actor=actor,
+        verb="development.claim_undone",
+        action="undo it",
+        reason=f"{party.name} undid “I've done this”",
+    )
+    notify.claim_undone(request, kinds=["development.verify"])
+    notify.development_waiting_again(request)
     return request
 
 

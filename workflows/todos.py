@@ -17,6 +17,7 @@ from . import steps
 from .deadlines import days_left
 from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound, Signer
 from .rules import (
+    UNDO_WINDOW,
     Party,
     Step,
     grant_step,
@@ -47,6 +48,7 @@ class Todo:
     development: DevelopmentRequest | None = None
     person_step: str = ""  # a step about the provider's own I&A login ("ia-regain"...)
     notes: list[str] = field(default_factory=list)  # "good to know", under the steps
+    undo_until: datetime | None = None  # "I've done this" may be taken back until then
     is_paper: bool = False
     claimed: bool = False  # "I've done this" was pressed; staff are verifying
 
@@ -261,5 +263,10 @@ def todos_for(client: Client, party: Party | None, *, now: datetime | None = Non
                         claimed=request.state == DevelopmentRequest.State.PROVIDER_SAYS_DONE,
                     )
                 )
+    for todo in todos:
+        claim = todo.grant or todo.signer or todo.development
+        if todo.claimed and todo.can_act and claim is not None:
+            until = claim.state_entered_at + UNDO_WINDOW
+            todo.undo_until = until if until > now else None
     todos.sort(key=lambda todo: (todo.claimed, todo.deadline is None, todo.deadline or now))
     return todos

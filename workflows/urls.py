@@ -44,6 +44,7 @@ urlpatterns = [
     path("rounds/<uuid:public_id>/<slug:action>/", views.round_action, name="round_action"),
     path("signers/<uuid:public_id>/confirm/", views.signer_confirm, name="signer_confirm"),
     path("todos/<str:kind>/<uuid:public_id>/done/", views.todo_done, name="todo_done"),
+    path("todos/<str:kind>/<uuid:public_id>/undo/", views.todo_undo, name="todo_undo"),
     path(
         "todos/grant/<uuid:public_id>/not-found/",
         views.todo_firm_not_found,

@@ -488,6 +488,55 @@ DONE_KINDS = {
 }
 
 
+# "Undo" within minutes of "I've done this", by kind: the service that takes it back.
+UNDO_KINDS = {
+    "grant": lambda step, party, actor: services.grant_undo_claim(
+        grant=step, party=party, actor=actor
+    ),
+    "signer": lambda step, party, actor: services.signer_undo_claim(
+        signer=step, party=party, actor=actor
+    ),
+    "development": lambda step, party, actor: services.development_undo_claim(
+        request=step, party=party, actor=actor
+    ),
+}
+
+
+def _claimed_step(request, kind, public_id):
+    """The step of `kind` and who acts on it as the logged-in person, or 404."""
+    if kind not in DONE_KINDS:
+        raise Http404("No such step.")
+    queryset, client_path, _claim = DONE_KINDS[kind]
+    step = queryset.filter(firm=request.firm, public_id=public_id).first()
+    if step is None:
+        raise Http404("No such step.")
+    owner = step
+    for name in filter(None, client_path.split("__")):
+        owner = getattr(owner, name)
+    client = get_client_for(
+        request, owner.public_id, Client.objects.prefetch_related("delegates__roles")
+    )
+    party = party_for(request.user, client)
+    if party is None:
+        raise Http404("No such step.")
+    return step, party
+
+
+@member_required(Role.CLIENT)
+@require_POST
+def todo_undo(request, kind, public_id):
+    """Take back "I've done this" pressed by mistake (within minutes)."""
+    if kind not in UNDO_KINDS:
+        raise Http404("No such step.")
+    step, party = _claimed_step(request, kind, public_id)
+    attempt(
+        request,
+        partial(UNDO_KINDS[kind], step, party, request.user),
+        "Undone: it is back on your to-do list.",
+    )
+    return redirect("dashboard")
+
+
 @member_required(Role.CLIENT)
 @require_POST
 def todo_firm_not_found(request, public_id):
@@ -517,24 +566,12 @@ def todo_firm_not_found(request, public_id):
 @require_POST
 def todo_done(request, kind, public_id):
     """ "I've done this": record the claim; staff verify it next."""
-    if kind not in DONE_KINDS:
-        raise Http404("No such step.")
-    queryset, client_path, claim = DONE_KINDS[kind]
-    step = queryset.filter(firm=request.firm, public_id=public_id).first()
-    if step is None:
-        raise Http404("No such step.")
-    owner = step
-    for name in filter(None, client_path.split("__")):
-        owner = getattr(owner, name)
-    client = get_client_for(
-        request, owner.public_id, Client.objects.prefetch_related("delegates__roles")
-    )
-    party = party_for(request.user, client)
-    if party is None:
-        raise Http404("No such step.")
+    step, party = _claimed_step(request, kind, public_id)
+    _queryset, _path, claim = DONE_KINDS[kind]
     attempt(
         request,
         partial(claim, step, party, request.user),
-        "Thank you. We'll check it and let you know if anything is missing.",
+        "Thank you. We'll check it and let you know if anything is missing. "
+        "Pressed it by mistake? You can undo it for 10 minutes below.",
     )
     return redirect("dashboard")

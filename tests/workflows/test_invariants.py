@@ -60,6 +60,8 @@ ACTIONS = [
     "reconsideration_reversed",
     "reconsideration_upheld",
     "signer_confirm",
+    "grant_undo",
+    "signer_undo",
 ]
 
 
@@ -162,6 +164,11 @@ def run(action, ctx):
             services.reconsideration_record_decision(
                 enrollment=enrollment, actor=staff, reversed_=True, effective_date=today
             )
+        case "grant_undo" if grant:
+            services.grant_undo_claim(grant=grant, party=party, actor=staff)
+        case "signer_undo" if signature_round:
+            signer = signature_round.signers.order_by("pk").first()
+            services.signer_undo_claim(signer=signer, party=party, actor=staff)
         case "signer_confirm" if signature_round:
             signer = signature_round.signers.order_by("pk").first()
             services.signer_confirm(signer=signer, actor=staff)

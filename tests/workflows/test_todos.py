@@ -284,3 +284,69 @@ def test_steps_in_cms_link_to_where_they_start(as_user, provider, rivera, northw
     )
     assert 'href="https://nppes.cms.hhs.gov/IAWeb/login.do"' in email.body_html
     assert "opens CMS in a new tab" not in email.body_html
+
+
+def test_undo_within_ten_minutes_of_ive_done_this(as_user, provider, rivera, northwind_staff):
+    """Issue 13: a mis-tap on "I've done this" can be taken back for 10 minutes; the step
+    waits for the provider again, with its reminders; after that, staff are told instead."""
+    import time_machine
+    from django.utils import timezone
+
+    individual = rivera.profiles.get(kind=Profile.Kind.INDIVIDUAL)
+    grant = services.grant_create(
+        profile=individual, method="connection_request", actor=northwind_staff
+    )
+    enrollment = services.enrollment_create(
+        profile=individual, kind="initial", actor=northwind_staff
+    )
+    signature_round = services.round_open(enrollment=enrollment, actor=northwind_staff)
+    signer = signature_round.signers.get()
+    browser = as_user(provider)
+    browser.post(reverse("todo_done", args=["grant", grant.public_id]))
+    browser.post(reverse("todo_done", args=["signer", signer.public_id]))
+    page = browser.get(reverse("dashboard")).content.decode()
+    assert reverse("todo_undo", args=["grant", grant.public_id]) in page
+    assert reverse("todo_undo", args=["signer", signer.public_id]) in page
+
+    response = browser.post(reverse("todo_undo", args=["signer", signer.public_id]), follow=True)
+    assert b"Undone: it is back on your to-do list." in response.content
+    signer.refresh_from_db()
+    signature_round.refresh_from_db()
+    assert signer.state == "awaiting"
+    assert signature_round.state == SignatureRound.State.AWAITING_SIGNATURE
+    assert Notification.objects.filter(
+        kind="round.reminder", subject_id=str(signer.public_id), state="scheduled"
+    ).exists()
+    response = browser.post(reverse("todo_undo", args=["signer", signer.public_id]), follow=True)
+    assert b"Nothing to undo" in response.content
+
+    with time_machine.travel(timezone.now() + timezone.timedelta(minutes=11)):
+        page = browser.get(reverse("dashboard")).content.decode()
+        assert reverse("todo_undo", args=["grant", grant.public_id]) not in page
+        response = browser.post(reverse("todo_undo", args=["grant", grant.public_id]), follow=True)
+    assert b"too late to undo" in response.content
+    grant.refresh_from_db()
+    assert grant.state == AccessGrant.State.PROVIDER_SAYS_DONE
+
+
+def test_undo_is_refused_to_whoever_may_not_do_the_step(
+    as_user, provider, delegate, rivera, northwind_staff
+):
+    individual = rivera.profiles.get(kind=Profile.Kind.INDIVIDUAL)
+    enrollment = services.enrollment_create(
+        profile=individual, kind="initial", actor=northwind_staff
+    )
+    signer = services.round_open(enrollment=enrollment, actor=northwind_staff).signers.get()
+    as_user(provider).post(reverse("todo_done", args=["signer", signer.public_id]))
+    response = as_user(delegate).post(
+        reverse("todo_undo", args=["signer", signer.public_id]), follow=True
+    )
+    assert b"Only Ana Rivera, LCSW can sign this" in response.content
+    signer.refresh_from_db()
+    assert signer.state == "says_signed"
+    assert (
+        as_user(provider)
+        .post(reverse("todo_undo", args=["ia-regain", rivera.public_id]))
+        .status_code
+        == 404
+    )
