@@ -324,6 +324,7 @@ UNSEEDED_VERBS = {
     "enrollment.reconsideration_filed": "no reconsideration windows in the dataset",
     "enrollment.reconsideration_declined": "no reconsideration windows in the dataset",
     "enrollment.reconsideration_upheld": "no reconsideration windows in the dataset",
+    "enrollment.reconsideration_lapsed": "no reconsideration windows in the dataset",
     "development.opened": "development is seeded as the enrollment's state alone",
     "development.provider_says_done": "development is seeded as the enrollment's state alone",
     "development.not_yet_done": "development is seeded as the enrollment's state alone",

@@ -253,6 +253,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "deliver-due-notifications": {"task": "notifications.tasks.deliver_due", "schedule": 60.0},
     "expire-due-grants": {"task": "workflows.tasks.expire_due_grants", "schedule": 60.0},
+    "lapse-due-reconsiderations": {
+        "task": "workflows.tasks.lapse_due_reconsiderations",
+        "schedule": 3600.0,
+    },
     "send-daily-digests": {"task": "reports.tasks.send_daily_digests", "schedule": 15 * 60.0},
 }
 

@@ -110,9 +110,12 @@ def _moves_cte() -> str:
     )
 
 
+# A stage measured across a date staff gave and one recorded (a letter dated before the
+# signature was recorded) can come out negative: such a sample says nothing and is left out.
 DURATIONS_SQL = """
         SELECT target_type, from_state, {seconds} AS secs FROM moves
         WHERE entered_at IS NOT NULL AND created_at >= %s AND ({forward})
+          AND {seconds} >= 0
 """
 PERCENTILES_SQL = """SELECT target_type, from_state,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY secs),

@@ -333,6 +333,17 @@ def _step_parts(
             urgency=F("deadline"),
             entered="state_entered_at",
         ),
+        "rejected": _shape(
+            enrollments.filter(state=Enrollment.State.REJECTED),
+            client="profile__client",
+            kind="enrollment",
+            stage="rejected",
+            reason="rejected_not_resubmitted",
+            holder=Holder.FIRM,
+            deadline=NO_DEADLINE,
+            urgency=_plus("state_entered_at", 0),  # the firm's move, not a running clock
+            entered="state_entered_at",
+        ),
         "reconsideration": _shape(
             enrollments.filter(reconsideration=Enrollment.Reconsideration.OPEN),
             client="profile__client",

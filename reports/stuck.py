@@ -11,6 +11,8 @@ Defaults, and why:
   processing time, and a development request's 30-day answer window less ten days.
 - development_due 10: a development response due within ten days (a third of the 30 days
   contractors give) is urgent; a missed one gets the application rejected.
+- A rejected application not yet resubmitted is always listed (like an expired request not
+  sent again): the firm's move, and the provider is without an enrollment meanwhile.
 - A denial's open reconsideration window is always listed: it is a clock that, once run out,
   leaves only a new application.
 - idle_client 30: a client with open work and no activity for a month.
@@ -55,6 +57,7 @@ STAGES = {
     "in_development": "Enrollment: in development",
     "development": "Development request: response due",
     "reconsideration": "Denied: reconsideration window open",
+    "rejected": "Enrollment: rejected, not resubmitted",
     "idle_client": "Client: no activity",
 }
 
@@ -69,6 +72,7 @@ REASONS = {
     "response_due": "Development response due soon",
     "past_response_date": "Past its development response date",
     "reconsideration_window": "Reconsideration must be requested by its deadline",
+    "rejected_not_resubmitted": "Rejected; the corrected resubmission is not made yet",
 }
 
 AGE_BUCKETS = [

@@ -59,10 +59,16 @@ class Enrollment(models.Model):
     # state". A denial is reversed (approved) only through a reconsideration.
     TRANSITIONS = {
         State.PREPARING: {State.AWAITING_SIGNATURE, State.SUBMITTED, State.WITHDRAWN},
+        # Back where it was when a round closes or is cancelled (preparing, with the
+        # contractor, in development), or an outcome that arrives meanwhile.
         State.AWAITING_SIGNATURE: {
             State.PREPARING,
             State.SUBMITTED,
+            State.IN_DEVELOPMENT,
+            State.APPROVED,
+            State.DENIED,
             State.REJECTED,
+            State.RETURNED,
             State.WITHDRAWN,
         },
         State.SUBMITTED: {
@@ -110,11 +116,16 @@ class Enrollment(models.Model):
         OPEN = "open", "Window open"
         FILED = "filed", "Filed, with the contractor"
         DECLINED = "declined", "Not requested"
+        LAPSED = "lapsed", "Window closed, not requested"
         UPHELD = "upheld", "Denial upheld"
         REVERSED = "reversed", "Reversed: approved"
 
     RECONSIDERATION_MOVES = {
-        Reconsideration.OPEN: {Reconsideration.FILED, Reconsideration.DECLINED},
+        Reconsideration.OPEN: {
+            Reconsideration.FILED,
+            Reconsideration.DECLINED,
+            Reconsideration.LAPSED,
+        },
         Reconsideration.FILED: {Reconsideration.UPHELD, Reconsideration.REVERSED},
     }
 

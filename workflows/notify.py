@@ -587,6 +587,7 @@ def round_waiting_stopped(
     cancel(
         subject_type="signer", subject_ids=_signer_ids(signature_round), kinds=SIGNER_REMINDER_KINDS
     )
+    _legacy_reminders(signature_round, stop=True)
     if not keep_staff_alerts:
         cancel(
             subject_type="signatureround",
@@ -603,12 +604,33 @@ def round_waiting_again(signature_round: SignatureRound) -> None:
     )
 
 
+def _legacy_reminders(signature_round: SignatureRound, *, stop: bool) -> None:
+    """Rounds opened before they had signers have their reminders (to the provider and
+    the delegates who could sign) filed against the round itself."""
+    if stop:
+        cancel(
+            subject_type="signatureround",
+            subject_ids=[str(signature_round.public_id)],
+            kinds=SIGNER_REMINDER_KINDS,
+        )
+    else:
+        reopen(
+            subject_type="signatureround",
+            subject_id=str(signature_round.public_id),
+            kinds=SIGNER_REMINDER_KINDS,
+        )
+
+
 def signer_waiting_stopped(signer: Signer) -> None:
     cancel(subject_type="signer", subject_ids=[str(signer.public_id)], kinds=SIGNER_REMINDER_KINDS)
+    if signer.is_provider:
+        _legacy_reminders(signer.signature_round, stop=True)
 
 
 def signer_waiting_again(signer: Signer) -> None:
     reopen(subject_type="signer", subject_id=str(signer.public_id), kinds=SIGNER_REMINDER_KINDS)
+    if signer.is_provider:
+        _legacy_reminders(signer.signature_round, stop=False)
 
 
 def signer_claimed(signer: Signer, party: Party) -> None:

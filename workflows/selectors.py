@@ -34,6 +34,7 @@ STAGES = {
     "submitted": "Enrollment: with the contractor",
     "in_development": "Enrollment: in development",
     "reconsideration": "Denied: reconsideration window open",
+    "rejected": "Rejected: to resubmit corrected",
 }
 
 
@@ -70,6 +71,9 @@ STAGE_FILTERS = {
     "submitted": lambda: Exists(_open_enrollments(state=Enrollment.State.SUBMITTED)),
     "in_development": lambda: Exists(_open_enrollments(state=Enrollment.State.IN_DEVELOPMENT)),
     "reconsideration": lambda: Exists(_reconsideration_open()),
+    "rejected": lambda: Exists(
+        Enrollment.objects.filter(profile__client=OuterRef("pk"), state=Enrollment.State.REJECTED)
+    ),
 }
 
 
@@ -100,6 +104,7 @@ HOLDER_FILTERS = {
         | Exists(_open_enrollments(holder=Holder.FIRM))
         | Exists(_open_development(holder=Holder.FIRM))
         | Exists(_reconsideration_open())
+        | STAGE_FILTERS["rejected"]()
     ),
     Holder.CMS: lambda: (
         Exists(_open_enrollments(holder=Holder.CMS))
@@ -206,6 +211,7 @@ def row_prefetches() -> list[Prefetch]:
                     "enrollments",
                     queryset=Enrollment.objects.filter(
                         Q(state__in=Enrollment.OPEN_STATES)
+                        | Q(state=Enrollment.State.REJECTED)
                         | Q(reconsideration=Enrollment.Reconsideration.OPEN)
                     ).prefetch_related(
                         Prefetch(
@@ -322,6 +328,17 @@ def open_items(client: Client) -> list[OpenItem]:
             )
         for enrollment in profile.open_enrollments:
             rounds = enrollment.open_rounds
+            if enrollment.state == Enrollment.State.REJECTED:
+                items.append(
+                    OpenItem(
+                        label=f"{enrollment.get_kind_display()} · {profile.label}",
+                        state="Rejected: resubmit it corrected",
+                        holder=Holder.FIRM.label,
+                        deadline=None,
+                        since=enrollment.state_entered_at,
+                    )
+                )
+                continue
             if enrollment.reconsideration_window_open:
                 items.append(
                     OpenItem(

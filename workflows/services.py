@@ -557,6 +557,10 @@ def enrollment_change_state(
         raise TransitionError("Record the outcome with the date of the contractor's decision.")
     if enrollment.rounds.filter(state__in=SignatureRound.OPEN_STATES).exists():
         raise TransitionError("A signature round is open: confirm or cancel it first.")
+    if enrollment.development_requests.filter(state__in=DevelopmentRequest.OPEN_STATES).exists():
+        raise TransitionError(
+            "A development request is open: record its response (or cancel it) first."
+        )
     return _move(
         enrollment,
         to,
@@ -615,12 +619,9 @@ def enrollment_record_outcome(
         raise TransitionError(
             f"Say why it was {label.split(' (')[0].lower()}: the letter's reason."
         )
-    day = _cms_day(
-        firm,
-        decided_on,
-        what="of the decision",
-        starts_clock=outcome == Enrollment.State.DENIED,
-    )
+    # A decision's date may be old (a client taken on after a denial): a denial's window is
+    # checked against its own deadline below, not against the 60 days of other clocks.
+    day = _cms_day(firm, decided_on, what="of the decision", starts_clock=False)
     fields: dict = {"decided_on": day, "outcome_reason": reason}
     extra: dict = {"decided_on": day.isoformat()}
     if outcome == Enrollment.State.APPROVED:
@@ -678,7 +679,7 @@ def reconsideration_record_filed(
     stops, and the ball is with the contractor."""
     enrollment = _lock(enrollment)
     _reconsideration_move(enrollment, Enrollment.Reconsideration.FILED, action="record it filed")
-    day = _cms_day(enrollment.firm, filed_on, what="it was filed")
+    day = _cms_day(enrollment.firm, filed_on, what="it was filed", starts_clock=False)
     if (
         enrollment.reconsideration_deadline
         and day > enrollment.reconsideration_deadline.astimezone(enrollment.firm.zone).date()
@@ -760,6 +761,29 @@ def reconsideration_record_decision(
     )
     notify.enrollment_outcome(enrollment)
     return enrollment
+
+
+def reconsiderations_lapse_due(*, now: datetime | None = None) -> int:
+    """The periodic scan: a reconsideration window whose deadline passed with nothing filed
+    closes (the denial stands; the timeline says the window lapsed). Safe to run twice."""
+    now = now or timezone.now()
+    lapsed = 0
+    for enrollment in Enrollment.objects.filter(
+        reconsideration=Enrollment.Reconsideration.OPEN, reconsideration_deadline__lte=now
+    ).only("pk")[:2000]:
+        with transaction.atomic():
+            enrollment = _lock(enrollment)
+            if enrollment.reconsideration != Enrollment.Reconsideration.OPEN:
+                continue  # another scan (or staff) got there first
+            _reconsideration_set(
+                enrollment,
+                actor=None,
+                verb="enrollment.reconsideration_lapsed",
+                to=Enrollment.Reconsideration.LAPSED,
+                data={"reason": "Deadline passed with no request filed"},
+            )
+            lapsed += 1
+    return lapsed
 
 
 def _reconsideration_set(enrollment, *, actor, verb, to, data, **fields) -> Enrollment:
@@ -1081,6 +1105,8 @@ def signer_claim_signed(*, signer: Signer, party: Party, actor: User) -> Signer:
                 action="mark it signed",
                 reason="Every signer says they signed",
             )
+            # The next move is the firm's: no "signature still missing" alerts meanwhile.
+            notify.round_waiting_stopped(signature_round)
     return signer
 
 
@@ -1099,11 +1125,7 @@ def _close_round_and_submit(signature_round, to, *, actor, verb, action):
     enrollment = _lock(signature_round.enrollment)
     if enrollment.state == Enrollment.State.AWAITING_SIGNATURE:
         # A revision signed while a development request is open goes back into development.
-        request = (
-            enrollment.development_requests.filter(state__in=DevelopmentRequest.OPEN_STATES)
-            .order_by("deadline")
-            .first()
-        )
+        request = _open_development(enrollment)
         _move(
             enrollment,
             Enrollment.State.IN_DEVELOPMENT if request else Enrollment.State.SUBMITTED,
@@ -1173,6 +1195,13 @@ def signer_confirm(*, signer: Signer, actor: User) -> Signer:
 def round_not_yet_signed(*, signature_round: SignatureRound, actor: User, reason: str = ""):
     """Staff could not see the signatures reported: back to the signers who said so."""
     signature_round = _lock(signature_round)
+    if signature_round.state not in (
+        SignatureRound.State.AWAITING_SIGNATURE,
+        SignatureRound.State.PROVIDER_SAYS_SIGNED,
+    ):
+        raise TransitionError(
+            f"Can't send it back: this round is {signature_round.get_state_display().lower()}."
+        )
     claimed = list(signature_round.signers.filter(state=Signer.State.SAYS_SIGNED))
     if not claimed:
         raise TransitionError("Only a round the provider reported signed can be sent back.")
@@ -1253,17 +1282,37 @@ def round_cancel(*, signature_round: SignatureRound, actor: User, reason: str = 
     )
     enrollment = _lock(signature_round.enrollment)
     if enrollment.state == Enrollment.State.AWAITING_SIGNATURE:
+        # Back where it was: preparing for a first signature; a revision's application is
+        # still with the contractor, in development if a request is open.
+        to, holder = Enrollment.State.PREPARING, Holder.FIRM
+        if signature_round.is_revision:
+            request = _open_development(enrollment)
+            to, holder = (
+                (Enrollment.State.IN_DEVELOPMENT, request.holder)
+                if request
+                else (Enrollment.State.SUBMITTED, Holder.CMS)
+            )
         _move(
             enrollment,
-            Enrollment.State.PREPARING,
+            to,
             actor=actor,
             verb="enrollment.state_changed",
-            action="return it to preparing",
+            action=f"return it to {Enrollment.State(to).label.lower()}",
             reason=f"Signature round {signature_round.number} cancelled",
-            holder=Holder.FIRM,
+            holder=holder,
             holder_reason="",
         )
     return signature_round
+
+
+def _open_development(enrollment: Enrollment) -> DevelopmentRequest | None:
+    """The open development request that decides who holds the application: one waiting
+    on the provider first, else the soonest due."""
+    return (
+        enrollment.development_requests.filter(state__in=DevelopmentRequest.OPEN_STATES)
+        .order_by("deadline")
+        .first()
+    )
 
 
 # --- development requests -------------------------------------------------------------
@@ -1341,11 +1390,28 @@ def development_open(
             holder=holder,
             holder_reason=f"Development request {number}",
         )
+    _hold_for_development(enrollment)
     notify.development_opened(request)
     return request
 
 
-def _development_done(request: DevelopmentRequest, *, actor: User, because: str) -> None:
+def _hold_for_development(enrollment: Enrollment) -> None:
+    """In development, the application waits on the provider while a request of theirs is
+    open and not yet reported done; otherwise on the firm."""
+    enrollment = _lock(enrollment)
+    if enrollment.state != Enrollment.State.IN_DEVELOPMENT:
+        return
+    theirs = enrollment.development_requests.filter(
+        state=DevelopmentRequest.State.OPEN, holder=Holder.PROVIDER
+    ).exists()
+    holder = Holder.PROVIDER if theirs else Holder.FIRM
+    if enrollment.holder != holder:
+        Enrollment.objects.filter(pk=enrollment.pk).update(holder=holder)
+
+
+def _development_done(
+    request: DevelopmentRequest, *, actor: User, because: str, on: date | None = None
+) -> None:
     """After a request closes: when none is left open, the application is back with the
     contractor."""
     enrollment = _lock(request.enrollment)
@@ -1360,9 +1426,13 @@ def _development_done(request: DevelopmentRequest, *, actor: User, because: str)
             verb="enrollment.state_changed",
             action="return it to the contractor",
             reason=because,
+            cms_date=on,
             holder=Holder.CMS,
             holder_reason="With the contractor",
+            **({"state_entered_at": _on_day(request.firm, on)} if on else {}),
         )
+    else:
+        _hold_for_development(enrollment)
 
 
 @transaction.atomic
@@ -1386,6 +1456,7 @@ def development_claim_done(
         reason=f"{party.name} says it is done",
     )
     notify.development_claimed(request, party)
+    _hold_for_development(request.enrollment)
     return request
 
 
@@ -1406,6 +1477,7 @@ def development_not_yet_done(
         reason=reason or "Not received yet",
     )
     notify.development_waiting_again(request)
+    _hold_for_development(request.enrollment)
     return request
 
 
@@ -1429,7 +1501,10 @@ def development_record_answered(
     )
     notify.development_waiting_stopped(request)
     _development_done(
-        request, actor=actor, because=f"Development request {request.number} answered"
+        request,
+        actor=actor,
+        because=f"Development request {request.number} answered",
+        on=day,
     )
     return request
 
@@ -1536,6 +1611,7 @@ def development_undo_claim(
     )
     notify.claim_undone(request, kinds=["development.verify"])
     notify.development_waiting_again(request)
+    _hold_for_development(request.enrollment)
     return request
 
 

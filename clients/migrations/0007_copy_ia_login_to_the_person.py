@@ -1,7 +1,8 @@
-"""Copy each provider's I&A situation from their profiles to the person: someone else
-controls it if that was said of any profile (else unknown if unknown anywhere), the first
-note, and a likely password reset if any profile had one. Batched, one transaction per
-batch (the clients table may be large and live); safe to run again."""
+"""Copy each provider's I&A situation from their profiles to the person: who controls the
+login and its note come from the individual profile (the provider's own login; an
+organization's "someone else" was the group's admin, whom its officials now name), and a
+likely password reset if any profile had one. Batched, one transaction per batch (the
+clients table may be large and live); safe to run again."""
 
 from django.db import migrations, transaction
 
@@ -22,17 +23,14 @@ def copy_to_person(apps, schema_editor):
             if not ids:
                 return
             situation = {}
-            for client_id, controller, note, reset in Profile.objects.filter(
+            for client_id, kind, controller, note, reset in Profile.objects.filter(
                 client_id__in=ids
             ).values_list(
-                "client_id", "ia_controller", "ia_controller_note", "password_reset_likely"
+                "client_id", "kind", "ia_controller", "ia_controller_note", "password_reset_likely"
             ):
                 person = situation.setdefault(client_id, ["provider", "", False])
-                if controller == "someone_else" or (
-                    controller == "unknown" and person[0] == "provider"
-                ):
-                    person[0] = controller
-                person[1] = person[1] or note
+                if kind == "individual":
+                    person[0], person[1] = controller, note
                 person[2] = person[2] or reset
             for client_id, (controller, note, reset) in situation.items():
                 if (controller, note, reset) != ("provider", "", False):

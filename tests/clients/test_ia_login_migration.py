@@ -10,7 +10,7 @@ AFTER = [("clients", "0008_remove_profile_ia_fields")]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_persons_login_takes_the_worst_of_their_profiles(northwind):
+def test_the_persons_login_is_their_individual_profiles(northwind):
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)
     apps = executor.loader.project_state(BEFORE).apps
@@ -37,26 +37,25 @@ def test_the_persons_login_takes_the_worst_of_their_profiles(northwind):
         return client.pk
 
     plain = client_with({}, {}, "1111111112")
-    pllc_lost = client_with(
-        {"ia_controller": "unknown"},
-        {
-            "ia_controller": "someone_else",
-            "ia_controller_note": "Former biller",
-            "password_reset_likely": True,
-        },
+    group_admin = client_with(
+        {},
+        {"ia_controller": "someone_else", "ia_controller_note": "Group admin"},
         "1111111120",
+    )
+    lost = client_with(
+        {"ia_controller": "someone_else", "ia_controller_note": "Former biller"},
+        {"password_reset_likely": True},
+        "1111111138",
     )
     executor = MigrationExecutor(connection)
     executor.migrate(AFTER)
     from clients.models import Client as Current
 
-    assert Current.objects.values_list("ia_controller", "password_reset_likely").get(pk=plain) == (
-        "provider",
-        False,
-    )
-    moved = Current.objects.get(pk=pllc_lost)
-    assert (moved.ia_controller, moved.ia_controller_note, moved.password_reset_likely) == (
-        "someone_else",
-        "Former biller",
-        True,
-    )
+    def person(pk):
+        client = Current.objects.get(pk=pk)
+        return client.ia_controller, client.ia_controller_note, client.password_reset_likely
+
+    assert person(plain) == ("provider", "", False)
+    # An organization's login held by its group admin is not the provider's own login.
+    assert person(group_admin) == ("provider", "", False)
+    assert person(lost) == ("someone_else", "Former biller", True)
