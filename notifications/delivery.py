@@ -50,8 +50,9 @@ BASE_BACKOFF_SECONDS = 60
 OUTAGE_RETRY_SECONDS = 120
 
 
-def max_age() -> timedelta:
-    return timedelta(hours=getattr(settings, "NOTIFICATION_MAX_AGE_HOURS", 72))
+def max_age(firm) -> timedelta:
+    """How long the firm's emails wait for a mail server that is down (its setting)."""
+    return timedelta(hours=firm.notification_max_age_hours)
 
 
 LANES = 8  # SMTP connections used side by side
@@ -279,7 +280,39 @@ def _wait_for_server(token, row: Notification, error: str) -> None:
 def _server_answered() -> None:
     if _outage["since"] is not None:
         logger.error("SMTP server answering again after an outage since %s", _outage["since"])
+        _alert_admins_outage_ended(_outage["since"])
         _outage["since"] = None
+
+
+def _alert_admins_outage_ended(since) -> None:
+    """One in-app note per admin told of the outage: mail flows again (once a day at most,
+    whichever worker saw the server come back)."""
+    day = timezone.now().date().isoformat()
+    told = Notification.objects.filter(
+        kind="delivery.outage", created_at__gte=since - timedelta(days=1)
+    ).values_list("firm_id", "recipient_id")
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                firm_id=firm_id,
+                recipient_id=user_id,
+                channel=Notification.Channel.IN_APP,
+                kind="delivery.outage_ended",
+                subject_type="firm",
+                subject_id=str(firm_id),
+                step=day,
+                idempotency_key=f"delivery.outage_ended:{firm_id}:{day}:{user_id}",
+                due_at=timezone.now(),
+                state=Notification.State.SENT,
+                title="Email is flowing again",
+                body_text="The mail server answers again: the emails that waited are going "
+                "out now. Nothing was lost.",
+                sent_at=timezone.now(),
+            )
+            for firm_id, user_id in set(told)
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def _alert_admins_of_outage(row: Notification, error: str) -> None:
@@ -303,7 +336,7 @@ def _alert_admins_of_outage(row: Notification, error: str) -> None:
                 body_text=(
                     "credportal cannot reach its mail server. Reminders and other emails are "
                     "kept and go out when it answers again; nothing is lost unless the outage "
-                    f"lasts more than {int(max_age().total_seconds() // 3600)} hours."
+                    f"lasts more than {row.firm.notification_max_age_hours} hours."
                 ),
                 sent_at=timezone.now(),
             )
@@ -320,11 +353,13 @@ def _retry_or_fail(
     a permanent refusal gives up at once. A server that is down spends no attempt: the row
     waits for it, up to max_age() after it was written."""
     if server_down:
-        if row.created_at > timezone.now() - max_age():
+        limit = max_age(row.firm)
+        if row.created_at > timezone.now() - limit:
             _wait_for_server(token, row, error)
             return
         permanent = True
-        error = f"not delivered within {max_age()} while the mail server was down: {error}"
+        hours = int(limit.total_seconds() // 3600)
+        error = f"not delivered within {hours} hours while the mail server was down: {error}"
     row.attempts += 1
     if permanent or row.attempts >= MAX_ATTEMPTS:
         changed = Notification.objects.filter(

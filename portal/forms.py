@@ -145,6 +145,7 @@ class FirmSettingsForm(forms.ModelForm):
             "signature_deadline_days",
             "development_response_days",
             "reconsideration_days",
+            "notification_max_age_hours",
             "reminder_hour",
             "digest_hour",
             "grant_reminder_days",

@@ -142,6 +142,9 @@ SETTING_BOUNDS = {
     # Defaults only: each letter states its own date, and staff may give it instead.
     "development_response_days": (1, 90),
     "reconsideration_days": (1, 120),
+    # Long enough to survive a weekend mail server outage, never so long a week-old
+    # reminder goes out.
+    "notification_max_age_hours": (24, 168),
     "reminder_hour": (0, 23),
     "digest_hour": (0, 23),
 }
@@ -207,6 +210,13 @@ class Firm(models.Model):
         default=60,
         help_text="How long after a denial letter reconsideration may be requested "
         "(usually 60 days; the letter states its own deadline).",
+    )
+    notification_max_age_hours = models.PositiveSmallIntegerField(
+        "keep undelivered emails for (hours)",
+        validators=_bounded("notification_max_age_hours"),
+        default=72,
+        help_text="While the mail server is down, emails wait and go out when it answers; "
+        "one older than this is given up and you are told (72 hours covers a weekend).",
     )
     contact_email = models.EmailField(
         validators=[validate_portal_email],

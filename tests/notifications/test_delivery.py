@@ -409,6 +409,11 @@ def test_a_long_smtp_outage_spends_no_attempts_and_the_mail_goes_out_when_it_ret
     with time_machine.travel(now + timedelta(minutes=610), tick=False):
         assert delivery.deliver_due()["sent"] == 3
     assert len(mail.outbox) == 3
+    # ... and one more when it ends: mail flows again.
+    assert list(alerts.order_by("id").values_list("kind", flat=True)) == [
+        "delivery.outage",
+        "delivery.outage_ended",
+    ]
 
 
 def test_a_message_older_than_the_age_limit_is_given_up_during_an_outage(
@@ -421,7 +426,14 @@ def test_a_message_older_than_the_age_limit_is_given_up_during_an_outage(
 
     monkeypatch.setattr(EmailBackend, "send_messages", refuse)
     schedule([message(northwind)])
-    with time_machine.travel(timezone.now() + delivery.max_age() + timedelta(minutes=1)):
+    # The firm's own limit (a setting it sees): 72 hours unless it says otherwise.
+    assert delivery.max_age(northwind) == timedelta(hours=72)
+    northwind.notification_max_age_hours = 24
+    northwind.save()
+    with time_machine.travel(timezone.now() + timedelta(hours=23)):
+        delivery.deliver_due()
+    assert email_rows().get().state == "scheduled"
+    with time_machine.travel(timezone.now() + timedelta(hours=24, minutes=1)):
         delivery.deliver_due()
     row = email_rows().get()
     assert row.state == "failed"

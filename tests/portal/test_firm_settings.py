@@ -16,6 +16,7 @@ def settings_data(firm, **changes):
         "signature_deadline_days": 20,
         "development_response_days": 30,
         "reconsideration_days": 60,
+        "notification_max_age_hours": 72,
         "reminder_hour": 9,
         "digest_hour": 8,
         "grant_reminder_days": "3,7,14,21,25,28",
@@ -57,6 +58,7 @@ def test_admin_changes_cadences_and_thresholds(as_user, northwind, northwind_adm
         ("reminder_hour", "25", b"less than or equal to 23"),
         ("reconsideration_days", "0", b"greater than or equal to 1"),
         ("development_response_days", "91", b"less than or equal to 90"),
+        ("notification_max_age_hours", "12", b"greater than or equal to 24"),
     ],
 )
 def test_bad_settings_are_clear_errors_and_change_nothing(
