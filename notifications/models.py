@@ -109,3 +109,23 @@ class Preference(models.Model):
 
     def __str__(self):
         return f"Preferences of {self.user}"
+
+
+class SignInLink(models.Model):
+    """The one-tap link in an email to a provider or delegate: it signs its recipient in
+    (after their second factor, if they have one) and lands on the page the email is about.
+    Single use, and good for 24 hours after the email went out; the token itself is only in
+    the email, the database keeps its hash."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    # The email it was sent in (the outbox row's key): the link counts from its sending.
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="+")
+    path = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+    fresh_sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Sign-in link for {self.user}"

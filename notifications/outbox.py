@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from portal.models import Firm, User
 
-from .models import Notification
+from . import signin
+from .models import Notification, SignInLink
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ class Message:
     link_path: str = "/dashboard/"
     context: dict = field(default_factory=dict)
     channels: tuple[str, ...] = (Notification.Channel.EMAIL, Notification.Channel.IN_APP)
+    # A message to a provider or delegate with an account: its email carries a one-tap
+    # sign-in link to `link_path` (notifications/signin.py) instead of the plain link.
+    sign_in: bool = False
 
     def key(self, channel: str) -> str:
         who = self.recipient.pk if self.recipient is not None else self.to_email
@@ -55,11 +59,12 @@ def message_id_for(key: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
 
 
-def _render(message: Message) -> tuple[str, str, str]:
+def _render(message: Message, link: str = "") -> tuple[str, str, str]:
     context = {
         "firm": message.firm,
         "recipient": message.recipient,
-        "link": settings.SITE_URL + message.link_path,
+        "link": link or settings.SITE_URL + message.link_path,
+        "one_tap": bool(link),
         "contact_email": message.firm.contact_email,
         **message.context,
     }
@@ -74,15 +79,20 @@ def _render(message: Message) -> tuple[str, str, str]:
 
 def schedule(messages: list[Message]) -> int:
     """Store the messages' rows; a row that exists already (same key) is left as it is."""
-    rows = []
+    rows, links = [], []
     for message in messages:
-        title, text, html = _render(message)
+        plain = _render(message)
         for channel in message.channels:
             if channel == Notification.Channel.IN_APP and message.recipient is None:
                 continue  # no account yet: nothing to show in an inbox
             if channel == Notification.Channel.EMAIL and not message.to_email:
                 continue
             key = message.key(channel)
+            title, text, html = plain
+            if channel == Notification.Channel.EMAIL and message.sign_in and message.recipient:
+                link, token_row = signin.new_link(message, key)
+                links.append(token_row)
+                title, text, html = _render(message, link=link)
             rows.append(
                 Notification(
                     firm=message.firm,
@@ -108,6 +118,8 @@ def schedule(messages: list[Message]) -> int:
     # 2,000 rows of 26 columns: 52,000 parameters, under PostgreSQL's 65,535 (Django lowers
     # it further where the database needs, as on SQLite).
     Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+    # A message scheduled again keeps its first link (its row, and so its email, stays).
+    SignInLink.objects.bulk_create(links, ignore_conflicts=True, batch_size=2000)
     now = timezone.now()
     if any(r.channel == Notification.Channel.EMAIL and r.due_at <= now for r in rows):
         transaction.on_commit(request_delivery)

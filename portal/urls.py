@@ -5,6 +5,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from notifications import views as notification_views
+
 from . import views
 
 # The admin login goes through allauth: its rate limits and MFA apply to operators too.
@@ -46,6 +48,12 @@ urlpatterns = [
     path("work/", include("workflows.urls")),
     path("work/", include("reports.urls")),
     path("notifications/", include("notifications.urls")),
+    path("go/<str:token>/", notification_views.sign_in_link, name="sign_in_link"),
+    path(
+        "go/<str:token>/fresh/",
+        notification_views.sign_in_link_fresh,
+        name="sign_in_link_fresh",
+    ),
     path("invitations/<str:token>/", views.accept_invitation, name="accept_invitation"),
     # A member's email is their identity in the firm: only an admin's new invitation changes it.
     path("accounts/email/", views.email_managed_by_firm, name="account_email"),

@@ -62,6 +62,9 @@ ROUTES = {
     "deactivate_member": ("post", "membership", ADMIN_ACTION),
     "reactivate_member": ("post", "membership", ADMIN_ACTION),
     "accept_invitation": ("get", "token", row(OK, OK, OK, OK, LOGIN, OK, OK, OK)),
+    # The emailed sign-in link: no login needed; a link that is not one is 410 for everyone.
+    "sign_in_link": ("get", "signin_token", row(410, 410, 410, 410, LOGIN, 410, 410, 410)),
+    "sign_in_link_fresh": ("post", "signin_token", row(OK, OK, OK, OK, LOGIN, OK, OK, OK)),
     "account_email": (
         "get",
         None,
@@ -210,6 +213,7 @@ def objects(northwind, northwind_staff, rivera):
         "invitation": {"public_id": invitation.public_id},
         "membership": {"public_id": colleague.public_id},
         "token": {"token": invitation_token(invitation)},
+        "signin_token": {"token": "not-a-sign-in-link"},
         "client": {"public_id": rivera.public_id},
         "profile": {"public_id": profile.public_id},
         "other_delegate": {"public_id": other_delegate.public_id},

@@ -91,8 +91,11 @@ def staff_side(client: Client, admins: dict[int, list[User]] | None = None) -> l
 
 
 def _message(client, obj, *, kind, step, due, to, context, essential=True, link=None):
+    """A message to one person; to the provider's side (no `link` of its own: their to-do
+    list), its email signs them in with one tap."""
     user, email, name = to
     return Message(
+        sign_in=link is None,
         firm=client.firm,
         kind=kind,
         subject_type=type(obj).__name__.lower(),

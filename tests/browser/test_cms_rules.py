@@ -200,3 +200,47 @@ def test_a_reassignment_is_signed_by_the_provider_and_the_groups_delegated_offic
     expect(staff_page.get_by_text("Olivia Office's signature confirmed.")).to_be_visible()
     enrollment.refresh_from_db()
     assert enrollment.state == Enrollment.State.SUBMITTED
+
+
+def test_from_the_email_to_done_in_three_taps_on_a_phone(
+    live_server, new_context, rivera, northwind_staff, axe_check, settings
+):
+    """Issue 13, measured: from opening the email's link to "I've done this" on a
+    390x844 phone, for a provider without a second factor: taps and typed fields."""
+    import re
+
+    from django.core import mail
+
+    from notifications import tasks
+    from notifications.models import Notification
+
+    settings.SITE_URL = live_server.url
+    grant = services.grant_create(
+        profile=individual(rivera), method="connection_request", actor=northwind_staff
+    )
+    Notification.objects.filter(channel="email").update(due_at=timezone.now())
+    tasks.deliver_due()
+    email = next(m for m in mail.outbox if m.to == [rivera.email])
+    link = re.search(r"(http://\S+/go/\S+/)", email.body).group(1)
+
+    phone = new_context(viewport=PHONE).new_page()
+    taps, typed = 0, 0
+    phone.goto(link)  # tap 1: the link in the email
+    taps += 1
+    phone.get_by_role("button", name="Open my to-do list").click()  # tap 2
+    taps += 1
+    expect(phone.get_by_role("heading", name="Your to-dos")).to_be_visible()
+    button = phone.locator("article.todo").first.get_by_role("button", name="I've done this")
+    box = button.bounding_box()
+    assert box is not None
+    assert box["y"] + box["height"] <= PHONE["height"], box  # on the first screen
+    axe_check(phone, "provider to-dos after the sign-in link")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    phone.screenshot(path=str(SCREENSHOTS / "one-tap-to-do.png"))
+    button.click()  # tap 3
+    taps += 1
+    expect(phone.get_by_text("Thank you. We'll check it")).to_be_visible()
+    grant.refresh_from_db()
+    assert grant.state == "provider_says_done"
+    assert (taps, typed) == (3, 0)
+    print(f"\nfrom email to done: {taps} taps, {typed} typed fields (390x844)")
