@@ -12,6 +12,7 @@ from portal.access import admin_required, firm_member_required, get_for_firm, me
 from portal.errors import DomainError
 from portal.feedback import attempt, form_errors
 from portal.models import AuditEvent
+from workflows import timeline
 from workflows.forms import (
     ChangeStateForm,
     EnrollmentForm,
@@ -129,7 +130,7 @@ def client_detail(request, public_id):
     connected = sum(
         1 for p in profiles if p.live_grant and p.live_grant.state == AccessGrant.State.ACTIVE
     )
-    timeline = list(
+    events = list(
         AuditEvent.objects.filter(firm=request.firm, client_uuid=client.public_id)
         .select_related("actor")
         .order_by("-created_at", "-id")[:TIMELINE_LENGTH]
@@ -151,7 +152,7 @@ def client_detail(request, public_id):
             "client": client,
             "profiles": profiles,
             "connected": connected,
-            "timeline": timeline,
+            "timeline_days": timeline.by_day(events, request.firm.zone),
             "todos": todos_for(client, None),
             "grant_form": GrantForm(),
             "enrollment_form": EnrollmentForm(),

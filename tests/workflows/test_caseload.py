@@ -183,7 +183,7 @@ def test_client_page_shows_profiles_and_connection_count(as_user, northwind_staf
     )
     assert "1 of 2 profiles connected" in page
     assert "Rivera Therapy PLLC" in page
-    assert "grant.active" in page  # the timeline
+    assert "confirmed the access is active" in page  # the timeline, in sentences
 
 
 def test_the_caseload_says_how_many_clients_match(as_user, northwind, northwind_admin):

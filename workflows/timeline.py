@@ -1,0 +1,120 @@
+"""The client's timeline in sentences (issue 13: a client page that reads like a file):
+"Sam Staff sent Connection request from the firm (Rivera Therapy PLLC)", grouped by day in
+the firm's time zone. One sentence per audit verb the services record; a test fails when a
+service records a verb with none."""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from portal.models import AuditEvent
+
+from .models import AccessGrant, DevelopmentRequest, Enrollment, SignatureRound, Signer
+
+# The state labels of each audited model, to say "submitted" rather than "submitted".
+STATE_LABELS = {
+    "workflows.accessgrant": dict(AccessGrant.State.choices),
+    "workflows.enrollment": dict(Enrollment.State.choices),
+    "workflows.signatureround": dict(SignatureRound.State.choices),
+    "workflows.signer": dict(Signer.State.choices),
+    "workflows.developmentrequest": dict(DevelopmentRequest.State.choices),
+}
+
+# {actor}: who did it; {target}: what it was about, as the event named it; {to}: the state
+# it moved to; {on}: the day it happened at CMS, when staff gave one.
+SENTENCES = {
+    "client.created": "{actor} added the client",
+    "client.updated": "{actor} updated the client's details",
+    "client.ia_updated": "{actor} recorded who controls the provider's I&A login",
+    "client.ia_regain_claimed": "{actor} said the I&A login is the provider's again",
+    # bandit: a sentence, not a secret
+    "client.ia_password_reset": "{actor} reset the I&A password",  # nosec B105
+    "client.status_sent": "{actor} emailed the status report to the provider",
+    "organization.added": "{actor} added {target}",
+    "official.saved": "{actor} recorded {target}, who signs for the organization",
+    "official.removed": "{actor} removed {target} from those who sign",
+    "delegate.saved": "{actor} saved {target} as someone who acts for the provider",
+    "delegate.removed": "{actor} removed {target} from those who act for the provider",
+    "portal.invited": "{actor} invited {target} to the portal",
+    "portal.linked": "{target} joined the portal",
+    "caseload.released": "{actor} released the caseload of {target}",
+    "grant.prepared": "{actor} prepared {target}",
+    "grant.sent": "{actor} sent {target}{on}",
+    "grant.provider_says_done": "{actor} said {target} is done",
+    "grant.not_yet_done": "{actor} could not see the access yet: back to the provider",
+    "grant.active": "{actor} confirmed the access is active ({target})",
+    "grant.expired": "{target} expired without approval",
+    "grant.rejected": "{actor} recorded {target} as rejected",
+    "grant.cancelled": "{actor} cancelled {target}",
+    "grant.firm_not_found": "{actor} could not find the firm in I&A ({target})",
+    "grant.claim_undone": "{actor} took back “I've done this” ({target})",
+    "enrollment.created": "{actor} started {target}",
+    "enrollment.state_changed": "{target} is now {to}",
+    "enrollment.updated": "{actor} updated {target}",
+    "enrollment.outcome": "{actor} recorded {target} as {to}{on}",
+    "enrollment.reconsideration_filed": "{actor} filed the reconsideration of {target}{on}",
+    "enrollment.reconsideration_declined": "{actor} recorded no reconsideration for {target}",
+    "enrollment.reconsideration_lapsed": "The reconsideration window of {target} closed",
+    "enrollment.reconsideration_upheld": "The contractor upheld the denial of {target}",
+    "round.opened": "{actor} asked for {target}{on}",
+    "round.provider_says_signed": "Every signer says {target} is signed",
+    "round.mailed": "{target}: the signed statement is in the mail to the contractor",
+    "round.received": "{actor} recorded {target} received by the contractor",
+    "round.confirmed": "{actor} confirmed {target}",
+    "round.not_yet_signed": "{actor} could not see the signature yet ({target})",
+    "round.cancelled": "{actor} cancelled {target}",
+    "round.claim_undone": "{actor} took back “I've signed” ({target})",
+    "signer.says_signed": "{target} says they signed",
+    "signer.signed": "{actor} confirmed the signature of {target}",
+    "signer.not_yet_signed": "{actor} could not see the signature of {target} yet",
+    "signer.claim_undone": "{actor} took back “I've signed” ({target})",
+    "development.opened": "{actor} recorded {target} from the contractor{on}",
+    "development.provider_says_done": "{actor} said {target} is answered",
+    "development.not_yet_done": "{actor} sent {target} back to the provider",
+    "development.answered": "{actor} sent the response to {target}{on}",
+    "development.cancelled": "{actor} cancelled {target}",
+    "development.claim_undone": "{actor} took back “I've done this” ({target})",
+}
+
+
+@dataclass
+class Entry:
+    at: datetime
+    sentence: str
+    reason: str
+
+
+class _Blank(dict):
+    def __missing__(self, key):
+        return ""
+
+
+def sentence(event: AuditEvent) -> str:
+    data = event.data or {}
+    to = data.get("to", "")
+    labels = STATE_LABELS.get(event.target_type, {})
+    on = data.get("cms_date") or data.get("decided_on") or ""
+    if on:
+        on = f" (at CMS on {date.fromisoformat(on):%b %-d, %Y})"
+    template = SENTENCES.get(event.verb)
+    if template is None:  # a verb with no sentence yet: still readable
+        return f"{event.actor_label}: {event.verb.replace('.', ' ').replace('_', ' ')}"
+    return template.format_map(
+        _Blank(
+            actor=event.actor_label,
+            target=event.target_label or "the client",
+            to=str(labels.get(to, to)).lower(),
+            on=on,
+        )
+    )
+
+
+def by_day(events: list[AuditEvent], zone) -> list[tuple[date, list[Entry]]]:
+    """The events as sentences, newest day first, in the firm's time zone."""
+    days: dict[date, list[Entry]] = defaultdict(list)
+    for event in events:
+        at = event.created_at.astimezone(zone)
+        days[at.date()].append(
+            Entry(at=at, sentence=sentence(event), reason=(event.data or {}).get("reason", ""))
+        )
+    return sorted(days.items(), key=lambda item: item[0], reverse=True)
