@@ -6,9 +6,7 @@ The dataset is built twice (the second time with --reset) once for the module, c
 and deleted afterwards.
 """
 
-import ast
 import hashlib
-import inspect
 import io
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -27,6 +25,7 @@ from portal.npi import is_valid_npi
 from reports.durations import stage_durations, weekly_trend
 from reports.reports import ReportFilters, stuck_report
 from reports.stuck import StuckRules
+from tests.audit_verbs import recorded_verbs
 from workflows import services as workflow_services
 from workflows.models import AccessGrant, Enrollment, SignatureRound
 from workflows.services import grants_due_for_expiry
@@ -269,22 +268,7 @@ def test_reports_run_on_it(runs):
 
 
 def service_verbs() -> set[str]:
-    """The audit verbs the services record: `verb=` keywords and the first argument of any
-    `...record(...)` call, read from their source."""
-    verbs = set()
-    for module in (workflow_services, client_services):
-        for node in ast.walk(ast.parse(inspect.getsource(module))):
-            if not isinstance(node, ast.Call):
-                continue
-            for keyword in node.keywords:
-                if keyword.arg == "verb" and isinstance(keyword.value, ast.Constant):
-                    verbs.add(keyword.value.value)
-            func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            first = node.args[0] if node.args else None
-            if name.endswith("record") and isinstance(first, ast.Constant):
-                verbs.add(first.value)
-    return verbs
+    return recorded_verbs(workflow_services, client_services)
 
 
 def test_every_service_verb_is_seeded_or_left_out_on_purpose():
