@@ -192,3 +192,25 @@ def test_the_caseload_says_how_many_clients_match(as_user, northwind, northwind_
     assert "60 clients, most urgent first, 25 on this page" in page
     page = as_user(northwind_admin).get(reverse("dashboard"), {"q": "nobody"}).content.decode()
     assert "0 clients match these filters" in page
+
+
+def test_destructive_actions_say_what_will_happen_before_they_happen(
+    as_user, northwind_staff, rivera
+):
+    """Issue 13: cancelling a round, recording a request expired or rejected, removing a
+    delegate ask first, with what will happen; a plain HTML <details>, no script needed."""
+    profile = rivera.profiles.get(kind=Profile.Kind.INDIVIDUAL)
+    services.grant_create(profile=profile, method="connection_request", actor=northwind_staff)
+    enrollment = services.enrollment_create(profile=profile, kind="initial", actor=northwind_staff)
+    services.round_open(enrollment=enrollment, actor=northwind_staff)
+    page = as_user(northwind_staff).get(reverse("client_detail", args=[rivera.public_id]))
+    text = page.content.decode()
+    for label, confirm in [
+        ("Cancel round…", "Yes, cancel the round"),
+        ("Record expired…", "Yes, record it expired"),
+        ("Record rejected…", "Yes, record it rejected"),
+        ("Remove…", "Yes, remove"),
+    ]:
+        at = text.index(f'<summary class="button button-small button-danger">{label}</summary>')
+        assert confirm in text[at : at + 1200], label
+    assert "a new round starts a new 20-day clock" in text
