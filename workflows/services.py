@@ -793,7 +793,14 @@ def _reconsideration_set(enrollment, *, actor, verb, to, data, **fields) -> Enro
         setattr(enrollment, name, value)
     enrollment.save(update_fields={"reconsideration", *fields})
     notify.reconsideration_waiting_stopped(enrollment)
-    _record(verb, enrollment, actor=actor, data={"from": old, "to": to, **data})
+    # Not "from"/"to": those are the enrollment's own states (the timeline, the durations
+    # and the invariants read them); the reconsideration has its own.
+    _record(
+        verb,
+        enrollment,
+        actor=actor,
+        data={"reconsideration_from": old, "reconsideration": to, **data},
+    )
     return enrollment
 
 

@@ -31,7 +31,7 @@ from workflows.rules import Party
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
-LOGIN_CODE = re.compile(r"^\s*([A-Z0-9]{4}-[A-Z0-9]{4})\s*$", re.MULTILINE)
+LOGIN_CODE = re.compile(r"^\s*(\d{6})\s*$", re.MULTILINE)
 
 
 # --- helpers ----------------------------------------------------------------------------

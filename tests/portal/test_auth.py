@@ -94,7 +94,10 @@ def test_provider_logs_in_with_an_emailed_code(client, northwind):
     provider = MembershipFactory(firm=northwind, role=Role.CLIENT, user__totp=False).user
     client.post(reverse("account_request_login_code"), {"email": provider.email})
     assert len(mail.outbox) == 1
-    code = re.search(r"\b([A-Z0-9]{4}-[A-Z0-9]{4})\b", mail.outbox[0].body).group(1)
+    # Issue 13: branded with the firm's name, and a code of digits only (a phone's keypad).
+    assert mail.outbox[0].subject.startswith("Northwind Credentialing: ")
+    assert "[credportal]" not in mail.outbox[0].subject
+    code = re.search(r"\b(\d{6})\b", mail.outbox[0].body).group(1)
     response = client.post(reverse("account_confirm_login_code"), {"code": code})
     assert response.status_code == 302
     # Providers are not forced to enrol MFA.
