@@ -422,13 +422,17 @@ def grants_expired(grants: list[AccessGrant]) -> None:
 def _round_context(
     signature_round: SignatureRound, signer: Signer, *, headline: str, lines: list[str]
 ):
+    profile = signature_round.enrollment.profile
     return {
         "subject": headline,
         "headline": headline,
         "lines": lines,
         "steps": steps.sign_for(signature_round.method, pecos_email=signer.pecos_email),
         "notes": steps.SIGNING_FACTS,
-        "profile": signature_round.enrollment.profile.label,
+        # An official signing someone else's application reads whose it is.
+        "profile": profile.label
+        if signer.is_provider
+        else f"{profile.client.display_name}, {profile.label}",
         "deadline": signature_round.deadline,
     }
 
@@ -553,7 +557,7 @@ def round_opened(signature_round: SignatureRound) -> None:
                 "headline": "A signature is still missing",
                 "lines": [
                     f"Round {signature_round.number} for {profile.label} "
-                    f"({signature_round.get_method_display().lower()}; signers: {names}) is "
+                    f"({signature_round.get_method_display()}; signers: {names}) is "
                     f"due on {signature_round.deadline.astimezone(firm.zone):%B %-d}."
                 ],
             },
