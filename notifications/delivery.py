@@ -291,56 +291,62 @@ def _alert_admins_outage_ended(since) -> None:
     told = Notification.objects.filter(
         kind="delivery.outage", created_at__gte=since - timedelta(days=1)
     ).values_list("firm_id", "recipient_id")
+    for firm_id, user_id in set(told):
+        _tell_in_app(
+            [(firm_id, user_id)],
+            kind="delivery.outage_ended",
+            subject=("firm", str(firm_id), day),
+            title="Email is flowing again",
+            body="The mail server answers again: the emails that waited are going out now. "
+            "Nothing was lost.",
+        )
+
+
+def _alert_admins_of_outage(row: Notification, error: str) -> None:
+    """One in-app alert per admin and day while the mail server is down (not one per message)."""
+    day = timezone.now().date().isoformat()
+    _tell_in_app(
+        [
+            (row.firm_id, membership.user_id)
+            for membership in Membership.objects.filter(
+                firm=row.firm_id, role=Role.ADMIN, is_active=True
+            )
+        ],
+        kind="delivery.outage",
+        subject=("firm", str(row.firm_id), day),
+        title="Email is delayed: the mail server is not answering",
+        body="credportal cannot reach its mail server. Reminders and other emails are kept "
+        "and go out when it answers again; nothing is lost unless the outage lasts more than "
+        f"{row.firm.notification_max_age_hours} hours.",
+    )
+
+
+def _tell_in_app(
+    people: list[tuple[int, int]], *, kind: str, subject: tuple, title: str, body: str, link=""
+) -> None:
+    """An in-app notice to each (firm id, user id), once per key: (kind, subject, person).
+    `subject` is (type, id, step)."""
+    subject_type, subject_id, step = subject
+    now = timezone.now()
     Notification.objects.bulk_create(
         [
             Notification(
                 firm_id=firm_id,
                 recipient_id=user_id,
                 channel=Notification.Channel.IN_APP,
-                kind="delivery.outage_ended",
-                subject_type="firm",
-                subject_id=str(firm_id),
-                step=day,
-                idempotency_key=f"delivery.outage_ended:{firm_id}:{day}:{user_id}",
-                due_at=timezone.now(),
+                kind=kind,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                step=step,
+                idempotency_key=f"{kind}:{subject_id}:{step}:{user_id}",
+                due_at=now,
                 state=Notification.State.SENT,
-                title="Email is flowing again",
-                body_text="The mail server answers again: the emails that waited are going "
-                "out now. Nothing was lost.",
-                sent_at=timezone.now(),
+                title=title[:200],
+                body_text=body,
+                link_path=link,
+                sent_at=now,
             )
-            for firm_id, user_id in set(told)
-        ],
-        ignore_conflicts=True,
-    )
-
-
-def _alert_admins_of_outage(row: Notification, error: str) -> None:
-    """One in-app alert per admin and day while the mail server is down (not one per message)."""
-    day = timezone.now().date().isoformat()
-    admins = Membership.objects.filter(firm=row.firm_id, role=Role.ADMIN, is_active=True)
-    Notification.objects.bulk_create(
-        [
-            Notification(
-                firm_id=row.firm_id,
-                recipient_id=membership.user_id,
-                channel=Notification.Channel.IN_APP,
-                kind="delivery.outage",
-                subject_type="firm",
-                subject_id=str(row.firm_id),
-                step=day,
-                idempotency_key=f"delivery.outage:{row.firm_id}:{day}:{membership.user_id}",
-                due_at=timezone.now(),
-                state=Notification.State.SENT,
-                title="Email is delayed: the mail server is not answering",
-                body_text=(
-                    "credportal cannot reach its mail server. Reminders and other emails are "
-                    "kept and go out when it answers again; nothing is lost unless the outage "
-                    f"lasts more than {row.firm.notification_max_age_hours} hours."
-                ),
-                sent_at=timezone.now(),
-            )
-            for membership in admins
+            for firm_id, user_id in people
         ],
         ignore_conflicts=True,
     )
@@ -383,35 +389,20 @@ def _retry_or_fail(
 
 
 def _alert_admins(row: Notification, error: str) -> None:
-    admins = Membership.objects.filter(
-        firm=row.firm_id, role=Role.ADMIN, is_active=True
-    ).select_related("user")
-    Notification.objects.bulk_create(
+    _tell_in_app(
         [
-            Notification(
-                firm_id=row.firm_id,
-                recipient=membership.user,
-                to_email=membership.user.email,
-                channel=Notification.Channel.IN_APP,
-                kind="delivery.failed",
-                subject_type="notification",
-                subject_id=str(row.public_id),
-                step="failed",
-                idempotency_key=f"delivery.failed:{row.public_id}:{membership.user_id}",
-                due_at=timezone.now(),
-                state=Notification.State.SENT,
-                title=f"An email could not be delivered: {row.title}"[:200],
-                body_text=(
-                    f"Email to {row.to_email} failed after {row.attempts} attempt(s); "
-                    "the mail server did not accept it. "
-                    "Check the address on the client page and contact them another way."
-                ),
-                link_path=row.link_path,
-                sent_at=timezone.now(),
+            (row.firm_id, membership.user_id)
+            for membership in Membership.objects.filter(
+                firm=row.firm_id, role=Role.ADMIN, is_active=True
             )
-            for membership in admins
         ],
-        ignore_conflicts=True,
+        kind="delivery.failed",
+        subject=("notification", str(row.public_id), "failed"),
+        title=f"An email could not be delivered: {row.title}",
+        body=f"Email to {row.to_email} failed after {row.attempts} attempt(s); the mail server "
+        "did not accept it. Check the address on the client page and contact them another "
+        "way.",
+        link=row.link_path,
     )
     logger.warning("notification %s failed after %s attempts", row.pk, row.attempts)
 

@@ -118,7 +118,10 @@ class OutcomeForm(forms.Form):
     )
 
 
-class ReconsiderationForm(forms.Form):
+class DatedActionForm(forms.Form):
+    """A step recorded with the day it happened (a reconsideration filed or decided, a
+    development response sent), a reason, and for a reversal the effective date."""
+
     on = forms.DateField(label="On (if not today)", required=False)
     reason = forms.CharField(max_length=300, required=False)
     effective_date = forms.DateField(label="Effective date (reversed)", required=False)
@@ -135,8 +138,3 @@ class DevelopmentForm(forms.Form):
         label="What the contractor asks for",
         help_text="The provider reads this on their to-do when they must act.",
     )
-
-
-class DevelopmentActionForm(forms.Form):
-    on = forms.DateField(label="On (if not today)", required=False)
-    reason = forms.CharField(max_length=300, required=False)

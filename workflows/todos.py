@@ -70,13 +70,6 @@ class Todo:
             return "development"
         return self.person_step
 
-    @property
-    def cms_email(self) -> str:
-        """Where CMS sends an electronic signature request: shown on the signer's to-do."""
-        if self.signer and self.signature_round.method == SignatureRound.Method.ELECTRONIC:
-            return self.signer.pecos_email
-        return ""
-
 
 def party_for(user, client: Client) -> Party | None:
     """How `user` stands towards `client`'s to-dos: as the provider, a delegate, or not at all."""

@@ -17,14 +17,13 @@ from . import services
 from .forms import (
     CaseloadFilterForm,
     ChangeStateForm,
-    DevelopmentActionForm,
+    DatedActionForm,
     DevelopmentForm,
     EnrollmentForm,
     EnrollmentUpdateForm,
     GrantForm,
     OutcomeForm,
     ReasonForm,
-    ReconsiderationForm,
     RoundForm,
 )
 from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound, Signer
@@ -356,7 +355,7 @@ def _run_form_action(request, actions: dict, action: str, target, form_class) ->
 @require_POST
 def reconsideration_action(request, public_id, action):
     enrollment = _get_enrollment(request, public_id)
-    _run_form_action(request, RECONSIDERATION_ACTIONS, action, enrollment, ReconsiderationForm)
+    _run_form_action(request, RECONSIDERATION_ACTIONS, action, enrollment, DatedActionForm)
     return _back_to_client(enrollment.profile.client.public_id)
 
 
@@ -415,7 +414,7 @@ def development_action(request, public_id, action):
         request.firm,
         public_id=public_id,
     )
-    _run_form_action(request, DEVELOPMENT_ACTIONS, action, development, DevelopmentActionForm)
+    _run_form_action(request, DEVELOPMENT_ACTIONS, action, development, DatedActionForm)
     return _back_to_client(development.enrollment.profile.client.public_id)
 
 
@@ -541,19 +540,7 @@ def todo_undo(request, kind, public_id):
 @require_POST
 def todo_firm_not_found(request, public_id):
     """ "I can't find you" on an add-surrogate to-do: staff send a request instead."""
-    grant = (
-        AccessGrant.objects.select_related("profile__client")
-        .filter(firm=request.firm, public_id=public_id)
-        .first()
-    )
-    if grant is None:
-        raise Http404("No such step.")
-    client = get_client_for(
-        request, grant.profile.client.public_id, Client.objects.prefetch_related("delegates__roles")
-    )
-    party = party_for(request.user, client)
-    if party is None:
-        raise Http404("No such step.")
+    grant, party = _claimed_step(request, "grant", public_id)
     attempt(
         request,
         lambda: services.grant_firm_not_found(grant=grant, party=party, actor=request.user),
