@@ -13,6 +13,7 @@ from portal.errors import DomainError
 from portal.feedback import attempt, form_errors
 from portal.models import AuditEvent
 from workflows import timeline
+from workflows.credential_views import credential_forms
 from workflows.forms import (
     ChangeStateForm,
     EnrollmentForm,
@@ -21,7 +22,7 @@ from workflows.forms import (
     RoundForm,
 )
 from workflows.models import AccessGrant
-from workflows.selectors import client_with_history
+from workflows.selectors import client_with_history, credential_rows
 from workflows.todos import todos_for
 
 from . import importing, services
@@ -154,6 +155,8 @@ def client_detail(request, public_id):
             "connected": connected,
             "timeline_days": timeline.by_day(events, request.firm.zone),
             "todos": todos_for(client, None),
+            "credentials": credential_rows(profiles, request.firm),
+            "credential_forms": credential_forms(client, profiles),
             "grant_form": GrantForm(),
             "enrollment_form": EnrollmentForm(),
             "round_form": RoundForm(),

@@ -57,11 +57,21 @@ READ_VERBS = {
     "client.viewed": "Opened the client page",
     "client.status_viewed": "Opened the status report",
     "client.access_log_viewed": "Opened this access log",
+    "credential.viewed": "Opened a credential",
+    "credential.file_downloaded": "Downloaded a credential's document",
 }
 
 
-def record_read(verb: str, request, client: models.Model) -> AuditEvent:
-    """Who opened which client's record, when and from where."""
+def record_read(
+    verb: str, request, client: models.Model, *, part: str = "", data: dict | None = None
+) -> AuditEvent:
+    """Who opened which client's record (or `part` of it: "State license TX"), when and from
+    where."""
     return record(
-        verb, actor=request.user, firm=request.firm, target=client, target_label=str(client)
+        verb,
+        actor=request.user,
+        firm=request.firm,
+        target=client,
+        target_label=str(client),
+        data={"part": part, **(data or {})} if part else data,
     )

@@ -152,6 +152,9 @@ class FirmSettingsForm(forms.ModelForm):
             "grant_staff_alert_days",
             "round_reminder_days",
             "round_staff_alert_days",
+            "credential_reminder_days",
+            "document_reminder_days",
+            "upload_max_mb",
         ]
         field_classes = dict.fromkeys(
             [
@@ -159,6 +162,8 @@ class FirmSettingsForm(forms.ModelForm):
                 "grant_staff_alert_days",
                 "round_reminder_days",
                 "round_staff_alert_days",
+                "credential_reminder_days",
+                "document_reminder_days",
             ],
             DayListField,
         )

@@ -147,6 +147,9 @@ SETTING_BOUNDS = {
     "notification_max_age_hours": (24, 168),
     "reminder_hour": (0, 23),
     "digest_hour": (0, 23),
+    # A phone photo is 2-6 MB and a scanned certificate of insurance rarely 10; more than
+    # 50 MB is a video or a mistake.
+    "upload_max_mb": (1, 50),
 }
 
 
@@ -243,6 +246,25 @@ class Firm(models.Model):
         default=DayList(7, 15),
         validators=[validate_day_list],
         help_text="Alerts to staff while a signature is awaited (and at its deadline).",
+    )
+    credential_reminder_days = models.JSONField(
+        "expiry reminders (days before)",
+        default=DayList(90, 60, 30, 14, 7),
+        validators=[validate_day_list],
+        help_text="Reminders to the provider and alerts to staff before a credential expires "
+        "or a revalidation is due.",
+    )
+    document_reminder_days = models.JSONField(
+        "document request reminders (days before due)",
+        default=DayList(7, 3, 1),
+        validators=[validate_day_list],
+        help_text="Reminders to the provider before a requested document is due.",
+    )
+    upload_max_mb = models.PositiveSmallIntegerField(
+        "largest upload (MB)",
+        validators=_bounded("upload_max_mb"),
+        default=20,
+        help_text="The largest file a provider or staff member may upload.",
     )
     reminder_hour = models.PositiveSmallIntegerField(
         validators=_bounded("reminder_hour"),

@@ -161,6 +161,41 @@ STORAGES = {
     },
 }
 
+# Credential files (licenses, certificates of insurance...): never served as static or media.
+# By default a private folder under var/; with CREDENTIALS_BUCKET, an S3-compatible object
+# store (AWS S3, MinIO, Wasabi...) through django-storages, private objects only.
+CREDENTIALS_BUCKET = env.str("CREDENTIALS_BUCKET", default="")
+# Encryption at rest on by default; only an exact "false" turns it off (a typo must not).
+_encrypt = env.str("CREDENTIALS_S3_ENCRYPT", default="true").strip().lower()
+if _encrypt not in ("true", "false"):
+    raise ImproperlyConfigured("CREDENTIALS_S3_ENCRYPT must be true or false.")
+if CREDENTIALS_BUCKET:
+    STORAGES["credentials"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": CREDENTIALS_BUCKET,
+            "endpoint_url": env.str("CREDENTIALS_S3_ENDPOINT_URL", default=None),
+            "region_name": env.str("CREDENTIALS_S3_REGION", default=None),
+            "access_key": env.str("CREDENTIALS_S3_ACCESS_KEY_ID", default=None),
+            "secret_key": env.str("CREDENTIALS_S3_SECRET_ACCESS_KEY", default=None),
+            "location": env.str("CREDENTIALS_S3_PREFIX", default="credentials"),
+            "default_acl": "private",
+            "file_overwrite": False,
+            "querystring_auth": True,
+            "object_parameters": {"ServerSideEncryption": "AES256"} if _encrypt == "true" else {},
+        },
+    }
+else:
+    STORAGES["credentials"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": env.str("CREDENTIALS_DIR", default=str(VAR_DIR / "credentials")),
+            "base_url": None,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
+
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://credportal")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     # A Redis outage degrades to per-process memory instead of failing logins (portal/cache.py).

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from notifications import views as notification_views
+from workflows import calendar_views
 
 from . import views
 
@@ -55,6 +56,12 @@ urlpatterns = [
         name="sign_in_link_fresh",
     ),
     path("invitations/<str:token>/", views.accept_invitation, name="accept_invitation"),
+    # A person's deadlines for their calendar app: the secret address is the only key.
+    path("calendar/<str:token>.ics", calendar_views.feed, name="calendar_feed"),
+    path("calendar/rotate/", calendar_views.feed_rotate, name="calendar_feed_rotate"),
+    path("calendar/off/", calendar_views.feed_turn_off, name="calendar_feed_off"),
+    # The Security page is allauth's two-factor page with the calendar address added.
+    path("accounts/2fa/", calendar_views.security, name="security"),
     # A member's email is their identity in the firm: only an admin's new invitation changes it.
     path("accounts/email/", views.email_managed_by_firm, name="account_email"),
     path("accounts/", include("allauth.urls")),

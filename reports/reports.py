@@ -31,7 +31,14 @@ from django.utils import timezone
 
 from clients.models import Client, Profile
 from portal.models import Firm, Membership
-from workflows.models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound
+from workflows.models import (
+    AccessGrant,
+    Credential,
+    DevelopmentRequest,
+    Enrollment,
+    Holder,
+    SignatureRound,
+)
 
 from .stuck import AGE_BUCKETS, REASONS, STAGES, StuckRules
 
@@ -170,6 +177,9 @@ def stuck_parts(firm: Firm, rules: StuckRules, now: datetime) -> dict[str, Query
             enrollment__profile__firm=firm,
             enrollment__profile__client__firm=firm,
         ),
+        credentials=Credential.objects.filter(
+            firm=firm, profile__firm=firm, profile__client__firm=firm
+        ),
     )
     # A quiet client counts once: only when none of its steps is already on the list. These
     # probes look at one client each, so they need no firm-wide index.
@@ -181,6 +191,7 @@ def stuck_parts(firm: Firm, rules: StuckRules, now: datetime) -> dict[str, Query
         rounds=SignatureRound.objects.filter(firm=firm),
         enrollments=Enrollment.objects.filter(firm=firm),
         developments=DevelopmentRequest.objects.filter(firm=firm),
+        credentials=Credential.objects.filter(firm=firm),
     )
     idle = Client.objects.filter(
         firm=firm, last_activity_at__lte=_days(now, rules.idle_client)
@@ -209,10 +220,11 @@ def stuck_parts(firm: Firm, rules: StuckRules, now: datetime) -> dict[str, Query
 
 
 def _step_parts(
-    firm, rules, now, *, grants, rounds, enrollments, developments
+    firm, rules, now, *, grants, rounds, enrollments, developments, credentials
 ) -> dict[str, QuerySet]:
     """The rules about workflow steps (everything but the idle client), one part each."""
     near = now + timedelta(days=rules.request_near_deadline)
+    revalidation_near = now + timedelta(days=rules.revalidation_due)
     grant_client, round_client = "profile__client", "enrollment__profile__client"
     open_development = DevelopmentRequest.objects.filter(
         firm=firm, enrollment=OuterRef("pk"), state__in=DevelopmentRequest.OPEN_STATES
@@ -355,11 +367,79 @@ def _step_parts(
             urgency=F("reconsideration_deadline"),
             entered="state_entered_at",
         ),
+        # A revalidation's due date at CMS: a clock (a missed one stops the provider's
+        # billing), listed from the firm's threshold, soonest first.
+        "revalidation": _shape(
+            enrollments.filter(state__in=Enrollment.OPEN_STATES, deadline__lte=revalidation_near),
+            client="profile__client",
+            kind="enrollment",
+            stage="revalidation",
+            reason="revalidation_due",
+            holder=F("holder"),
+            deadline=F("deadline"),
+            urgency=F("deadline"),
+            entered="state_entered_at",
+        ),
+        # Credentials: one on file expiring within the threshold (or expired: first, being
+        # the oldest clock), a document the provider owes due soon or overdue, and one the
+        # provider sent that nobody reviewed.
+        "credential": _shape(
+            credentials.filter(
+                state=Credential.State.ACCEPTED,
+                deadline__lte=now + timedelta(days=rules.credential_expiring),
+            ),
+            client="profile__client",
+            kind="credential",
+            stage="credential",
+            reason=Case(
+                When(deadline__lte=now, then=Value("credential_expired")),
+                default=Value("credential_expires_soon"),
+                output_field=CharField(),
+            ),
+            holder=Holder.PROVIDER,
+            deadline=F("deadline"),
+            urgency=F("deadline"),
+            entered="state_entered_at",
+        ),
+        "document": _shape(
+            credentials.filter(
+                state__in=Credential.OWED_STATES,
+                deadline__lte=now + timedelta(days=rules.document_due),
+            ),
+            client="profile__client",
+            kind="credential",
+            stage="document",
+            reason=Case(
+                When(deadline__lte=now, then=Value("document_overdue")),
+                default=Value("document_due_soon"),
+                output_field=CharField(),
+            ),
+            holder=Holder.PROVIDER,
+            deadline=F("deadline"),
+            urgency=F("deadline"),
+            entered="state_entered_at",
+        ),
+        "document_review": _shape(
+            credentials.filter(
+                state=Credential.State.RECEIVED,
+                state_entered_at__lte=_days(now, rules.verify),
+            ),
+            client="profile__client",
+            kind="credential",
+            stage="document_review",
+            reason="document_unreviewed",
+            holder=Holder.FIRM,
+            deadline=F("deadline"),
+            urgency=_plus("state_entered_at", rules.verify),
+            entered="state_entered_at",
+        ),
         **{
             state: _shape(
                 enrollments.filter(
                     state=state, state_entered_at__lte=_days(now, getattr(rules, state))
-                ).exclude(Exists(open_development)),
+                )
+                .exclude(Exists(open_development))
+                .exclude(deadline__lte=revalidation_near),
                 client="profile__client",
                 kind="enrollment",
                 stage=state,

@@ -22,7 +22,14 @@ from notifications.outbox import Message, schedule
 from portal.models import User
 from workflows.deadlines import days_left
 from workflows.models import AccessGrant, Enrollment, Holder, SignatureRound
-from workflows.selectors import OpenItem, access_summary, client_with_history, open_items
+from workflows.selectors import (
+    CredentialRow,
+    OpenItem,
+    access_summary,
+    client_with_history,
+    credential_rows,
+    open_items,
+)
 from workflows.todos import Todo, todos_for
 
 
@@ -43,6 +50,7 @@ class StatusReport:
     connected: int
     enrollments: list[Enrollment]
     signature_rounds: list[SignatureRound]
+    credentials: list[CredentialRow]
     # What is waiting on whom.
     todos: list[Todo]  # the provider's to-dos they have not said are done
     provider_enrollments: list[Enrollment]  # staff marked the ball as the provider's
@@ -101,6 +109,7 @@ def status_report(client: Client, *, now: datetime | None = None) -> StatusRepor
         connected=connected,
         enrollments=enrollments,
         signature_rounds=[r for e in enrollments for r in e.all_rounds],
+        credentials=credential_rows(profiles, firm, now=now),
         todos=[todo for todo in todos_for(client, None, now=now) if not todo.claimed],
         provider_enrollments=[
             e

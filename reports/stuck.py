@@ -16,6 +16,14 @@ Defaults, and why:
 - A denial's open reconsideration window is always listed: it is a clock that, once run out,
   leaves only a new application.
 - idle_client 30: a client with open work and no activity for a month.
+- credential_expiring 30: a credential on file that expires within a month (or has expired:
+  always listed, first) is about to cost the provider their contracts; the provider's own
+  reminders start at 90 days, so by 30 the firm should be chasing.
+- document_due 3: a document asked for and due within three days (or overdue).
+- revalidation_due 60: a revalidation due within two months: MACs mail their notice 3-4
+  months ahead, and a missed date means a stay of enrollment (no billing), then
+  deactivation.
+A document the provider sent waits for review like a "provider says done" (the verify rule).
 """
 
 from dataclasses import dataclass, fields
@@ -32,6 +40,9 @@ DEFAULTS = {
     "in_development": 20,
     "development_due": 10,
     "idle_client": 30,
+    "credential_expiring": 30,
+    "document_due": 3,
+    "revalidation_due": 60,
 }
 
 RULE_LABELS = {
@@ -44,6 +55,9 @@ RULE_LABELS = {
     "in_development": "Enrollment in development",
     "development_due": "Development response due within",
     "idle_client": "Client with open work and no activity",
+    "credential_expiring": "Credential expiring within",
+    "document_due": "Requested document due within",
+    "revalidation_due": "Revalidation due within",
 }
 
 STAGES = {
@@ -59,6 +73,10 @@ STAGES = {
     "reconsideration": "Denied: reconsideration window open",
     "rejected": "Enrollment: rejected, not resubmitted",
     "idle_client": "Client: no activity",
+    "credential": "Credential: expiring or expired",
+    "document": "Document: requested from the provider",
+    "document_review": "Document: to review",
+    "revalidation": "Revalidation: due at CMS",
 }
 
 REASONS = {
@@ -73,6 +91,12 @@ REASONS = {
     "past_response_date": "Past its development response date",
     "reconsideration_window": "Reconsideration must be requested by its deadline",
     "rejected_not_resubmitted": "Rejected; the corrected resubmission is not made yet",
+    "credential_expired": "Expired",
+    "credential_expires_soon": "Expires soon",
+    "document_overdue": "Past its due date",
+    "document_due_soon": "Due soon",
+    "document_unreviewed": "Sent by the provider; not reviewed",
+    "revalidation_due": "Revalidation due at CMS",
 }
 
 AGE_BUCKETS = [
@@ -95,6 +119,9 @@ class StuckRules:
     in_development: int
     development_due: int
     idle_client: int
+    credential_expiring: int
+    document_due: int
+    revalidation_due: int
 
     @classmethod
     def for_firm(cls, firm: Firm) -> "StuckRules":

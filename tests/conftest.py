@@ -94,6 +94,18 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _private_credential_storage(settings, tmp_path):
+    """Credential files a test stores go to its own folder, never the developer's var/."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "credentials": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "credentials"), "base_url": None},
+        },
+    }
+
+
 def totp_code(secret: str | None = None) -> str:
     """The authenticator app's current code, as a person would type it.
 

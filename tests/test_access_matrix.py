@@ -5,6 +5,8 @@ until this table says who may reach it. Objects are Northwind's, so Bluebird's p
 404 for them, exactly as for something that does not exist.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
@@ -105,7 +107,25 @@ ROUTES = {
     "reconsideration_action": ("post", "reconsideration_action", NW_ACTION),
     "development_create": ("post", "enrollment", NW_ACTION),
     "development_action": ("post", "development_action", NW_ACTION),
+    "revalidation_set_due": ("post", "profile", NW_ACTION),
+    "revalidation_import": ("get", None, FIRM_PAGE),
+    "revalidation_import_confirm": ("post", None, FIRM_ACTION),
     # reports: admins and staff (staff limited to their caseload), never providers
+    # credentials: staff of the firm; a document also to the provider's side whose role
+    # covers it (the office manager is Access Manager on both profiles)
+    "credential_create": ("post", "credential_create", NW_ACTION),
+    "credential_detail": ("get", "credential", NW_PAGE),
+    "credential_action": ("post", "credential_action", NW_ACTION),
+    "credential_file": (
+        "get",
+        "credential_file",
+        row(LOGIN, OK, OK, NOT_FOUND, LOGIN, FORBIDDEN, OK, OK),
+    ),
+    "todo_upload": (
+        "post",
+        "credential",
+        row(LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN, FORBIDDEN, REDIRECT, REDIRECT),
+    ),
     "stuck_report": ("get", None, FIRM_PAGE),
     "stuck_report_csv": ("get", None, FIRM_PAGE),
     # notifications: everyone logged in has an inbox; one person's notification is theirs only
@@ -136,6 +156,20 @@ ROUTES = {
         "todo_grant",
         row(LOGIN, FORBIDDEN, FORBIDDEN, FORBIDDEN, LOGIN, FORBIDDEN, REDIRECT, REDIRECT),
     ),
+    # calendar: the feed's secret address is its only key (a deactivated session is still
+    # logged out first); every member manages their own address on the Security page.
+    "calendar_feed": ("get", "calendar_token", row(OK, OK, OK, OK, LOGIN, OK, OK, OK)),
+    "calendar_feed_rotate": (
+        "post",
+        None,
+        row(LOGIN, REDIRECT, REDIRECT, REDIRECT, LOGIN, FORBIDDEN, REDIRECT, REDIRECT),
+    ),
+    "calendar_feed_off": (
+        "post",
+        None,
+        row(LOGIN, REDIRECT, REDIRECT, REDIRECT, LOGIN, FORBIDDEN, REDIRECT, REDIRECT),
+    ),
+    "security": ("get", None, row(LOGIN, OK, OK, OK, LOGIN, OK, OK, OK)),
 }
 ALLAUTH_PREFIXES = ("account_", "mfa_")
 
@@ -184,7 +218,9 @@ def people(
 def objects(northwind, northwind_staff, rivera):
     from clients.services import delegate_save
     from portal.services import invitation_token
-    from workflows import services
+    from tests.workflows.documents import upload
+    from workflows import credentials, services
+    from workflows.calendar import calendar_feed_rotate
 
     invitation = InvitationFactory(firm=northwind)
     # Others than the personas, so acting on them never changes a persona mid-table.
@@ -206,6 +242,16 @@ def objects(northwind, northwind_staff, rivera):
         enrollment=submitted, asked="Current license", holder="provider", actor=northwind_staff
     )
     organization = rivera.organizations.get()
+    credential = credentials.credential_add(
+        profile=profile,
+        kind=credentials.kind_for(northwind, "malpractice"),
+        actor=northwind_staff,
+        expires_on=enrollment.created_at.date() + timedelta(days=200),
+        upload=upload(),
+    )
+    feed, _created = calendar_feed_rotate(
+        membership=northwind_staff.memberships.select_related("firm", "user").get()
+    )
     return {
         "organization": {"public_id": organization.public_id},
         "official": {"public_id": organization.officials.get().public_id},
@@ -214,7 +260,12 @@ def objects(northwind, northwind_staff, rivera):
         "membership": {"public_id": colleague.public_id},
         "token": {"token": invitation_token(invitation)},
         "signin_token": {"token": "not-a-sign-in-link"},
+        "calendar_token": {"token": feed.token},
         "client": {"public_id": rivera.public_id},
+        "credential_create": {"public_id": rivera.public_id, "mode": "request"},
+        "credential": {"public_id": credential.public_id},
+        "credential_action": {"public_id": credential.public_id, "action": "reject"},
+        "credential_file": {"public_id": credential.files.get().public_id},
         "profile": {"public_id": profile.public_id},
         "other_delegate": {"public_id": other_delegate.public_id},
         "invite_client": {"kind": "client", "public_id": rivera.public_id},

@@ -3,7 +3,11 @@ thirty calendar days later where the firm works, across daylight-saving changes.
 
 from datetime import date, datetime, time, timedelta
 
+from django.utils import timezone
+
 from portal.models import Firm
+
+from .models import Credential, CredentialKind
 
 
 def days_after(firm: Firm, moment: datetime, days: int) -> datetime:
@@ -38,3 +42,42 @@ def reconsideration_due_on(firm: Firm, decided_on: date) -> date:
 def days_left(firm: Firm, deadline: datetime, now: datetime) -> int:
     """Whole calendar days until the deadline's date, in the firm's time zone (0 = today)."""
     return (deadline.astimezone(firm.zone).date() - now.astimezone(firm.zone).date()).days
+
+
+# --- credentials: one clock each ----------------------------------------------------------
+
+
+def expiry_of(kind: CredentialKind, *, issued_on: date | None, expires_on: date | None):
+    """When it ends: the document's own date, or a fixed period after it was last done."""
+    if kind.renews_every_days and issued_on:
+        return issued_on + timedelta(days=kind.renews_every_days)
+    return expires_on if kind.expires else None
+
+
+def clock_of(credential: Credential, firm: Firm) -> datetime | None:
+    """The deadline this credential keeps now (None: nothing runs)."""
+    moments = []
+    if credential.state in Credential.OWED_STATES and credential.due_on:
+        moments.append(end_of_day(firm, credential.due_on))
+    if credential.state in Credential.LIVE_STATES and credential.expires_on:
+        moments.append(end_of_day(firm, credential.expires_on))
+    return min(moments) if moments else None
+
+
+def status_of(credential: Credential, firm: Firm, now: datetime | None = None) -> tuple[str, str]:
+    """(status, label) as people read it: an accepted credential near or past its expiry is
+    "expiring" or "expired" (the firm's first reminder day counts as near)."""
+    now = now or timezone.now()
+    if credential.state == Credential.State.ACCEPTED and credential.expires_on:
+        today = now.astimezone(firm.zone).date()
+        if credential.expires_on < today:
+            return "expired", "Expired"
+        if credential.expires_on <= today + timedelta(days=renewal_horizon(firm)):
+            return "expiring", "Expiring"
+    return credential.state, credential.get_state_display()
+
+
+def renewal_horizon(firm: Firm) -> int:
+    """How many days before an expiry a credential is "expiring" and its renewal is a to-do:
+    the firm's first reminder."""
+    return max(firm.credential_reminder_days or [30])

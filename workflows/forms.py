@@ -138,3 +138,142 @@ class DevelopmentForm(forms.Form):
         label="What the contractor asks for",
         help_text="The provider reads this on their to-do when they must act.",
     )
+
+
+# --- credentials ------------------------------------------------------------------------
+
+US_STATES = [
+    "AL",
+    "AK",
+    "AZ",
+    "AR",
+    "CA",
+    "CO",
+    "CT",
+    "DE",
+    "DC",
+    "FL",
+    "GA",
+    "HI",
+    "ID",
+    "IL",
+    "IN",
+    "IA",
+    "KS",
+    "KY",
+    "LA",
+    "ME",
+    "MD",
+    "MA",
+    "MI",
+    "MN",
+    "MS",
+    "MO",
+    "MT",
+    "NE",
+    "NV",
+    "NH",
+    "NJ",
+    "NM",
+    "NY",
+    "NC",
+    "ND",
+    "OH",
+    "OK",
+    "OR",
+    "PA",
+    "PR",
+    "RI",
+    "SC",
+    "SD",
+    "TN",
+    "TX",
+    "UT",
+    "VT",
+    "VA",
+    "VI",
+    "WA",
+    "WV",
+    "WI",
+    "WY",
+    "GU",
+    "AS",
+    "MP",
+]
+STATE_CHOICES = [("", "—"), *((code, code) for code in US_STATES)]
+DOCUMENT_ACCEPT = "application/pdf,image/jpeg,image/png,image/heic,image/heif,image/*"
+
+
+def _date(label: str, **kwargs) -> forms.DateField:
+    return forms.DateField(
+        label=label, required=False, widget=forms.DateInput(attrs={"type": "date"}), **kwargs
+    )
+
+
+def _document(label: str = "Document", required: bool = False) -> forms.FileField:
+    return forms.FileField(
+        label=label,
+        required=required,
+        help_text="A PDF or a photo (JPEG, PNG or HEIC).",
+        widget=forms.ClearableFileInput(attrs={"accept": DOCUMENT_ACCEPT}),
+    )
+
+
+class _CredentialFormBase(forms.Form):
+    """Kinds and profiles come as lists already read (the client page renders two of these
+    forms: their choices cost no query)."""
+
+    kind = forms.ChoiceField()
+    profile = forms.ChoiceField(label="For")
+    state_code = forms.ChoiceField(label="State", choices=STATE_CHOICES, required=False)
+
+    def __init__(self, *args, kinds, profiles, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._kinds = {str(kind.public_id): kind for kind in kinds}
+        self._profiles = {str(profile.public_id): profile for profile in profiles}
+        self.fields["kind"].choices = [(key, kind.name) for key, kind in self._kinds.items()]
+        self.fields["profile"].choices = [
+            (key, profile.label) for key, profile in self._profiles.items()
+        ]
+
+    def clean_kind(self):
+        return self._kinds[self.cleaned_data["kind"]]
+
+    def clean_profile(self):
+        return self._profiles[self.cleaned_data["profile"]]
+
+
+class CredentialRequestForm(_CredentialFormBase):
+    note = forms.CharField(
+        max_length=300,
+        required=False,
+        label="What to send",
+        help_text="The provider reads this on their to-do, e.g. “your current COI, showing "
+        "the 1M/3M limits”.",
+    )
+    due_on = _date("Due by (default: in 14 days)")
+
+
+class CredentialAddForm(_CredentialFormBase):
+    number = forms.CharField(max_length=60, required=False)
+    issuer = forms.CharField(max_length=200, required=False, label="Issuer (board, carrier)")
+    issued_on = _date("Issued or last done on")
+    expires_on = _date("Expires on")
+    document = _document()
+
+
+class CredentialAcceptForm(forms.Form):
+    number = forms.CharField(max_length=60, required=False)
+    state_code = forms.ChoiceField(label="State", choices=STATE_CHOICES, required=False)
+    issuer = forms.CharField(max_length=200, required=False, label="Issuer (board, carrier)")
+    issued_on = _date("Issued or last done on")
+    expires_on = _date("Expires on (as printed on it)")
+
+
+class CredentialRenewalForm(forms.Form):
+    note = forms.CharField(max_length=300, required=False, label="What to send")
+    due_on = _date("Due by (default: in 14 days)")
+
+
+class DocumentUploadForm(forms.Form):
+    document = _document(required=True)

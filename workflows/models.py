@@ -151,12 +151,25 @@ class Enrollment(models.Model):
     )
     reconsideration_deadline = models.DateTimeField(null=True, blank=True)
     reconsideration_filed_on = models.DateField(null=True, blank=True)
+    # A revalidation's due date at CMS (the last day of a month; the adjusted date when CMS
+    # moved it), and its end in the firm's time zone: the clock the caseload sorts by.
+    due_on = models.DateField("due at CMS", null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     state_entered_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
+            # Open revalidations by due date: a clock like any other.
+            models.Index(
+                fields=["deadline"],
+                condition=models.Q(
+                    state__in=["preparing", "awaiting_signature", "submitted", "in_development"],
+                    deadline__isnull=False,
+                ),
+                name="wf_enrollment_due",
+            ),
             # Denials whose reconsideration window is running: a clock like any other.
             models.Index(
                 fields=["reconsideration_deadline"],
@@ -547,3 +560,193 @@ class Signer(models.Model):
     @property
     def has_signed(self) -> bool:
         return self.state == self.State.SIGNED
+
+
+def credential_storage():
+    """Where credential files live: `STORAGES["credentials"]` (a private folder under var/,
+    or an S3-compatible bucket; docs/deploy.md)."""
+    from django.core.files.storage import storages
+
+    return storages["credentials"]
+
+
+class CredentialKind(models.Model):
+    """One line of the firm's catalogue: what a credential is called, which details it has,
+    and how it ends (an expiry date on the document, a fixed renewal period, or never)."""
+
+    class Code(models.TextChoices):
+        STATE_LICENSE = "state_license", "State license"
+        DEA = "dea", "DEA registration"
+        BOARD = "board", "Board certification"
+        MALPRACTICE = "malpractice", "Malpractice certificate of insurance"
+        CV = "cv", "CV"
+        W9 = "w9", "W-9"
+        CAQH = "caqh", "CAQH ProView attestation"
+        CERTIFICATION_STATEMENT = "certification_statement", "Signed certification statement"
+        OTHER = "other", "Other"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="credential_kinds")
+    code = models.CharField(max_length=32, choices=Code.choices, default=Code.OTHER)
+    name = models.CharField(max_length=100)
+    number_label = models.CharField(
+        max_length=40, blank=True, help_text="What its number is called; blank: none."
+    )
+    has_state = models.BooleanField(default=False)
+    issuer_label = models.CharField(
+        max_length=40, blank=True, help_text="Who issues it (board, carrier); blank: none."
+    )
+    expires = models.BooleanField(default=False, help_text="The document carries an expiry date.")
+    renews_every_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Due again this many days after it was last done."
+    )
+    needs_file = models.BooleanField(default=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint("firm", "name", name="wf_credential_kind_name_per_firm"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def has_expiry(self) -> bool:
+        return self.expires or self.renews_every_days is not None
+
+
+class Credential(models.Model):
+    """One credential of a client's profile (a Texas license, the current malpractice COI,
+    the CAQH attestation): its details, its dates, its files (every version kept) and where
+    it stands. Its clock is the request's due date while the provider owes it, and its
+    expiry while it is on file."""
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", "Requested from the provider"
+        RECEIVED = "received", "Received, awaiting review"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected, asked again"
+        CANCELLED = "cancelled", "No longer needed"
+
+    # The provider owes it: a to-do, reminders before the due date.
+    OWED_STATES = (State.REQUESTED, State.REJECTED)
+    LIVE_STATES = (State.REQUESTED, State.RECEIVED, State.ACCEPTED, State.REJECTED)
+    TRANSITIONS = {
+        State.REQUESTED: {State.RECEIVED, State.ACCEPTED, State.CANCELLED},
+        State.RECEIVED: {State.ACCEPTED, State.REJECTED, State.CANCELLED},
+        State.REJECTED: {State.RECEIVED, State.ACCEPTED, State.CANCELLED},
+        # A renewal: asked for again, or the provider sends it from their renewal to-do.
+        State.ACCEPTED: {State.REQUESTED, State.RECEIVED, State.CANCELLED},
+        State.CANCELLED: set(),
+    }
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="credentials")
+    # PROTECT: a client's files are never deleted with it (workflows/credentials.py).
+    profile = models.ForeignKey(Profile, on_delete=models.PROTECT, related_name="credentials")
+    kind = models.ForeignKey(CredentialKind, on_delete=models.PROTECT, related_name="+")
+    number = models.CharField(max_length=60, blank=True)
+    state_code = models.CharField("state", max_length=2, blank=True)
+    issuer = models.CharField(max_length=200, blank=True)
+    issued_on = models.DateField(null=True, blank=True)
+    expires_on = models.DateField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.REQUESTED)
+    # What staff asked for, by when, and why the last upload was refused.
+    request_note = models.CharField(max_length=300, blank=True)
+    due_on = models.DateField(null=True, blank=True)
+    rejection_reason = models.CharField(max_length=300, blank=True)
+    # The clock now (workflows.credentials.clock_of): the caseload, the stuck report and the
+    # calendar read it.
+    deadline = models.DateTimeField(null=True, blank=True)
+    # For a wet-signed certification statement: the round it belongs to.
+    signature_round = models.ForeignKey(
+        SignatureRound, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    state_entered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["kind__name", "state_code", "pk"]
+        indexes = [
+            models.Index(
+                fields=["deadline"],
+                condition=models.Q(
+                    state__in=["requested", "received", "accepted", "rejected"],
+                    deadline__isnull=False,
+                ),
+                name="wf_credential_due",
+            ),
+            models.Index(
+                fields=["firm", "deadline"],
+                condition=models.Q(
+                    state__in=["requested", "received", "accepted", "rejected"],
+                    deadline__isnull=False,
+                ),
+                name="wf_credential_open",
+            ),
+        ]
+
+    def __str__(self):
+        details = " ".join(part for part in (self.state_code, self.number) if part)
+        return f"{self.kind.name} {details}".strip()
+
+    @property
+    def is_owed(self) -> bool:
+        return self.state in self.OWED_STATES
+
+    @property
+    def what(self) -> str:
+        """The credential inside a sentence: "state license (TX)", "malpractice certificate
+        of insurance"."""
+        name = self.kind.name
+        where = f" ({self.state_code})" if self.state_code else ""
+        return f"{name[0].lower()}{name[1:]}{where}"
+
+
+class CredentialFile(models.Model):
+    """One version of a credential's document. Never overwritten, never deleted with its
+    client: the stored name is generated, never the uploader's."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="+")
+    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="files")
+    version = models.PositiveSmallIntegerField()
+    file = models.FileField(storage=credential_storage, max_length=200)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["credential", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["credential", "version"], name="wf_credential_file_version"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Version {self.version}"
+
+
+class CalendarFeed(models.Model):
+    """A person's secret calendar address in one firm: their deadlines as an iCalendar
+    feed. Rotating it replaces the token; the old address stops working at once."""
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["firm", "user"], name="wf_calendar_feed_per_member"),
+        ]
+
+    def __str__(self):
+        return f"Calendar feed of {self.user}"

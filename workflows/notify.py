@@ -16,8 +16,15 @@ from notifications.outbox import Message, cancel, reopen, schedule
 from portal.models import Membership, Role, User, parse_day_list
 
 from . import steps
-from .deadlines import days_left
-from .models import AccessGrant, DevelopmentRequest, Enrollment, SignatureRound, Signer
+from .deadlines import days_left, end_of_day
+from .models import (
+    AccessGrant,
+    Credential,
+    DevelopmentRequest,
+    Enrollment,
+    SignatureRound,
+    Signer,
+)
 from .rules import Party, Step, grant_step, may_do
 
 GRANT_REMINDER_KINDS = ["grant.reminder", "grant.staff_alert"]
@@ -1034,4 +1041,270 @@ def ia_regain_claimed(client: Client, party: Party) -> None:
                 ],
             },
         )
+    )
+
+
+# --- credentials ----------------------------------------------------------------------
+
+CREDENTIAL_REQUEST_KINDS = ["credential.reminder"]
+# A revalidation's due-date alerts (workflows/revalidation.py): they stop when it closes.
+REVALIDATION_ALERT_KINDS = ["revalidation.due_alert", "revalidation.due_today"]
+CREDENTIAL_EXPIRY_KINDS = [
+    "credential.expiry_reminder",
+    "credential.expiry_alert",
+    "credential.expired",
+]
+
+
+def _credential_context(credential: Credential, *, headline, lines, step_list=None):
+    context = {
+        "subject": headline,
+        "headline": headline,
+        "lines": lines,
+        "profile": credential.profile.label,
+    }
+    if step_list:
+        context["steps"] = step_list
+    if credential.deadline:
+        context["deadline"] = credential.deadline
+    return context
+
+
+def credential_requested(credential: Credential) -> None:
+    """The provider's side is asked for a document: told at once, reminded before it is due
+    on the firm's cadence; the staff side hears when it arrives."""
+    profile = credential.profile
+    client = _client_with_people(profile.client_id)
+    firm = client.firm
+    now = timezone.now()
+    what = credential.what
+    due = end_of_day(firm, credential.due_on)
+    is_caqh = not credential.kind.needs_file
+    step_list = (
+        steps.reattest_caqh(caqh_id=credential.number, due=_long_date(firm, due))
+        if is_caqh
+        else steps.upload_document(what=what, note=credential.request_note)
+    )
+    people = provider_side(client, Step.UPLOAD_DOCUMENT, profile)
+    asked = "re-attest your CAQH ProView profile" if is_caqh else f"send your {what}"
+    stamp = f"{credential.state_entered_at:%Y%m%d%H%M%S}"
+    messages = [
+        _message(
+            client,
+            credential,
+            kind="credential.requested",
+            step=f"request-{stamp}",
+            due=now,
+            to=person,
+            context=_credential_context(
+                credential,
+                headline=f"{firm.name} asks you to {asked}",
+                lines=[f"Please {asked} by {_long_date(firm, due)}."],
+                step_list=step_list,
+            ),
+        )
+        for person in people
+    ]
+    for days in parse_day_list(firm.document_reminder_days):
+        moment = civil_before(firm, due, days)
+        if moment < now:
+            continue
+        messages += [
+            _message(
+                client,
+                credential,
+                kind="credential.reminder",
+                step=f"before-{days}-{credential.due_on}",
+                due=moment,
+                to=person,
+                context=_credential_context(
+                    credential,
+                    headline=f"Reminder: please {asked}",
+                    lines=[
+                        f"It is due by {_long_date(firm, due)} "
+                        f"({days} day{'s' if days != 1 else ''} left)."
+                    ],
+                    step_list=step_list,
+                ),
+            )
+            for person in people
+        ]
+    schedule(messages)
+
+
+def credential_received(credential: Credential, *, by: str) -> None:
+    """A document arrived (or the provider says they re-attested): the staff side reviews it;
+    the provider's reminders stop."""
+    cancel(
+        subject_type="credential",
+        subject_ids=[str(credential.public_id)],
+        kinds=CREDENTIAL_REQUEST_KINDS,
+    )
+    if not by:
+        return  # staff uploaded it themselves
+    client = _client_with_people(credential.profile.client_id)
+    what = credential.what
+    schedule(
+        _staff_message(
+            client,
+            credential,
+            kind="credential.received",
+            step=f"received-{timezone.now():%Y%m%d%H%M%S}",
+            due=timezone.now(),
+            context={
+                "subject": f"Review: {client.display_name} sent their {what}",
+                "headline": f"{by} sent the {what}",
+                "lines": [
+                    "Open it, check it, and accept it with the dates on it, or reject it "
+                    "saying why (the provider is asked again)."
+                ],
+            },
+        )
+    )
+
+
+def credential_rejected(credential: Credential) -> None:
+    """What arrived was refused: the provider's side hears why, and is reminded again."""
+    profile = credential.profile
+    client = _client_with_people(profile.client_id)
+    firm = client.firm
+    what = credential.what
+    due = end_of_day(firm, credential.due_on)
+    step_list = steps.upload_document(
+        what=what, note=credential.request_note, reason=credential.rejection_reason
+    )
+    messages = [
+        _message(
+            client,
+            credential,
+            kind="credential.rejected",
+            step=f"rejected-{credential.state_entered_at:%Y%m%d%H%M%S}",
+            due=timezone.now(),
+            to=person,
+            context=_credential_context(
+                credential,
+                headline=f"We could not accept your {what}",
+                lines=[
+                    f"The reason: {credential.rejection_reason}",
+                    f"Please send it again by {_long_date(firm, due)}.",
+                ],
+                step_list=step_list,
+            ),
+        )
+        for person in provider_side(client, Step.UPLOAD_DOCUMENT, profile)
+    ]
+    schedule(messages)
+    reopen(
+        subject_type="credential",
+        subject_id=str(credential.public_id),
+        kinds=CREDENTIAL_REQUEST_KINDS,
+    )
+
+
+def credential_on_file(credential: Credential, *, previous_expiry=None) -> None:
+    """Accepted with its dates: the request's reminders stop, and the expiry's are scheduled
+    on the firm's cadence (the provider's renewal reminders, the staff side's alerts, and an
+    alert on the day it expires). A new expiry replaces the old one's."""
+    cancel(
+        subject_type="credential",
+        subject_ids=[str(credential.public_id)],
+        kinds=CREDENTIAL_REQUEST_KINDS,
+    )
+    if previous_expiry == credential.expires_on and previous_expiry is not None:
+        return  # the same expiry: its reminders are scheduled already
+    cancel(
+        subject_type="credential",
+        subject_ids=[str(credential.public_id)],
+        kinds=CREDENTIAL_EXPIRY_KINDS,
+    )
+    if credential.expires_on is None:
+        return
+    schedule(expiry_messages(credential))
+
+
+def expiry_messages(credential: Credential, *, now=None, admins=None) -> list[Message]:
+    """The messages before one expiry (keys carry the expiry date: a renewal's are new)."""
+    profile = credential.profile
+    client = profile.client
+    firm = client.firm
+    now = now or timezone.now()
+    expiry = end_of_day(firm, credential.expires_on)
+    what = credential.what
+    is_caqh = not credential.kind.needs_file
+    on = _long_date(firm, expiry)
+    people = provider_side(client, Step.UPLOAD_DOCUMENT, profile)
+    # The expiry, and the minute it was recorded: a new expiry has new messages, and one set
+    # back to an earlier date gets its (cancelled) reminders again. At most 32 characters.
+    stamp = f"{credential.expires_on}-{now:%y%m%d%H%M}"
+    messages = []
+    for days in parse_day_list(firm.credential_reminder_days):
+        moment = civil_before(firm, expiry, days)
+        if moment < now:
+            continue
+        left = f"{days} day{'s' if days != 1 else ''}"
+        if is_caqh:
+            headline = f"Re-attest your CAQH ProView profile by {on}"
+            step_list = steps.reattest_caqh(caqh_id=credential.number, due=on)
+        else:
+            headline = f"Your {what} expires on {on}"
+            step_list = steps.upload_document(what=what, renewal=True)
+        messages += [
+            _message(
+                client,
+                credential,
+                kind="credential.expiry_reminder",
+                step=f"before-{days}-{stamp}",
+                due=moment,
+                to=person,
+                context=_credential_context(
+                    credential,
+                    headline=headline,
+                    lines=[f"{left} left. Send us the renewed one as soon as you have it."]
+                    if not is_caqh
+                    else [f"{left} left. Health plans stop using a profile not re-attested."],
+                    step_list=step_list,
+                ),
+            )
+            for person in people
+        ]
+        messages += _staff_message(
+            client,
+            credential,
+            kind="credential.expiry_alert",
+            step=f"before-{days}-{stamp}",
+            due=moment,
+            admins=admins,
+            context={
+                "subject": f"{client.display_name}: {what} expires in {left}",
+                "headline": f"A credential expires on {on}",
+                "lines": [
+                    f"{client.display_name}'s {what} ({profile.label}) expires on {on}.",
+                    "The provider is reminded too; record the renewed one when it arrives.",
+                ],
+            },
+        )
+    messages += _staff_message(
+        client,
+        credential,
+        kind="credential.expired",
+        step=f"expired-{stamp}",
+        due=max(expiry, now),
+        admins=admins,
+        context={
+            "subject": f"Expired: {client.display_name}'s {what}",
+            "headline": f"{client.display_name}'s {what} expired today",
+            "lines": [
+                f"It ended on {on}. Until the renewed one is on file, the provider's "
+                "enrollments and contracts that rely on it are at risk."
+            ],
+        },
+    )
+    return messages
+
+
+def credential_stopped(credential: Credential) -> None:
+    cancel(
+        subject_type="credential",
+        subject_ids=[str(credential.public_id)],
+        kinds=CREDENTIAL_REQUEST_KINDS + CREDENTIAL_EXPIRY_KINDS,
     )

@@ -27,6 +27,8 @@ class Step(StrEnum):
     SIGN = "sign"
     ANSWER_DEVELOPMENT = "answer_development"
     REGAIN_CONTROL = "regain_control"
+    UPLOAD_DOCUMENT = "upload_document"
+    REATTEST_CAQH = "reattest_caqh"
     # bandit: a step name, not a secret
     RESET_PASSWORD = "reset_password"  # noqa: S105  # nosec B105
 
@@ -57,9 +59,10 @@ def roles_allowed(step: Step, profile: Profile, requested_role: str = "") -> fro
         return frozenset({AO, AM})
     if step == Step.ADD_STAFF:
         return frozenset({AO}) if requested_role == AM else frozenset({AO, AM})
-    if step == Step.ANSWER_DEVELOPMENT:
-        # Gathering what the contractor asks for is office work; a signature it needs is
-        # asked as a signature round.
+    if step in (Step.ANSWER_DEVELOPMENT, Step.UPLOAD_DOCUMENT, Step.REATTEST_CAQH):
+        # Gathering what the contractor asks for, sending a document and re-attesting in
+        # CAQH (which lets a practice manager attest) are office work; a signature is asked
+        # as a signature round.
         return frozenset({AO, AM})
     return frozenset()  # resetting the provider's own I&A password
 
@@ -81,6 +84,8 @@ def refusal(step: Step, profile: Profile, requested_role: str, provider_name: st
         return f"A Staff End User cannot grant access. Ask {provider_name}."
     if step == Step.ANSWER_DEVELOPMENT:
         return f"A Staff End User cannot answer the contractor's request. Ask {provider_name}."
+    if step in (Step.UPLOAD_DOCUMENT, Step.REATTEST_CAQH):
+        return f"Your role on this profile does not cover its credentials. Ask {provider_name}."
     return f"Only the provider can do this with their own I&A account. Ask {provider_name}."
 
 

@@ -21,7 +21,16 @@ from django.utils import timezone
 from clients.models import NO_DEADLINE, Client, Delegate, DelegateRole, Official, Profile
 from portal.models import Membership
 
-from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound, Signer
+from .deadlines import status_of
+from .models import (
+    AccessGrant,
+    Credential,
+    DevelopmentRequest,
+    Enrollment,
+    Holder,
+    SignatureRound,
+    Signer,
+)
 
 PAGE_SIZE = 25
 
@@ -35,6 +44,9 @@ STAGES = {
     "in_development": "Enrollment: in development",
     "reconsideration": "Denied: reconsideration window open",
     "rejected": "Rejected: to resubmit corrected",
+    "revalidation": "Revalidation: due date set",
+    "credential_expiring": "Credential: expiring or expired",
+    "document_requested": "Document: requested or to review",
 }
 
 
@@ -74,7 +86,24 @@ STAGE_FILTERS = {
     "rejected": lambda: Exists(
         Enrollment.objects.filter(profile__client=OuterRef("pk"), state=Enrollment.State.REJECTED)
     ),
+    "revalidation": lambda: Exists(_open_enrollments(deadline__isnull=False)),
+    "credential_expiring": lambda: Exists(
+        _credentials(
+            state=Credential.State.ACCEPTED,
+            deadline__lte=timezone.now() + timedelta(days=CREDENTIAL_FILTER_DAYS),
+        )
+    ),
+    "document_requested": lambda: Exists(
+        _credentials(state__in=[*Credential.OWED_STATES, Credential.State.RECEIVED])
+    ),
 }
+
+# "Expiring" on the caseload filter: within the stuck report's default month.
+CREDENTIAL_FILTER_DAYS = 30
+
+
+def _credentials(**lookup):
+    return Credential.objects.filter(profile__client=OuterRef("pk"), **lookup)
 
 
 def _open_development(**lookup):
@@ -97,6 +126,7 @@ HOLDER_FILTERS = {
         | STAGE_FILTERS["signature_pending"]()
         | Exists(_open_enrollments(holder=Holder.PROVIDER))
         | Exists(_open_development(holder=Holder.PROVIDER, state=DevelopmentRequest.State.OPEN))
+        | Exists(_credentials(state__in=Credential.OWED_STATES))
     ),
     Holder.FIRM: lambda: (
         STAGE_FILTERS["verify"]()
@@ -105,6 +135,7 @@ HOLDER_FILTERS = {
         | Exists(_open_development(holder=Holder.FIRM))
         | Exists(_reconsideration_open())
         | STAGE_FILTERS["rejected"]()
+        | Exists(_credentials(state=Credential.State.RECEIVED))
     ),
     Holder.CMS: lambda: (
         Exists(_open_enrollments(holder=Holder.CMS))
@@ -128,10 +159,12 @@ def soonest_open_deadline(
     rounds=SignatureRound,
     developments=DevelopmentRequest,
     enrollments=Enrollment,
+    credentials=Credential,
 ) -> Least:
     """Each client's soonest open clock (an access request's, a signature round's, a
-    development response's, a denial's reconsideration window), or NO_DEADLINE: the value
-    Client.next_deadline keeps. The models can be a migration's."""
+    development response's, a denial's reconsideration window, a revalidation's due date, a
+    credential's request or expiry), or NO_DEADLINE: the value Client.next_deadline keeps.
+    The models can be a migration's."""
     grant_deadline = Subquery(
         grants.objects.filter(
             profile__client=OuterRef("pk"),
@@ -167,12 +200,34 @@ def soonest_open_deadline(
         .values("reconsideration_deadline")[:1],
         output_field=DateTimeField(),
     )
+    revalidation_deadline = Subquery(
+        enrollments.objects.filter(
+            profile__client=OuterRef("pk"),
+            state__in=Enrollment.OPEN_STATES,
+            deadline__isnull=False,
+        )
+        .order_by("deadline")
+        .values("deadline")[:1],
+        output_field=DateTimeField(),
+    )
+    credential_deadline = Subquery(
+        credentials.objects.filter(
+            profile__client=OuterRef("pk"),
+            state__in=Credential.LIVE_STATES,
+            deadline__isnull=False,
+        )
+        .order_by("deadline")
+        .values("deadline")[:1],
+        output_field=DateTimeField(),
+    )
     none = Value(NO_DEADLINE, output_field=DateTimeField())
     return Least(
         Coalesce(grant_deadline, none),
         Coalesce(round_deadline, none),
         Coalesce(development_deadline, none),
         Coalesce(reconsideration_deadline, none),
+        Coalesce(revalidation_deadline, none),
+        Coalesce(credential_deadline, none),
     )
 
 
@@ -231,6 +286,7 @@ def row_prefetches() -> list[Prefetch]:
                     ),
                     to_attr="open_enrollments",
                 ),
+                live_credentials_prefetch(),
             ),
         )
     ]
@@ -388,11 +444,41 @@ def open_items(client: Client) -> list[OpenItem]:
                         label=f"{enrollment.get_kind_display()} · {profile.label}",
                         state=enrollment.get_state_display(),
                         holder=enrollment.get_holder_display(),
-                        deadline=None,
+                        deadline=enrollment.deadline,  # a revalidation's due date
                         since=enrollment.state_entered_at,
                     )
                 )
+        items += _credential_items(client, profile)
     items.sort(key=lambda item: (item.deadline is None, item.deadline or NO_DEADLINE))
+    return items
+
+
+# Credentials the caseload row shows: what the provider owes or sent, and one near or past
+# its expiry (on file and far from it: nothing to do).
+CREDENTIAL_ITEM_STATUSES = {
+    "requested": Holder.PROVIDER,
+    "rejected": Holder.PROVIDER,
+    "received": Holder.FIRM,
+    "expiring": Holder.PROVIDER,
+    "expired": Holder.PROVIDER,
+}
+
+
+def _credential_items(client: Client, profile: Profile) -> list[OpenItem]:
+    items = []
+    for credential in profile.live_credentials:
+        status, label = status_of(credential, client.firm)
+        if status not in CREDENTIAL_ITEM_STATUSES:
+            continue
+        items.append(
+            OpenItem(
+                label=f"{credential} · {profile.label}",
+                state=label,
+                holder=CREDENTIAL_ITEM_STATUSES[status].label,
+                deadline=credential.deadline,
+                since=credential.state_entered_at,
+            )
+        )
     return items
 
 
@@ -405,6 +491,15 @@ def access_summary(client: Client) -> tuple[int, int]:
         if any(g.state == AccessGrant.State.ACTIVE for g in profile.live_grants)
     )
     return connected, len(profiles)
+
+
+def live_credentials_prefetch(to_attr: str = "live_credentials") -> Prefetch:
+    """A profile's credentials that are not cancelled, with their kind."""
+    return Prefetch(
+        "credentials",
+        queryset=Credential.objects.filter(state__in=Credential.LIVE_STATES).select_related("kind"),
+        to_attr=to_attr,
+    )
 
 
 def signer_prefetch() -> Prefetch:
@@ -456,6 +551,7 @@ def client_with_history(enrollment_order: str = "-created_at") -> QuerySet:
                     ),
                     to_attr="all_enrollments",
                 ),
+                live_credentials_prefetch(),
             ),
         ),
         Prefetch(
@@ -467,3 +563,31 @@ def client_with_history(enrollment_order: str = "-created_at") -> QuerySet:
             ),
         ),
     )
+
+
+@dataclass
+class CredentialRow:
+    """A credential as the client page and the status report list it."""
+
+    credential: Credential
+    profile: Profile
+    status: str  # requested, received, accepted, rejected, expiring, expired
+    status_label: str
+
+
+def credential_rows(profiles, firm, *, now: datetime | None = None) -> list[CredentialRow]:
+    """From the prefetched `live_credentials`: the client's credentials, soonest clock first
+    (those without one last, by name)."""
+    rows = [
+        CredentialRow(credential, profile, *status_of(credential, firm, now))
+        for profile in profiles
+        for credential in profile.live_credentials
+    ]
+    rows.sort(
+        key=lambda row: (
+            row.credential.deadline is None,
+            row.credential.deadline or NO_DEADLINE,
+            row.credential.kind.name,
+        )
+    )
+    return rows

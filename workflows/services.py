@@ -27,7 +27,15 @@ from .deadlines import (
     signature_deadline,
 )
 from .errors import NotAllowed, TransitionError
-from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound, Signer
+from .models import (
+    AccessGrant,
+    Credential,
+    DevelopmentRequest,
+    Enrollment,
+    Holder,
+    SignatureRound,
+    Signer,
+)
 from .rules import (
     UNDO_WINDOW,
     Party,
@@ -49,7 +57,7 @@ def _client_of(obj) -> Client:
     profile = (
         obj.enrollment.profile
         if isinstance(obj, SignatureRound | DevelopmentRequest)
-        else obj.profile
+        else obj.profile  # access grants, enrollments, credentials
     )
     return profile.client
 
@@ -89,6 +97,7 @@ def _lock(obj):
             "signature_round__enrollment__profile__organization",
         ),
         Enrollment: ("firm", "profile__client", "profile__organization"),
+        Credential: ("firm", "kind", "profile__client", "profile__organization"),
     }[type(obj)]
     return type(obj).objects.select_for_update(of=("self",)).select_related(*related).get(pk=obj.pk)
 
@@ -518,7 +527,13 @@ def enrollment_create(
 
 
 def _close_open_work(enrollment: Enrollment, *, actor: User, because: str) -> None:
-    """An outcome ends the application's open signature rounds and development requests."""
+    """An outcome ends the application's open signature rounds and development requests,
+    and a revalidation's due-date alerts."""
+    outbox.cancel(
+        subject_type="enrollment",
+        subject_ids=[str(enrollment.public_id)],
+        kinds=notify.REVALIDATION_ALERT_KINDS,
+    )
     for open_round in enrollment.rounds.filter(state__in=SignatureRound.OPEN_STATES):
         notify.round_waiting_stopped(open_round)
         _move(

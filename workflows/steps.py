@@ -15,6 +15,8 @@ TITLES = {
     Step.ANSWER_DEVELOPMENT: "Send what the Medicare contractor asked for",
     Step.REGAIN_CONTROL: "Regain control of your I&A account",
     Step.RESET_PASSWORD: "Reset your I&A password",
+    Step.UPLOAD_DOCUMENT: "Upload a document",
+    Step.REATTEST_CAQH: "Re-attest your CAQH ProView profile",
 }
 
 
@@ -178,4 +180,32 @@ def reset_password() -> list[str]:
         "one letter, one number and one special character, not starting with a number",
         "Only some special characters are accepted: if one is refused, try another",
         "Save it in a password manager, then press “I've done this”",
+    ]
+
+
+def upload_document(*, what: str, note: str = "", reason: str = "", renewal: bool = False):
+    lines = []
+    if reason:
+        lines.append(f"We could not accept the last upload: {reason}")
+    if renewal:
+        lines.append(f"Your {what} expires soon: we need the renewed one")
+    lines.append(note or f"Upload your current {what}")
+    lines += [
+        "On a phone, take a clear photo of every page (flat, in good light) or choose the PDF; "
+        "on a computer, choose the PDF or a scan",
+        "A PDF or a photo (JPEG, PNG or HEIC) up to your firm's size limit",
+        "We review it and tell you if anything is missing",
+    ]
+    return lines
+
+
+def reattest_caqh(*, caqh_id: str = "", due: str = "") -> list[str]:
+    login = f" (CAQH Provider ID {caqh_id})" if caqh_id else ""
+    return [
+        f"Log in to CAQH ProView{login}",
+        "Review each section, update anything that changed (addresses, insurance, "
+        "hospital privileges) and upload any expired document",
+        "Choose “Attest” and confirm: health plans stop using a profile not re-attested "
+        "every 120 days" + (f"; this one is due by {due}" if due else ""),
+        "When you have attested, press “I've done this”: we record the new date",
     ]

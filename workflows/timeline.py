@@ -9,7 +9,14 @@ from datetime import date, datetime
 
 from portal.models import AuditEvent
 
-from .models import AccessGrant, DevelopmentRequest, Enrollment, SignatureRound, Signer
+from .models import (
+    AccessGrant,
+    Credential,
+    DevelopmentRequest,
+    Enrollment,
+    SignatureRound,
+    Signer,
+)
 
 # The state labels of each audited model, to say "submitted" rather than "submitted".
 STATE_LABELS = {
@@ -18,6 +25,7 @@ STATE_LABELS = {
     "workflows.signatureround": dict(SignatureRound.State.choices),
     "workflows.signer": dict(Signer.State.choices),
     "workflows.developmentrequest": dict(DevelopmentRequest.State.choices),
+    "workflows.credential": dict(Credential.State.choices),
 }
 
 # {actor}: who did it; {target}: what it was about, as the event named it; {to}: the state
@@ -74,6 +82,16 @@ SENTENCES = {
     "development.answered": "{actor} sent the response to {target}{on}",
     "development.cancelled": "{actor} cancelled {target}",
     "development.claim_undone": "{actor} took back “I've done this” ({target})",
+    "enrollment.revalidation_due": "{actor} recorded the revalidation due date of {target}",
+    # A firm-wide import (no client of its own): on no client's timeline, named for the test.
+    "revalidations.imported": "{actor} imported CMS's revalidation due dates",
+    "credential.added": "{actor} recorded {target} on file",
+    "credential.requested": "{actor} asked the provider for {target}",
+    "credential.uploaded": "{actor} sent {target}",
+    "credential.provider_says_done": "{actor} said {target} is done",
+    "credential.accepted": "{actor} accepted {target}",
+    "credential.rejected": "{actor} rejected {target}",
+    "credential.cancelled": "{actor} marked {target} no longer needed",
 }
 
 

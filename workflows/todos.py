@@ -14,8 +14,16 @@ from django.utils import timezone
 from clients.models import Client, CMSRole, Delegate, DelegateRole, IAController, Profile
 
 from . import steps
-from .deadlines import days_left
-from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound, Signer
+from .deadlines import days_left, renewal_horizon
+from .models import (
+    AccessGrant,
+    Credential,
+    DevelopmentRequest,
+    Enrollment,
+    Holder,
+    SignatureRound,
+    Signer,
+)
 from .rules import (
     UNDO_WINDOW,
     Party,
@@ -27,7 +35,7 @@ from .rules import (
     roles_allowed,
     signer_refusal,
 )
-from .selectors import signer_prefetch
+from .selectors import live_credentials_prefetch, signer_prefetch
 
 
 @dataclass
@@ -46,6 +54,7 @@ class Todo:
     signature_round: SignatureRound | None = None
     signer: Signer | None = None
     development: DevelopmentRequest | None = None
+    credential: Credential | None = None
     person_step: str = ""  # a step about the provider's own I&A login ("ia-regain"...)
     notes: list[str] = field(default_factory=list)  # "good to know", under the steps
     undo_until: datetime | None = None  # "I've done this" may be taken back until then
@@ -56,7 +65,7 @@ class Todo:
     def object_public_id(self):
         if self.person_step:
             return self.profile.client.public_id
-        obj = self.grant or self.signer or self.development
+        obj = self.grant or self.signer or self.development or self.credential
         return obj.public_id if obj else None
 
     @property
@@ -68,7 +77,14 @@ class Todo:
             return "signer"
         if self.development:
             return "development"
+        if self.credential:
+            return "credential"
         return self.person_step
+
+    @property
+    def takes_upload(self) -> bool:
+        """Done by uploading the document (not by "I've done this")."""
+        return self.credential is not None and self.credential.kind.needs_file
 
 
 def party_for(user, client: Client) -> Party | None:
@@ -125,6 +141,7 @@ def client_queryset_for_todos():
                     ),
                     to_attr="open_enrollments",
                 ),
+                live_credentials_prefetch(),
             ),
         ),
         Prefetch(
@@ -256,10 +273,59 @@ def todos_for(client: Client, party: Party | None, *, now: datetime | None = Non
                         claimed=request.state == DevelopmentRequest.State.PROVIDER_SAYS_DONE,
                     )
                 )
+    for profile in client.profiles.all():
+        todos += _credential_todos(client, profile, make, now)
     for todo in todos:
         claim = todo.grant or todo.signer or todo.development
         if todo.claimed and todo.can_act and claim is not None:
             until = claim.state_entered_at + UNDO_WINDOW
             todo.undo_until = until if until > now else None
     todos.sort(key=lambda todo: (todo.claimed, todo.deadline is None, todo.deadline or now))
+    return todos
+
+
+def _credential_todos(client: Client, profile: Profile, make, now: datetime) -> list[Todo]:
+    """A document asked for (or refused, with why), a credential to renew before it expires,
+    a CAQH re-attestation due; one being reviewed waits with the credentialer."""
+    firm = client.firm
+    horizon = renewal_horizon(firm)
+    todos = []
+    for credential in profile.live_credentials:
+        renewal = credential.state == Credential.State.ACCEPTED
+        if renewal and (
+            credential.deadline is None or days_left(firm, credential.deadline, now) > horizon
+        ):
+            continue
+        what = credential.what
+        is_caqh = not credential.kind.needs_file
+        due = credential.deadline
+        if is_caqh:
+            step = Step.REATTEST_CAQH
+            step_list = steps.reattest_caqh(
+                caqh_id=credential.number,
+                due=f"{due.astimezone(firm.zone):%A, %B %-d}" if due else "",
+            )
+            title = steps.TITLES[step]
+        else:
+            step = Step.UPLOAD_DOCUMENT
+            step_list = steps.upload_document(
+                what=what,
+                note="" if renewal else credential.request_note,
+                reason=credential.rejection_reason
+                if credential.state == Credential.State.REJECTED
+                else "",
+                renewal=renewal,
+            )
+            title = f"{'Renew: upload' if renewal else 'Upload'} your {what}"
+        todo = make(
+            step,
+            profile,
+            step_list,
+            deadline=due,
+            days_left=days_left(firm, due, now) if due else None,
+            credential=credential,
+            claimed=credential.state == Credential.State.RECEIVED,
+        )
+        todo.title = title
+        todos.append(todo)
     return todos

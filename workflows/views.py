@@ -13,7 +13,7 @@ from portal.access import firm_member_required, get_for_firm, member_required
 from portal.feedback import attempt, form_errors
 from portal.models import Membership, Role
 
-from . import services
+from . import credentials, services
 from .forms import (
     CaseloadFilterForm,
     ChangeStateForm,
@@ -26,7 +26,15 @@ from .forms import (
     ReasonForm,
     RoundForm,
 )
-from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound, Signer
+from .models import (
+    AccessGrant,
+    Credential,
+    DevelopmentRequest,
+    Enrollment,
+    Holder,
+    SignatureRound,
+    Signer,
+)
 from .selectors import STAGES, access_summary, caseload, caseload_matching, open_items
 from .todos import client_queryset_for_todos, party_for, todos_for
 
@@ -482,6 +490,14 @@ DONE_KINDS = {
         "enrollment__profile__client",
         lambda step, party, actor: services.development_claim_done(
             request=step, party=party, actor=actor
+        ),
+    ),
+    # A CAQH re-attestation (a document is uploaded instead: credential_views.todo_upload).
+    "credential": (
+        Credential.objects.select_related("kind", "profile__client"),
+        "profile__client",
+        lambda step, party, actor: credentials.credential_claim_attested(
+            credential=step, party=party, actor=actor
         ),
     ),
 }

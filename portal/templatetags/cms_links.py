@@ -12,10 +12,13 @@ register = template.Library()
 
 IA_LOGIN_URL = "https://nppes.cms.hhs.gov/IAWeb/login.do"
 PECOS_LOGIN_URL = "https://pecos.cms.hhs.gov/pecos/login.do"
+# Not CMS, but where a provider's CAQH re-attestation starts (CAQH's provider login).
+CAQH_PROVIEW_URL = "https://proview.caqh.org/"
 # The words of a step that name where it starts, and that page.
 CMS_PAGES = {
     "Log into the CMS Identity & Access (I&A) system": IA_LOGIN_URL,
     "Log into PECOS": PECOS_LOGIN_URL,
+    "Log in to CAQH ProView": CAQH_PROVIEW_URL,
 }
 
 

@@ -26,6 +26,7 @@ from reports.durations import stage_durations, weekly_trend
 from reports.reports import ReportFilters, stuck_report
 from reports.stuck import StuckRules
 from tests.audit_verbs import recorded_verbs
+from workflows import credentials, revalidation
 from workflows import services as workflow_services
 from workflows.models import AccessGrant, Enrollment, SignatureRound
 from workflows.services import grants_due_for_expiry
@@ -268,7 +269,7 @@ def test_reports_run_on_it(runs):
 
 
 def service_verbs() -> set[str]:
-    return recorded_verbs(workflow_services, client_services)
+    return recorded_verbs(workflow_services, client_services, credentials, revalidation)
 
 
 def test_every_service_verb_is_seeded_or_left_out_on_purpose():

@@ -23,6 +23,9 @@ def settings_data(firm, **changes):
         "grant_staff_alert_days": "21,28",
         "round_reminder_days": "2,5,10,15",
         "round_staff_alert_days": "7,15",
+        "credential_reminder_days": "90,60,30,14,7",
+        "document_reminder_days": "7,3,1",
+        "upload_max_mb": 20,
     }
     from reports.stuck import DEFAULTS
 

@@ -227,9 +227,9 @@ def test_report_query_budget_does_not_grow(
     browser.get(status_url(client))  # warm the session
     # session, user, membership (+firm, second factor, unread count), client (+firm,
     # assigned staff, portal account), profiles+organizations, grants, enrollments, rounds,
-    # signers, development requests, officials (when there are organizations), delegates,
-    # delegate roles, the audited read
-    with django_assert_max_num_queries(14):
+    # signers, development requests, officials (when there are organizations), credentials
+    # (+kinds, file counts), delegates, delegate roles, the audited read
+    with django_assert_max_num_queries(15):
         assert browser.get(status_url(client)).status_code == 200
 
 

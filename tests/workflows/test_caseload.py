@@ -135,8 +135,8 @@ def test_caseload_query_budget_does_not_grow(
     client.get(reverse("dashboard"))  # warm the session
     # session, user, membership (+firm, second factor, unread count), clients page (with
     # the deadline subqueries), profiles+organizations, live grants, open enrollments,
-    # open rounds, the staff list for the filter, the result count
-    with django_assert_num_queries(9):
+    # open rounds, live credentials (+kinds), the staff list for the filter, the result count
+    with django_assert_num_queries(10):
         assert client.get(reverse("dashboard")).status_code == 200
 
 
@@ -164,9 +164,10 @@ def test_client_page_query_budget_does_not_grow(
     client.get(reverse("client_detail", args=[rivera.public_id]))
     # session, user, membership (+firm, second factor, unread count), client (+firm, staff,
     # user), profiles+organizations, their officials, grants, enrollments+assignee, rounds,
-    # their signers, development requests, delegates, delegate roles+profiles,
-    # timeline+actors, staff choices, and the audited read
-    with django_assert_num_queries(16):
+    # their signers, development requests, credentials (+kinds, file counts), delegates,
+    # delegate roles+profiles, timeline+actors, staff choices, the firm's credential
+    # catalogue, and the audited read
+    with django_assert_num_queries(18):
         assert client.get(reverse("client_detail", args=[rivera.public_id])).status_code == 200
 
 

@@ -9,15 +9,18 @@ does not have (an "approve" in an add-staff request, a mailed paper in an e-sign
 
 import re
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from clients.models import Profile
 from notifications.models import Notification
 from tests.clients.factories import give_portal_account, make_client
 from workflows import services
+from workflows.credentials import DEFAULT_KINDS
 from workflows.models import AccessGrant, Enrollment, SignatureRound
 from workflows.rules import Party
 
@@ -38,6 +41,10 @@ PROVIDER_KINDS = {
     "enrollment.returned",
     "development.requested",
     "development.reminder",
+    "credential.requested",
+    "credential.reminder",
+    "credential.rejected",
+    "credential.expiry_reminder",
 }
 # Words a provider must not read for a method that has no such step.
 NOT_IN_METHOD = {
@@ -49,9 +56,19 @@ NOT_IN_METHOD = {
 }
 
 
+# Where workflows decide what to tell whom (the revalidation alerts live beside their import).
+MESSAGE_MODULES = ["notify.py", "revalidation.py"]
+
+
 def kinds_in_notify() -> set[str]:
-    source = (Path(settings.BASE_DIR) / "workflows" / "notify.py").read_text()
-    return set(re.findall(r'kind="([a-z_.]+)"', source))
+    return {
+        kind
+        for module in MESSAGE_MODULES
+        for kind in re.findall(
+            r'kind="([a-z_]+\.[a-z_.]+)"',
+            (Path(settings.BASE_DIR) / "workflows" / module).read_text(),
+        )
+    }
 
 
 def texts(row: Notification) -> list[str]:
@@ -172,6 +189,51 @@ def run_ia(rivera, staff, step, profile):
     return Notification.objects.filter(subject_type="client")
 
 
+def run_credential(rivera, staff, code, profile):
+    """A document asked for, sent from the provider's phone, refused with a reason, sent
+    again and accepted with its expiry (its reminders and alerts scheduled); a CAQH
+    re-attestation the provider says they made."""
+    from tests.workflows.documents import phone_photo
+    from workflows import credentials
+
+    kind = credentials.kind_for(rivera.firm, code)
+    credential = credentials.credential_request(
+        profile=profile, kind=kind, actor=staff, state_code="TX" if kind.has_state else ""
+    )
+    today = credential.created_at.astimezone(rivera.firm.zone).date()
+    if kind.needs_file:
+        send = partial(
+            credentials.credential_upload,
+            credential=credential,
+            actor=rivera.user,
+            party=provider(rivera),
+        )
+        send(upload=phone_photo())
+        credentials.credential_reject(
+            credential=credential, actor=staff, reason="The photo cuts off the policy dates"
+        )
+        send(upload=phone_photo())
+    else:
+        credentials.credential_claim_attested(
+            credential=credential, party=provider(rivera), actor=rivera.user
+        )
+    credentials.credential_accept(
+        credential=credential,
+        actor=staff,
+        issued_on=today,
+        expires_on=today + timedelta(days=400) if kind.expires else None,
+    )
+    return Notification.objects.filter(subject_type="credential")
+
+
+def run_revalidation(rivera, staff, step, profile):
+    from workflows.revalidation import revalidation_set_due
+
+    today = timezone.now().astimezone(rivera.firm.zone).date()
+    revalidation_set_due(profile=profile, due_on=today + timedelta(days=120), actor=staff)
+    return Notification.objects.filter(subject_type="enrollment", kind__startswith="revalidation")
+
+
 RUNS = {
     "ia": run_ia,
     "grant": run_grant,
@@ -179,6 +241,8 @@ RUNS = {
     "signers": run_signers,
     "outcome": run_outcome,
     "development": run_development,
+    "credential": run_credential,
+    "revalidation": run_revalidation,
 }
 SCENARIOS = [
     *[("grant", method) for method in AccessGrant.Method.values],
@@ -188,6 +252,8 @@ SCENARIOS = [
     ("signers", "reassignment"),
     ("signers", "initial"),
     ("ia", "regain"),
+    *[("credential", kind["code"].value) for kind in DEFAULT_KINDS],
+    ("revalidation", "due"),
 ]
 
 

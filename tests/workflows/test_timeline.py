@@ -8,6 +8,7 @@ from django.urls import reverse
 from clients import services as client_services
 from reports import status
 from tests.audit_verbs import recorded_verbs
+from workflows import credentials, revalidation
 from workflows import services as workflow_services
 from workflows.timeline import SENTENCES
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_every_verb_on_a_timeline_has_a_sentence():
-    verbs = recorded_verbs(workflow_services, client_services, status)
+    verbs = recorded_verbs(workflow_services, client_services, status, credentials, revalidation)
     assert {"grant.sent", "client.status_sent"} <= verbs  # the reader finds them
     assert verbs - set(SENTENCES) == set()
 

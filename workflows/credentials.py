@@ -1,0 +1,418 @@
+"""The credentials file: every change to a credential, one function per transition, and its
+clock.
+
+A credential's clock is the one deadline it keeps now (`clock_of`): while the provider owes
+it, the request's due date (or its expiry, if sooner); while it is on file or being reviewed,
+its expiry. The caseload's next deadline, the stuck report, the calendar feed and the
+reminders all read that one stored `Credential.deadline`: a clock like the access and
+signature clocks, not a parallel system.
+"""
+
+from datetime import date, timedelta
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from clients.models import Profile
+from portal.models import Firm, User
+
+from . import notify
+from .deadlines import clock_of, expiry_of
+from .errors import TransitionError
+from .files import check_upload, stored_name
+from .models import Credential, CredentialFile, CredentialKind, SignatureRound
+from .rules import Party, Step
+from .services import _ensure_may, _lock, _move, _record
+
+# The catalogue a firm starts with, and why each kind has what it has:
+# - a state license and a DEA registration are per state, numbered, and expire (licenses
+#   every one to three years, DEA every three);
+# - board certification and malpractice insurance have an issuer (the board, the carrier)
+#   and an end date (the certificate's "valid through", the policy period);
+# - a CV and a W-9 do not expire (a CV is refreshed at revalidation, a W-9 when the tax
+#   details change);
+# - CAQH ProView must be re-attested every 120 days (CAQH's rule): its "number" is the CAQH
+#   Provider ID, its date the last attestation, and it needs no file;
+# - the wet-signed certification statement of an "upload" signature round.
+# Medicare revalidation is not in the catalogue: it is an enrollment of kind revalidation,
+# with its due date on it (one place for that rule).
+CAQH_REATTEST_DAYS = 120
+DEFAULT_KINDS = [
+    {
+        "code": CredentialKind.Code.STATE_LICENSE,
+        "name": "State license",
+        "number_label": "License number",
+        "has_state": True,
+        "issuer_label": "Board",
+        "expires": True,
+    },
+    {
+        "code": CredentialKind.Code.DEA,
+        "name": "DEA registration",
+        "number_label": "DEA number",
+        "has_state": True,
+        "expires": True,
+    },
+    {
+        "code": CredentialKind.Code.BOARD,
+        "name": "Board certification",
+        "number_label": "Certificate number",
+        "issuer_label": "Board",
+        "expires": True,
+    },
+    {
+        "code": CredentialKind.Code.MALPRACTICE,
+        "name": "Malpractice certificate of insurance",
+        "number_label": "Policy number",
+        "issuer_label": "Carrier",
+        "expires": True,
+    },
+    {"code": CredentialKind.Code.CV, "name": "CV"},
+    {"code": CredentialKind.Code.W9, "name": "W-9"},
+    {
+        "code": CredentialKind.Code.CAQH,
+        "name": "CAQH ProView attestation",
+        "number_label": "CAQH Provider ID",
+        "renews_every_days": CAQH_REATTEST_DAYS,
+        "needs_file": False,
+    },
+    {
+        "code": CredentialKind.Code.CERTIFICATION_STATEMENT,
+        "name": "Signed certification statement",
+    },
+    {"code": CredentialKind.Code.OTHER, "name": "Other document"},
+]
+
+
+def catalogue(firm: Firm) -> list[CredentialKind]:
+    """The firm's credential kinds; a firm that has none yet gets the defaults (once)."""
+    kinds = list(CredentialKind.objects.filter(firm=firm, is_active=True))
+    if not kinds:
+        CredentialKind.objects.bulk_create(
+            [CredentialKind(firm=firm, **kind) for kind in DEFAULT_KINDS],
+            ignore_conflicts=True,
+        )
+        kinds = list(CredentialKind.objects.filter(firm=firm, is_active=True))
+    return kinds
+
+
+def kind_for(firm: Firm, code: str) -> CredentialKind:
+    return next(kind for kind in catalogue(firm) if kind.code == code)
+
+
+# --- the clock --------------------------------------------------------------------------
+
+
+def _set_clock(credential: Credential) -> None:
+    credential.deadline = clock_of(credential, credential.firm)
+    Credential.objects.filter(pk=credential.pk).update(deadline=credential.deadline)
+
+
+# --- checks -----------------------------------------------------------------------------
+
+
+def _details(kind: CredentialKind, *, number: str, state_code: str, issuer: str) -> dict:
+    state_code = state_code.strip().upper()
+    if kind.has_state and not state_code:
+        raise TransitionError(f"A {kind.name.lower()} is per state: choose its state.")
+    return {
+        "number": number.strip() if kind.number_label else "",
+        "state_code": state_code if kind.has_state else "",
+        "issuer": issuer.strip() if kind.issuer_label else "",
+    }
+
+
+def _dates(firm: Firm, kind: CredentialKind, *, issued_on, expires_on) -> dict:
+    today = timezone.now().astimezone(firm.zone).date()
+    if issued_on and issued_on > today:
+        raise TransitionError("The issue date is in the future: give the day on the document.")
+    if kind.renews_every_days and not issued_on:
+        raise TransitionError(f"Give the date of the last {kind.name.lower()}.")
+    if kind.expires and not expires_on:
+        raise TransitionError(
+            f"Give the expiry date printed on the {kind.name.lower()}: its reminders count from it."
+        )
+    if issued_on and expires_on and expires_on < issued_on:
+        raise TransitionError("The expiry date is before the issue date.")
+    return {
+        "issued_on": issued_on,
+        "expires_on": expiry_of(kind, issued_on=issued_on, expires_on=expires_on),
+    }
+
+
+def _due(firm: Firm, due_on: date | None) -> date:
+    today = timezone.now().astimezone(firm.zone).date()
+    if due_on is None:
+        return today + timedelta(days=14)
+    if due_on < today:
+        raise TransitionError("That due date has passed: give a day from today on.")
+    return due_on
+
+
+def _add_file(credential: Credential, upload, *, actor: User) -> CredentialFile:
+    checked = check_upload(upload, max_mb=credential.firm.upload_max_mb)
+    version = (credential.files.aggregate(n=Max("version"))["n"] or 0) + 1
+    row = CredentialFile(
+        firm=credential.firm,
+        credential=credential,
+        version=version,
+        content_type=checked.content_type,
+        size=checked.size,
+        sha256=checked.sha256,
+        uploaded_by=actor,
+    )
+    # Stored before the row commits: if the change then rolls back, the object is left
+    # unreferenced (private, never listed); a stored file is never overwritten or removed.
+    row.file.save(stored_name(credential.firm.public_id, checked.extension), checked.file, False)
+    row.save()
+    return row
+
+
+# --- the moves --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def credential_add(
+    *,
+    profile: Profile,
+    kind: CredentialKind,
+    actor: User,
+    number: str = "",
+    state_code: str = "",
+    issuer: str = "",
+    issued_on: date | None = None,
+    expires_on: date | None = None,
+    upload=None,
+) -> Credential:
+    """Staff record a credential they have (with its document, when the kind has one): on
+    file at once, its expiry reminders scheduled."""
+    firm = profile.firm
+    if kind.firm_id != firm.pk:
+        raise TransitionError("Choose a kind from your firm's catalogue.")
+    if kind.needs_file and upload is None:
+        raise TransitionError(f"Upload the {kind.name.lower()}: it is kept on file.")
+    credential = Credential.objects.create(
+        firm=firm,
+        profile=profile,
+        kind=kind,
+        state=Credential.State.ACCEPTED,
+        **_details(kind, number=number, state_code=state_code, issuer=issuer),
+        **_dates(firm, kind, issued_on=issued_on, expires_on=expires_on),
+    )
+    if upload is not None:
+        _add_file(credential, upload, actor=actor)
+    _set_clock(credential)
+    _record(
+        "credential.added",
+        credential,
+        actor=actor,
+        data={"to": credential.state, "kind": kind.name, "expires_on": _iso(credential.expires_on)},
+    )
+    notify.credential_on_file(credential)
+    return credential
+
+
+@transaction.atomic
+def credential_request(
+    *,
+    profile: Profile,
+    kind: CredentialKind,
+    actor: User,
+    note: str = "",
+    due_on: date | None = None,
+    state_code: str = "",
+    signature_round: SignatureRound | None = None,
+) -> Credential:
+    """Staff ask the provider for a document: a to-do on their side, due on `due_on` (two
+    weeks by default), reminded on the firm's cadence."""
+    firm = profile.firm
+    if kind.firm_id != firm.pk:
+        raise TransitionError("Choose a kind from your firm's catalogue.")
+    credential = Credential.objects.create(
+        firm=firm,
+        profile=profile,
+        kind=kind,
+        state=Credential.State.REQUESTED,
+        state_code=state_code.strip().upper() if kind.has_state else "",
+        request_note=note.strip()[:300],
+        due_on=_due(firm, due_on),
+        signature_round=signature_round,
+    )
+    _set_clock(credential)
+    _record(
+        "credential.requested",
+        credential,
+        actor=actor,
+        data={"to": credential.state, "kind": kind.name, "due_on": _iso(credential.due_on)},
+    )
+    notify.credential_requested(credential)
+    return credential
+
+
+@transaction.atomic
+def credential_request_renewal(
+    *, credential: Credential, actor: User, note: str = "", due_on: date | None = None
+) -> Credential:
+    """Staff ask for the renewed document of a credential on file."""
+    credential = _lock(credential)
+    credential = _move(
+        credential,
+        Credential.State.REQUESTED,
+        actor=actor,
+        verb="credential.requested",
+        action="ask for it again",
+        request_note=note.strip()[:300],
+        due_on=_due(credential.firm, due_on),
+        rejection_reason="",
+    )
+    _set_clock(credential)
+    notify.credential_requested(credential)
+    return credential
+
+
+def _ensure_party_may(credential: Credential, party: Party | None) -> None:
+    if party is not None:
+        step = Step.REATTEST_CAQH if not credential.kind.needs_file else Step.UPLOAD_DOCUMENT
+        _ensure_may(party, step, credential.profile)
+
+
+@transaction.atomic
+def credential_upload(
+    *, credential: Credential, upload, actor: User, party: Party | None = None
+) -> Credential:
+    """A new version of the document, from the provider's side (`party`) or from staff (None):
+    kept beside every earlier one, and waiting for review."""
+    credential = _lock(credential)
+    _ensure_party_may(credential, party)
+    if credential.state == Credential.State.CANCELLED:
+        raise TransitionError("This document is no longer needed; nothing was uploaded.")
+    if party is not None and credential.state == Credential.State.RECEIVED:
+        raise TransitionError("We already have a version of this waiting for review.")
+    row = _add_file(credential, upload, actor=actor)
+    if credential.state != Credential.State.RECEIVED:
+        credential = _move(
+            credential,
+            Credential.State.RECEIVED,
+            actor=actor,
+            verb="credential.uploaded",
+            action="upload it",
+            extra={"version": row.version},
+        )
+    else:
+        _record("credential.uploaded", credential, actor=actor, data={"version": row.version})
+    _set_clock(credential)
+    notify.credential_received(credential, by=party.name if party else "")
+    return credential
+
+
+@transaction.atomic
+def credential_claim_attested(*, credential: Credential, party: Party, actor: User):
+    """The provider's side says they re-attested in CAQH ProView: staff check and record the
+    new date."""
+    credential = _lock(credential)
+    _ensure_party_may(credential, party)
+    if credential.kind.needs_file:
+        raise TransitionError("This needs the document itself: upload it.")
+    credential = _move(
+        credential,
+        Credential.State.RECEIVED,
+        actor=actor,
+        verb="credential.provider_says_done",
+        action="mark it done",
+        reason=f"{party.name} says it is done",
+    )
+    _set_clock(credential)
+    notify.credential_received(credential, by=party.name)
+    return credential
+
+
+@transaction.atomic
+def credential_accept(
+    *,
+    credential: Credential,
+    actor: User,
+    issued_on: date | None = None,
+    expires_on: date | None = None,
+    number: str | None = None,
+    state_code: str | None = None,
+    issuer: str | None = None,
+) -> Credential:
+    """Staff accept what arrived, with the dates read from it: the expiry reminders follow the
+    new expiry, and the provider's to-do closes."""
+    credential = _lock(credential)
+    kind = credential.kind
+    if kind.needs_file and not credential.files.exists():
+        raise TransitionError("Nothing was uploaded yet: upload the document, then accept it.")
+    details = _details(
+        kind,
+        number=credential.number if number is None else number,
+        state_code=credential.state_code if state_code is None else state_code,
+        issuer=credential.issuer if issuer is None else issuer,
+    )
+    dates = _dates(credential.firm, kind, issued_on=issued_on, expires_on=expires_on)
+    previous_expiry = credential.expires_on
+    credential = _move(
+        credential,
+        Credential.State.ACCEPTED,
+        actor=actor,
+        verb="credential.accepted",
+        action="accept it",
+        extra={"expires_on": _iso(dates["expires_on"])},
+        rejection_reason="",
+        **details,
+        **dates,
+    )
+    _set_clock(credential)
+    notify.credential_on_file(credential, previous_expiry=previous_expiry)
+    return credential
+
+
+@transaction.atomic
+def credential_reject(*, credential: Credential, actor: User, reason: str) -> Credential:
+    """Staff refuse what arrived, saying why: the provider's to-do reopens with the reason."""
+    credential = _lock(credential)
+    reason = reason.strip()
+    if not reason:
+        raise TransitionError("Say why, so the provider knows what to send instead.")
+    if credential.due_on is None or credential.due_on < _today(credential.firm):
+        credential.due_on = _due(credential.firm, None)
+    credential = _move(
+        credential,
+        Credential.State.REJECTED,
+        actor=actor,
+        verb="credential.rejected",
+        action="reject it",
+        reason=reason,
+        rejection_reason=reason[:300],
+        due_on=credential.due_on,
+    )
+    _set_clock(credential)
+    notify.credential_rejected(credential)
+    return credential
+
+
+@transaction.atomic
+def credential_cancel(*, credential: Credential, actor: User, reason: str = "") -> Credential:
+    """No longer needed (the provider left a state, a document replaced by another): its
+    reminders stop; its files are kept."""
+    credential = _lock(credential)
+    credential = _move(
+        credential,
+        Credential.State.CANCELLED,
+        actor=actor,
+        verb="credential.cancelled",
+        action="cancel it",
+        reason=reason.strip(),
+    )
+    _set_clock(credential)
+    notify.credential_stopped(credential)
+    return credential
+
+
+def _today(firm: Firm) -> date:
+    return timezone.now().astimezone(firm.zone).date()
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
