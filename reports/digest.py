@@ -4,14 +4,19 @@ hour, listing what needs them, grouped by client. Nothing is sent when there is 
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from notifications.outbox import Message, schedule
 from portal.models import Firm, Membership, Role, User
-from workflows.models import AccessGrant, Enrollment, SignatureRound
+from workflows.deadlines import renewal_horizon
+from workflows.models import AccessGrant, Credential, Enrollment, SignatureRound
 
 NEAR_DAYS = 5
+# A credential on file shows in the digest from a month before it expires (the stuck
+# report's default), and every day after.
+CREDENTIAL_DAYS = 30
 
 
 def digest_items(firm: Firm, user: User, now: datetime) -> dict[str, list[str]]:
@@ -58,6 +63,39 @@ def digest_items(firm: Firm, user: User, now: datetime) -> dict[str, list[str]]:
     ).select_related("profile__client", "profile__organization"):
         items[enrollment.profile.client.display_name].append(
             f"Follow-up due: {enrollment.get_kind_display()} ({enrollment.profile.label})"
+        )
+    # Credentials: documents to review, requests due soon or overdue, expiries within the
+    # month (the stuck report's threshold) or past; revalidations due within the firm's
+    # first reminder.
+    credentials = Credential.objects.filter(
+        firm=firm, profile__client__assigned_staff=user
+    ).select_related("kind", "profile__client", "profile__organization")
+    for credential in credentials.filter(state=Credential.State.RECEIVED):
+        items[credential.profile.client.display_name].append(
+            f"Review: {credential} sent ({credential.profile.label})"
+        )
+    expiring = now + timedelta(days=CREDENTIAL_DAYS)
+    for credential in credentials.filter(
+        Q(state__in=Credential.OWED_STATES, deadline__lte=near)
+        | Q(state=Credential.State.ACCEPTED, deadline__lte=expiring)
+    ):
+        day = f"{credential.deadline.astimezone(firm.zone):%b %-d}"
+        if credential.is_owed:
+            what = f"Document {'overdue since' if credential.deadline <= now else 'due'} {day}"
+        else:
+            what = f"{'Expired' if credential.deadline <= now else 'Expires'} {day}"
+        items[credential.profile.client.display_name].append(
+            f"{what}: {credential} ({credential.profile.label})"
+        )
+    for enrollment in Enrollment.objects.filter(
+        firm=firm,
+        profile__client__assigned_staff=user,
+        state__in=Enrollment.OPEN_STATES,
+        deadline__lte=now + timedelta(days=renewal_horizon(firm)),
+    ).select_related("profile__client", "profile__organization"):
+        items[enrollment.profile.client.display_name].append(
+            f"Revalidation due at CMS {enrollment.deadline.astimezone(firm.zone):%b %-d} "
+            f"({enrollment.profile.label})"
         )
     return dict(sorted(items.items()))
 

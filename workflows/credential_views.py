@@ -123,6 +123,7 @@ def credential_detail(request, public_id):
             "may_cancel": Credential.State.CANCELLED in moves,
             "may_upload": state != Credential.State.CANCELLED and credential.kind.needs_file,
             "accept_form": CredentialAcceptForm(
+                kind=credential.kind,
                 initial={
                     "number": credential.number,
                     "state_code": credential.state_code,
@@ -139,7 +140,7 @@ def credential_detail(request, public_id):
 
 
 def _accept(credential, request):
-    form = CredentialAcceptForm(request.POST)
+    form = CredentialAcceptForm(request.POST, kind=credential.kind)
     if not form.is_valid():
         form_errors(request, form)
         return

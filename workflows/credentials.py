@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from clients.models import Profile
+from clients.models import Client, Profile
 from portal.models import Firm, User
 
 from . import notify
@@ -23,6 +23,7 @@ from .errors import TransitionError
 from .files import check_upload, stored_name
 from .models import Credential, CredentialFile, CredentialKind, SignatureRound
 from .rules import Party, Step
+from .selectors import refresh_next_deadline
 from .services import _ensure_may, _lock, _move, _record
 
 # The catalogue a firm starts with, and why each kind has what it has:
@@ -105,8 +106,11 @@ def kind_for(firm: Firm, code: str) -> CredentialKind:
 
 
 def _set_clock(credential: Credential) -> None:
+    """Store the credential's clock, and with it the client's next deadline (the move's own
+    event refreshed it before the clock changed)."""
     credential.deadline = clock_of(credential, credential.firm)
     Credential.objects.filter(pk=credential.pk).update(deadline=credential.deadline)
+    refresh_next_deadline(Client.objects.filter(pk=credential.profile.client_id))
 
 
 # --- checks -----------------------------------------------------------------------------
@@ -222,10 +226,29 @@ def credential_request(
     note: str = "",
     due_on: date | None = None,
     state_code: str = "",
-    signature_round: SignatureRound | None = None,
 ) -> Credential:
     """Staff ask the provider for a document: a to-do on their side, due on `due_on` (two
-    weeks by default), reminded on the firm's cadence."""
+    weeks by default, never in the past), reminded on the firm's cadence."""
+    return _request(
+        profile=profile,
+        kind=kind,
+        actor=actor,
+        note=note,
+        due_on=_due(profile.firm, due_on),
+        state_code=state_code,
+    )
+
+
+def _request(
+    *,
+    profile: Profile,
+    kind: CredentialKind,
+    actor: User,
+    note: str,
+    due_on: date,
+    state_code: str = "",
+    signature_round: SignatureRound | None = None,
+) -> Credential:
     firm = profile.firm
     if kind.firm_id != firm.pk:
         raise TransitionError("Choose a kind from your firm's catalogue.")
@@ -236,7 +259,7 @@ def credential_request(
         state=Credential.State.REQUESTED,
         state_code=state_code.strip().upper() if kind.has_state else "",
         request_note=note.strip()[:300],
-        due_on=_due(firm, due_on),
+        due_on=due_on,
         signature_round=signature_round,
     )
     _set_clock(credential)
@@ -248,6 +271,35 @@ def credential_request(
     )
     notify.credential_requested(credential)
     return credential
+
+
+def statement_request(*, signature_round: SignatureRound, actor: User) -> Credential:
+    """A round signed in ink and uploaded: the provider sends the signed certification
+    statement here, due with the round's own 20-day clock (the firm uploads it in PECOS),
+    overdue from the start when the round was recorded after its deadline."""
+    enrollment = signature_round.enrollment
+    firm = enrollment.firm
+    return _request(
+        profile=enrollment.profile,
+        kind=kind_for(firm, CredentialKind.Code.CERTIFICATION_STATEMENT),
+        actor=actor,
+        note=f"Your signed certification statement for signature round {signature_round.number}"
+        f" ({enrollment.get_kind_display().lower()}): a photo or scan of the page you signed",
+        due_on=signature_round.deadline.astimezone(firm.zone).date(),
+        signature_round=signature_round,
+    )
+
+
+def statement_no_longer_needed(*, signature_round: SignatureRound, actor: User | None) -> None:
+    """The round closed (signed, or cancelled): a statement still owed is no longer needed."""
+    for credential in Credential.objects.filter(
+        signature_round=signature_round, state__in=Credential.OWED_STATES
+    ):
+        credential_cancel(
+            credential=credential,
+            actor=actor,
+            reason=f"Signature round {signature_round.number} closed",
+        )
 
 
 @transaction.atomic
@@ -393,7 +445,9 @@ def credential_reject(*, credential: Credential, actor: User, reason: str) -> Cr
 
 
 @transaction.atomic
-def credential_cancel(*, credential: Credential, actor: User, reason: str = "") -> Credential:
+def credential_cancel(
+    *, credential: Credential, actor: User | None, reason: str = ""
+) -> Credential:
     """No longer needed (the provider left a state, a document replaced by another): its
     reminders stop; its files are kept."""
     credential = _lock(credential)

@@ -2,10 +2,16 @@
 set back, so every state and every timeline event is one the portal itself would record.
 Demo only: these accounts are public."""
 
+import calendar
+import csv
+import io
 import random
-from datetime import timedelta
+from datetime import date, timedelta
+from pathlib import Path
 
 import time_machine
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import F
 from django.utils import timezone
 
@@ -17,7 +23,8 @@ from portal.demo import ensure_user
 from portal.models import Firm, Membership, Role, User
 from portal.npi import npi_with_check_digit
 
-from . import services
+from . import credentials, revalidation, services
+from .calendar import calendar_feed_rotate, feed_address
 from .models import AccessGrant, Enrollment, Holder, SignatureRound
 from .rules import Party
 
@@ -412,6 +419,136 @@ def _advance_profile(
                 )
 
 
+# A one-page PDF, as a scanner makes them: what the demo's "uploaded" documents hold.
+DEMO_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+REVALIDATION_SAMPLE = Path(settings.BASE_DIR) / "tests" / "data" / "revalidation_sample.csv"
+
+
+def _document(name: str = "scan.pdf") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, DEMO_PDF, content_type="application/pdf")
+
+
+def _end_of_month(day: date, months_ahead: int) -> date:
+    month_index = day.month - 1 + months_ahead
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def seed_credentials(firm, staff, clock: DemoClock) -> None:
+    """Rivera's credentials file: a malpractice COI expiring in 12 days, a Texas license
+    expired last week, a DEA registration her office manager sent (awaiting review), a board
+    certificate rejected with its reason (back on her to-dos), and CAQH re-attestation due in
+    9 days."""
+    rivera = Client.objects.get(firm=firm, npi="1234567893")
+    individual = _individual(rivera)
+    party = Party(name=rivera.display_name, is_provider=True)
+    today = clock.start.astimezone(firm.zone).date()
+
+    def kind(code):
+        return credentials.kind_for(firm, code)
+
+    with clock.at(353):
+        credentials.credential_add(
+            profile=individual,
+            kind=kind("malpractice"),
+            actor=staff,
+            number="MPL-2231-77",
+            issuer="Texas Medical Liability Trust",
+            issued_on=today - timedelta(days=353),
+            expires_on=today + timedelta(days=12),
+            upload=_document(),
+        )
+    with clock.at(700):
+        credentials.credential_add(
+            profile=individual,
+            kind=kind("state_license"),
+            actor=staff,
+            number="LCSW-58213",
+            state_code="TX",
+            issuer="Texas Behavioral Health Executive Council",
+            issued_on=today - timedelta(days=737),
+            expires_on=today - timedelta(days=7),
+            upload=_document(),
+        )
+    with clock.at(5):
+        dea = credentials.credential_request(
+            profile=individual,
+            kind=kind("dea"),
+            actor=staff,
+            state_code="TX",
+            note="Your current DEA registration certificate for Texas",
+            due_on=today + timedelta(days=9),
+        )
+    office = rivera.delegates.get()
+    office_party = Party(
+        name=office.name,
+        is_provider=False,
+        roles={role.profile_id: role.cms_role for role in office.roles.all()},
+        delegate_id=office.pk,
+    )
+    with clock.at(1):
+        credentials.credential_upload(
+            credential=dea, upload=_document(), actor=office.user, party=office_party
+        )
+    with clock.at(10):
+        board = credentials.credential_request(
+            profile=individual,
+            kind=kind("board"),
+            actor=staff,
+            note="Your board certificate, showing its valid-through date",
+            due_on=today + timedelta(days=11),
+        )
+    with clock.at(6):
+        credentials.credential_upload(
+            credential=board, upload=_document(), actor=rivera.user, party=party
+        )
+    with clock.at(3):
+        credentials.credential_reject(
+            credential=board,
+            actor=staff,
+            reason="The scan cuts off the valid-through date: please send the whole page",
+        )
+    with clock.at(111):
+        credentials.credential_add(
+            profile=individual,
+            kind=kind("caqh"),
+            actor=staff,
+            number="14820397",
+            issued_on=today - timedelta(days=111),
+        )
+
+
+def seed_revalidations(firm, staff, clock: DemoClock) -> None:
+    """CMS's revalidation list, imported as staff would: the repo's sample with its dates
+    moved to this demo's months (Rivera Therapy PLLC due at the end of next month), so the
+    demo stays current whenever it is seeded."""
+    rows = list(csv.DictReader(io.StringIO(REVALIDATION_SAMPLE.read_text())))
+    # The sample's Rivera Therapy PLLC is due 08/31/2026: every date moves by as many months
+    # as it takes that one to the end of next month.
+    today = clock.start.astimezone(firm.zone).date()
+    shift = (today.year * 12 + today.month + 1) - (2026 * 12 + 8)
+
+    def moved(text: str) -> str:
+        if not text or text == "TBD":
+            return text
+        day = date(int(text[6:]), int(text[:2]), int(text[3:5]))
+        return f"{_end_of_month(day, shift):%m/%d/%Y}"
+
+    for row in rows:
+        for column in ("Revalidation Due Date", "Adjusted Due Date"):
+            row[column] = moved(row[column])
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    revalidation.apply(firm=firm, parsed=revalidation.parse_csv(out.getvalue()), actor=staff)
+
+
 def seed_workflows(firms: dict[str, Firm]) -> bool:
     """Seed once: a second run finds Rivera already there and changes nothing."""
     northwind, bluebird = firms["northwind"], firms["bluebird"]
@@ -426,6 +563,9 @@ def seed_workflows(firms: dict[str, Firm]) -> bool:
     seed_rivera(northwind, nw_staff, clock)
     seed_okafor(northwind, nw_staff, clock)
     seed_expired(northwind, nw_staff, clock)
+    seed_credentials(northwind, nw_staff, clock)
+    seed_revalidations(northwind, nw_staff, clock)
+    calendar_feed_rotate(membership=Membership.objects.get(firm=northwind, user=nw_staff))
     seed_assorted(northwind, [nw_staff, staff["admin@northwind.example"]], clock, count=37, seed=1)
     with clock.at(12):
         chen = _client(
@@ -467,3 +607,14 @@ DEMO_PROVIDERS = [
     ),
     ("chen@clinic.example", "Bluebird provider"),
 ]
+
+
+def demo_calendar_address() -> str:
+    """The calendar feed address of Northwind's staff member, for `make run` to print."""
+    membership = (
+        Membership.objects.select_related("firm", "user")
+        .filter(user__email="staff@northwind.example", firm__slug="northwind")
+        .first()
+    )
+    address = feed_address(membership)
+    return address.https if address else ""

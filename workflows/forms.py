@@ -263,11 +263,37 @@ class CredentialAddForm(_CredentialFormBase):
 
 
 class CredentialAcceptForm(forms.Form):
+    """What staff read off the document, with only the details its kind has."""
+
     number = forms.CharField(max_length=60, required=False)
     state_code = forms.ChoiceField(label="State", choices=STATE_CHOICES, required=False)
     issuer = forms.CharField(max_length=200, required=False, label="Issuer (board, carrier)")
     issued_on = _date("Issued or last done on")
     expires_on = _date("Expires on (as printed on it)")
+
+    def __init__(self, *args, kind=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if kind is None:
+            return
+        for name, has in (
+            ("number", kind.number_label),
+            ("state_code", kind.has_state),
+            ("issuer", kind.issuer_label),
+            ("expires_on", kind.expires),
+        ):
+            if not has:
+                del self.fields[name]
+        if kind.number_label:
+            self.fields["number"].label = kind.number_label
+        if kind.issuer_label:
+            self.fields["issuer"].label = kind.issuer_label
+        if kind.renews_every_days:
+            self.fields["issued_on"].label = "Last done on"
+            self.fields[
+                "issued_on"
+            ].help_text = f"Due again {kind.renews_every_days} days after it."
+        else:
+            self.fields["issued_on"].label = "Issued on"
 
 
 class CredentialRenewalForm(forms.Form):

@@ -545,6 +545,7 @@ def _close_open_work(enrollment: Enrollment, *, actor: User, because: str) -> No
             reason=because,
             closed_at=timezone.now(),
         )
+        _round_closed(open_round, actor=actor)
     for request in enrollment.development_requests.filter(state__in=DevelopmentRequest.OPEN_STATES):
         notify.development_waiting_stopped(request)
         _move(
@@ -981,7 +982,22 @@ def _open_round(
         **({"decided_on": None, "outcome_reason": ""} if resubmitted else {}),
     )
     notify.round_opened(signature_round)
+    if signature_round.method == SignatureRound.Method.UPLOAD:
+        _statements().statement_request(signature_round=signature_round, actor=actor)
     return signature_round
+
+
+def _statements():
+    """The credentials file (which builds on these services) keeps a wet-signed round's
+    certification statement: the one place rounds call into it, so imported late."""
+    from . import credentials
+
+    return credentials
+
+
+def _round_closed(signature_round: SignatureRound, *, actor: User | None) -> None:
+    if signature_round.method == SignatureRound.Method.UPLOAD:
+        _statements().statement_no_longer_needed(signature_round=signature_round, actor=actor)
 
 
 @transaction.atomic
@@ -1144,6 +1160,7 @@ def _close_round_and_submit(signature_round, to, *, actor, verb, action):
         )
     _move(signature_round, to, actor=actor, verb=verb, action=action, closed_at=now)
     notify.round_confirmed(signature_round)
+    _round_closed(signature_round, actor=actor)
     enrollment = _lock(signature_round.enrollment)
     if enrollment.state == Enrollment.State.AWAITING_SIGNATURE:
         # A revision signed while a development request is open goes back into development.
@@ -1302,6 +1319,7 @@ def round_cancel(*, signature_round: SignatureRound, actor: User, reason: str = 
         reason=reason,
         closed_at=timezone.now(),
     )
+    _round_closed(signature_round, actor=actor)
     enrollment = _lock(signature_round.enrollment)
     if enrollment.state == Enrollment.State.AWAITING_SIGNATURE:
         # Back where it was: preparing for a first signature; a revision's application is

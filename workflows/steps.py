@@ -121,8 +121,9 @@ def sign(*, pecos_email: str = "") -> list[str]:
 def sign_upload() -> list[str]:
     return [
         "Print the certification statement page we sent you and sign it in ink where it is marked",
-        "Scan or photograph the signed page and upload it in PECOS on the Manage Signatures "
-        "screen (choose Upload), or send it to us and we upload it",
+        "Photograph or scan the signed page and send it to us from your to-dos (“Upload your "
+        "signed certification statement”): we upload it in PECOS. You may also upload it in "
+        "PECOS yourself, on the Manage Signatures screen (choose Upload)",
         "CMS still counts 20 days from submission: an application whose signature has not "
         "arrived by then is rejected",
     ]

@@ -589,3 +589,103 @@ def test_query_budgets_do_not_grow_with_credentials(
     # rounds and requests are not read), credentials (+kinds), delegates, their roles
     with django_assert_num_queries(10):
         assert provider.get(reverse("dashboard")).status_code == 200
+
+
+def test_every_credential_move_keeps_the_clients_next_deadline(rivera, northwind_staff):
+    """Defect found: the credential's clock was set after its move refreshed the client's
+    next deadline, so the caseload kept the old one."""
+    firm = rivera.firm
+
+    def next_deadline():
+        return Client.objects.get(pk=rivera.pk).next_deadline
+
+    credential = requested(rivera, northwind_staff, due_on=today(firm) + timedelta(days=5))
+    assert next_deadline() == credential.deadline
+    services.credential_upload(credential=credential, upload=upload(), actor=northwind_staff)
+    credential.refresh_from_db()
+    assert credential.deadline is None
+    assert next_deadline().year == 9999
+    expires = today(firm) + timedelta(days=40)
+    services.credential_accept(credential=credential, actor=northwind_staff, expires_on=expires)
+    credential.refresh_from_db()
+    assert next_deadline() == credential.deadline
+    services.credential_cancel(credential=credential, actor=northwind_staff)
+    assert next_deadline().year == 9999
+
+
+def test_an_upload_round_asks_for_its_signed_statement_like_any_document(rivera, northwind_staff):
+    from workflows import services as workflow_services
+
+    enrollment = workflow_services.enrollment_create(
+        profile=individual(rivera), kind="initial", actor=northwind_staff
+    )
+    signature_round = workflow_services.round_open(
+        enrollment=enrollment, actor=northwind_staff, method="upload"
+    )
+    statement = Credential.objects.get(signature_round=signature_round)
+    assert statement.kind.code == "certification_statement"
+    zone = rivera.firm.zone
+    assert statement.due_on == signature_round.deadline.astimezone(zone).date()
+    todo = next(t for t in client_todos(rivera, provider_party(rivera)) if t.credential)
+    assert todo.title == "Upload your signed certification statement"
+    assert todo.takes_upload
+    services.credential_upload(
+        credential=statement, upload=phone_photo(), actor=rivera.user, party=provider_party(rivera)
+    )
+    services.credential_accept(credential=statement, actor=northwind_staff)
+    statement.refresh_from_db()
+    assert statement.state == Credential.State.ACCEPTED
+    assert statement.deadline is None
+
+
+def test_a_statement_still_owed_is_no_longer_needed_when_its_round_closes(rivera, northwind_staff):
+    from workflows import services as workflow_services
+
+    enrollment = workflow_services.enrollment_create(
+        profile=individual(rivera), kind="initial", actor=northwind_staff
+    )
+    signature_round = workflow_services.round_open(
+        enrollment=enrollment, actor=northwind_staff, method="upload"
+    )
+    workflow_services.round_confirm(signature_round=signature_round, actor=northwind_staff)
+    statement = Credential.objects.get(signature_round=signature_round)
+    assert statement.state == Credential.State.CANCELLED
+    assert not [t for t in client_todos(rivera, provider_party(rivera)) if t.credential]
+
+
+def test_the_staff_digest_lists_credentials_and_revalidations(rivera, northwind_staff):
+    from reports.digest import digest_items
+    from workflows.revalidation import revalidation_set_due
+
+    Client.objects.filter(pk=rivera.pk).update(assigned_staff=northwind_staff)
+    firm = rivera.firm
+    expired = on_file(rivera, northwind_staff, "state_license", expires_in=20, state_code="TX")
+    sent = requested(rivera, northwind_staff, "dea", state_code="TX")
+    services.credential_upload(credential=sent, upload=upload(), actor=northwind_staff)
+    revalidation_set_due(
+        profile=individual(rivera), due_on=today(firm) + timedelta(days=45), actor=northwind_staff
+    )
+    lines = digest_items(firm, northwind_staff, timezone.now())[rivera.display_name]
+    day = (today(firm) + timedelta(days=20)).strftime("%b %-d")
+    assert f"Expires {day}: {expired} (Individual profile)" in lines
+    assert f"Review: {sent} sent (Individual profile)" in lines
+    assert any(line.startswith("Revalidation due at CMS") for line in lines)
+
+
+def test_an_upload_round_recorded_late_keeps_its_statement_overdue(rivera, northwind_staff):
+    """Defect found (browser suite): an upload round submitted 21 days ago could not be
+    recorded, because its statement's due date (the round's) had passed."""
+    from workflows import services as workflow_services
+
+    enrollment = workflow_services.enrollment_create(
+        profile=individual(rivera), kind="initial", actor=northwind_staff
+    )
+    signature_round = workflow_services.round_open(
+        enrollment=enrollment,
+        actor=northwind_staff,
+        method="upload",
+        submitted_on=today(rivera.firm) - timedelta(days=21),
+    )
+    statement = Credential.objects.get(signature_round=signature_round)
+    assert statement.deadline < timezone.now()
+    assert statement.state == Credential.State.REQUESTED

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from portal.demo import DEMO_MEMBERS, DEMO_OPERATOR, DEMO_PASSWORD, DEMO_TOTP_SECRET, seed_firms
-from workflows.demo import DEMO_PROVIDERS, seed_workflows
+from workflows.demo import DEMO_PROVIDERS, demo_calendar_address, seed_workflows
 
 
 class Command(BaseCommand):
@@ -30,3 +30,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  password: {DEMO_PASSWORD}")
         self.stdout.write(f"  TOTP secret for staff, admins and the operator: {DEMO_TOTP_SECRET}")
         self.stdout.write("  Providers may also log in with a code sent by email (see var/mail/).")
+        if address := demo_calendar_address():
+            self.stdout.write(
+                f"  Calendar feed of staff@northwind.example (subscribe in a calendar app): "
+                f"{address}"
+            )
