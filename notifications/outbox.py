@@ -145,15 +145,19 @@ def cancel_to_person(*, firm_id: int, user_id: int) -> int:
     ).update(state=Notification.State.CANCELLED)
 
 
-def reopen(*, subject_type: str, subject_id: str, kinds: list[str]) -> int:
-    """Put back the future messages of a step that is waiting again."""
-    return Notification.objects.filter(
+def reopen(*, subject_type: str, subject_id: str, kinds: list[str], step_contains: str = "") -> int:
+    """Put back the future messages of a step that is waiting again (`step_contains`: only
+    those about one date, when earlier dates' messages were cancelled for good)."""
+    queryset = Notification.objects.filter(
         subject_type=subject_type,
         subject_id=subject_id,
         kind__in=kinds,
         state=Notification.State.CANCELLED,
         due_at__gt=timezone.now(),
-    ).update(state=Notification.State.SCHEDULED)
+    )
+    if step_contains:
+        queryset = queryset.filter(step__contains=step_contains)
+    return queryset.update(state=Notification.State.SCHEDULED)
 
 
 def request_delivery() -> None:

@@ -225,6 +225,14 @@ def _step_parts(
     """The rules about workflow steps (everything but the idle client), one part each."""
     near = now + timedelta(days=rules.request_near_deadline)
     revalidation_near = now + timedelta(days=rules.revalidation_due)
+    # A credential expiring within the threshold, or expired, whatever else is going on
+    # with it (a renewal asked for, sent, refused): listed once, as expiring or expired.
+    today = now.astimezone(firm.zone).date()
+    expiring = Q(
+        state__in=Credential.LIVE_STATES,
+        expires_on__isnull=False,
+        expires_on__lte=today + timedelta(days=rules.credential_expiring),
+    )
     grant_client, round_client = "profile__client", "enrollment__profile__client"
     open_development = DevelopmentRequest.objects.filter(
         firm=firm, enrollment=OuterRef("pk"), state__in=DevelopmentRequest.OPEN_STATES
@@ -370,7 +378,9 @@ def _step_parts(
         # A revalidation's due date at CMS: a clock (a missed one stops the provider's
         # billing), listed from the firm's threshold, soonest first.
         "revalidation": _shape(
-            enrollments.filter(state__in=Enrollment.OPEN_STATES, deadline__lte=revalidation_near),
+            enrollments.filter(
+                state__in=Enrollment.REVALIDATION_CLOCK_STATES, deadline__lte=revalidation_near
+            ),
             client="profile__client",
             kind="enrollment",
             stage="revalidation",
@@ -384,19 +394,20 @@ def _step_parts(
         # the oldest clock), a document the provider owes due soon or overdue, and one the
         # provider sent that nobody reviewed.
         "credential": _shape(
-            credentials.filter(
-                state=Credential.State.ACCEPTED,
-                deadline__lte=now + timedelta(days=rules.credential_expiring),
-            ),
+            credentials.filter(expiring),
             client="profile__client",
             kind="credential",
             stage="credential",
             reason=Case(
-                When(deadline__lte=now, then=Value("credential_expired")),
+                When(expires_on__lt=today, then=Value("credential_expired")),
                 default=Value("credential_expires_soon"),
                 output_field=CharField(),
             ),
-            holder=Holder.PROVIDER,
+            holder=Case(
+                When(state=Credential.State.RECEIVED, then=Value(Holder.FIRM.value)),
+                default=Value(Holder.PROVIDER.value),
+                output_field=CharField(),
+            ),
             deadline=F("deadline"),
             urgency=F("deadline"),
             entered="state_entered_at",
@@ -405,7 +416,7 @@ def _step_parts(
             credentials.filter(
                 state__in=Credential.OWED_STATES,
                 deadline__lte=now + timedelta(days=rules.document_due),
-            ),
+            ).exclude(expiring),
             client="profile__client",
             kind="credential",
             stage="document",
@@ -423,7 +434,7 @@ def _step_parts(
             credentials.filter(
                 state=Credential.State.RECEIVED,
                 state_entered_at__lte=_days(now, rules.verify),
-            ),
+            ).exclude(expiring),
             client="profile__client",
             kind="credential",
             stage="document_review",
@@ -439,7 +450,8 @@ def _step_parts(
                     state=state, state_entered_at__lte=_days(now, getattr(rules, state))
                 )
                 .exclude(Exists(open_development))
-                .exclude(deadline__lte=revalidation_near),
+                # a revalidation being prepared near its due date is listed by its clock
+                .exclude(state=Enrollment.State.PREPARING, deadline__lte=revalidation_near),
                 client="profile__client",
                 kind="enrollment",
                 stage=state,

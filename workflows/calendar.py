@@ -149,7 +149,7 @@ CLOCKS = [
     ),
     Clock(
         "revalidation",
-        lambda: Enrollment.objects.filter(state__in=Enrollment.OPEN_STATES),
+        lambda: Enrollment.objects.filter(state__in=Enrollment.REVALIDATION_CLOCK_STATES),
         "profile",
         "deadline",
         (),

@@ -18,7 +18,7 @@ from clients.models import Client, Profile
 from portal.models import Firm, User
 
 from . import notify
-from .deadlines import clock_of, expiry_of
+from .deadlines import clock_of, days_left, expiry_of, renewal_horizon
 from .errors import TransitionError
 from .files import check_upload, stored_name
 from .models import Credential, CredentialFile, CredentialKind, SignatureRound
@@ -194,7 +194,7 @@ def credential_add(
     firm = profile.firm
     if kind.firm_id != firm.pk:
         raise TransitionError("Choose a kind from your firm's catalogue.")
-    if kind.needs_file and upload is None:
+    if kind.needs_file and not upload:
         raise TransitionError(f"Upload the {kind.name.lower()}: it is kept on file.")
     credential = Credential.objects.create(
         firm=firm,
@@ -204,7 +204,7 @@ def credential_add(
         **_details(kind, number=number, state_code=state_code, issuer=issuer),
         **_dates(firm, kind, issued_on=issued_on, expires_on=expires_on),
     )
-    if upload is not None:
+    if upload:
         _add_file(credential, upload, actor=actor)
     _set_clock(credential)
     _record(
@@ -252,12 +252,28 @@ def _request(
     firm = profile.firm
     if kind.firm_id != firm.pk:
         raise TransitionError("Choose a kind from your firm's catalogue.")
+    state_code = state_code.strip().upper() if kind.has_state else ""
+    if signature_round is None and kind.code != CredentialKind.Code.OTHER:
+        # One request at a time per credential: a double-clicked "Ask for it" asks once.
+        # The profile's row lock makes two simultaneous requests wait for each other.
+        Profile.objects.select_for_update().filter(pk=profile.pk).first()
+        if Credential.objects.filter(
+            profile=profile,
+            kind=kind,
+            state_code=state_code,
+            state__in=[*Credential.OWED_STATES, Credential.State.RECEIVED],
+        ).exists():
+            raise TransitionError(
+                f"You already asked for the {kind.name.lower()}"
+                + (f" ({state_code})" if state_code else "")
+                + ": it is on the provider's to-dos. Nothing was added."
+            )
     credential = Credential.objects.create(
         firm=firm,
         profile=profile,
         kind=kind,
         state=Credential.State.REQUESTED,
-        state_code=state_code.strip().upper() if kind.has_state else "",
+        state_code=state_code,
         request_note=note.strip()[:300],
         due_on=due_on,
         signature_round=signature_round,
@@ -341,6 +357,8 @@ def credential_upload(
         raise TransitionError("This document is no longer needed; nothing was uploaded.")
     if party is not None and credential.state == Credential.State.RECEIVED:
         raise TransitionError("We already have a version of this waiting for review.")
+    if party is not None and credential.state == Credential.State.ACCEPTED:
+        _ensure_renewal_due(credential)
     row = _add_file(credential, upload, actor=actor)
     if credential.state != Credential.State.RECEIVED:
         credential = _move(
@@ -366,6 +384,8 @@ def credential_claim_attested(*, credential: Credential, party: Party, actor: Us
     _ensure_party_may(credential, party)
     if credential.kind.needs_file:
         raise TransitionError("This needs the document itself: upload it.")
+    if credential.state == Credential.State.ACCEPTED:
+        _ensure_renewal_due(credential)
     credential = _move(
         credential,
         Credential.State.RECEIVED,
@@ -462,6 +482,21 @@ def credential_cancel(
     _set_clock(credential)
     notify.credential_stopped(credential)
     return credential
+
+
+def _ensure_renewal_due(credential: Credential) -> None:
+    """The provider's side sends a credential on file only as its renewal, from the firm's
+    first reminder before it expires."""
+    horizon = renewal_horizon(credential.firm)
+    if not (
+        credential.kind.has_expiry
+        and credential.deadline is not None
+        and days_left(credential.firm, credential.deadline, timezone.now()) <= horizon
+    ):
+        raise TransitionError(
+            "We have this on file and need nothing from you now: we will ask when it is due "
+            "for renewal."
+        )
 
 
 def _today(firm: Firm) -> date:

@@ -68,13 +68,20 @@ def status_of(credential: Credential, firm: Firm, now: datetime | None = None) -
     """(status, label) as people read it: an accepted credential near or past its expiry is
     "expiring" or "expired" (the firm's first reminder day counts as near)."""
     now = now or timezone.now()
-    if credential.state == Credential.State.ACCEPTED and credential.expires_on:
+    label = credential.get_state_display()
+    if credential.state in Credential.LIVE_STATES and credential.expires_on:
         today = now.astimezone(firm.zone).date()
+        # While its renewal is asked for or reviewed, it is still expired (or expiring).
+        also = (
+            ""
+            if credential.state == Credential.State.ACCEPTED
+            else f"; {label[0].lower()}{label[1:]}"
+        )
         if credential.expires_on < today:
-            return "expired", "Expired"
+            return "expired", f"Expired{also}"
         if credential.expires_on <= today + timedelta(days=renewal_horizon(firm)):
-            return "expiring", "Expiring"
-    return credential.state, credential.get_state_display()
+            return "expiring", f"Expiring{also}"
+    return credential.state, label
 
 
 def renewal_horizon(firm: Firm) -> int:

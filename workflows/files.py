@@ -38,7 +38,7 @@ class CheckedUpload:
 
 def check_upload(upload, *, max_mb: int) -> CheckedUpload:
     """The upload, if it is a document we accept and not too large; else a clear refusal."""
-    if upload is None:
+    if not upload:  # none, or a file input's "clear" (False)
         raise TransitionError(f"Choose a file to upload: {ACCEPTED_LABEL}.")
     size = upload.size or 0
     if size == 0:

@@ -215,7 +215,7 @@ def _document(label: str = "Document", required: bool = False) -> forms.FileFiel
         label=label,
         required=required,
         help_text="A PDF or a photo (JPEG, PNG or HEIC).",
-        widget=forms.ClearableFileInput(attrs={"accept": DOCUMENT_ACCEPT}),
+        widget=forms.FileInput(attrs={"accept": DOCUMENT_ACCEPT}),
     )
 
 

@@ -51,6 +51,9 @@ class Enrollment(models.Model):
         State.SUBMITTED,
         State.IN_DEVELOPMENT,
     )
+    # A revalidation's due date runs until the application reaches the contractor (being
+    # prepared, waiting for a signature, or rejected and to resubmit); submitted, it is met.
+    REVALIDATION_CLOCK_STATES = (State.PREPARING, State.AWAITING_SIGNATURE, State.REJECTED)
     # What the contractor (or the firm, withdrawing) decided: recorded with its date.
     OUTCOMES = (State.APPROVED, State.DENIED, State.REJECTED, State.RETURNED, State.WITHDRAWN)
     # Opening a signature round moves the application to awaiting signature, and closing or
@@ -211,6 +214,10 @@ class Enrollment(models.Model):
         if not self.profile.is_individual:
             return False, True
         return True, self.kind == self.Kind.REASSIGNMENT
+
+    @property
+    def revalidation_clock_runs(self) -> bool:
+        return self.deadline is not None and self.state in self.REVALIDATION_CLOCK_STATES
 
     @property
     def reconsideration_window_open(self) -> bool:

@@ -1070,41 +1070,30 @@ def _credential_context(credential: Credential, *, headline, lines, step_list=No
     return context
 
 
-def credential_requested(credential: Credential) -> None:
-    """The provider's side is asked for a document: told at once, reminded before it is due
-    on the firm's cadence; the staff side hears when it arrives."""
-    profile = credential.profile
-    client = _client_with_people(profile.client_id)
+def _asked(credential: Credential, firm) -> tuple[str, list[str]]:
+    """What the provider's side is asked ("send your W-9"), and its steps."""
+    due = end_of_day(firm, credential.due_on)
+    if not credential.kind.needs_file:
+        steps_list = steps.reattest_caqh(caqh_id=credential.number, due=_long_date(firm, due))
+        return "re-attest your CAQH ProView profile", steps_list
+    steps_list = steps.upload_document(
+        what=credential.what,
+        note=credential.request_note,
+        reason=credential.rejection_reason if credential.state == Credential.State.REJECTED else "",
+    )
+    return f"send your {credential.what}", steps_list
+
+
+def _request_reminders(credential: Credential, client, people) -> list[Message]:
+    """Reminders before the request's due date, on the firm's cadence. Keyed by the moment
+    the request (or its rejection) was made: asked again, even for the same date, they are
+    new messages, never the cancelled ones of an earlier ask."""
     firm = client.firm
     now = timezone.now()
-    what = credential.what
     due = end_of_day(firm, credential.due_on)
-    is_caqh = not credential.kind.needs_file
-    step_list = (
-        steps.reattest_caqh(caqh_id=credential.number, due=_long_date(firm, due))
-        if is_caqh
-        else steps.upload_document(what=what, note=credential.request_note)
-    )
-    people = provider_side(client, Step.UPLOAD_DOCUMENT, profile)
-    asked = "re-attest your CAQH ProView profile" if is_caqh else f"send your {what}"
-    stamp = f"{credential.state_entered_at:%Y%m%d%H%M%S}"
-    messages = [
-        _message(
-            client,
-            credential,
-            kind="credential.requested",
-            step=f"request-{stamp}",
-            due=now,
-            to=person,
-            context=_credential_context(
-                credential,
-                headline=f"{firm.name} asks you to {asked}",
-                lines=[f"Please {asked} by {_long_date(firm, due)}."],
-                step_list=step_list,
-            ),
-        )
-        for person in people
-    ]
+    asked, step_list = _asked(credential, firm)
+    stamp = f"{credential.state_entered_at:%y%m%d%H%M%S}"
+    messages = []
     for days in parse_day_list(firm.document_reminder_days):
         moment = civil_before(firm, due, days)
         if moment < now:
@@ -1114,7 +1103,7 @@ def credential_requested(credential: Credential) -> None:
                 client,
                 credential,
                 kind="credential.reminder",
-                step=f"before-{days}-{credential.due_on}",
+                step=f"before-{days}-{stamp}",
                 due=moment,
                 to=person,
                 context=_credential_context(
@@ -1129,16 +1118,55 @@ def credential_requested(credential: Credential) -> None:
             )
             for person in people
         ]
-    schedule(messages)
+    return messages
+
+
+def _ask_provider(credential: Credential, *, kind: str, headline: str, lines) -> None:
+    """Tell the provider's side what is asked of them now (`lines(due)`: the message's words
+    for the due date), and remind them before it is due."""
+    profile = credential.profile
+    client = _client_with_people(profile.client_id)
+    firm = client.firm
+    _asked_for, step_list = _asked(credential, firm)
+    due = _long_date(firm, end_of_day(firm, credential.due_on))
+    people = provider_side(client, Step.UPLOAD_DOCUMENT, profile)
+    messages = [
+        _message(
+            client,
+            credential,
+            kind=kind,
+            step=f"{kind.rsplit('.', 1)[1]}-{credential.state_entered_at:%Y%m%d%H%M%S}",
+            due=timezone.now(),
+            to=person,
+            context=_credential_context(
+                credential, headline=headline, lines=lines(due), step_list=step_list
+            ),
+        )
+        for person in people
+    ]
+    schedule(messages + _request_reminders(credential, client, people))
+
+
+def credential_requested(credential: Credential) -> None:
+    """The provider's side is asked for a document: told at once, reminded before it is due
+    on the firm's cadence; the staff side hears when it arrives."""
+    asked, _steps = _asked(credential, credential.firm)
+    _ask_provider(
+        credential,
+        kind="credential.requested",
+        headline=f"{credential.firm.name} asks you to {asked}",
+        lines=lambda due: [f"Please {asked} by {due}."],
+    )
 
 
 def credential_received(credential: Credential, *, by: str) -> None:
     """A document arrived (or the provider says they re-attested): the staff side reviews it;
-    the provider's reminders stop."""
+    the provider's reminders stop (the request's, and a renewal's before the expiry; the
+    staff side's expiry alerts keep running until the new one is accepted)."""
     cancel(
         subject_type="credential",
         subject_ids=[str(credential.public_id)],
-        kinds=CREDENTIAL_REQUEST_KINDS,
+        kinds=[*CREDENTIAL_REQUEST_KINDS, "credential.expiry_reminder"],
     )
     if not by:
         return  # staff uploaded it themselves
@@ -1164,41 +1192,29 @@ def credential_received(credential: Credential, *, by: str) -> None:
 
 
 def credential_rejected(credential: Credential) -> None:
-    """What arrived was refused: the provider's side hears why, and is reminded again."""
-    profile = credential.profile
-    client = _client_with_people(profile.client_id)
-    firm = client.firm
-    what = credential.what
-    due = end_of_day(firm, credential.due_on)
-    step_list = steps.upload_document(
-        what=what, note=credential.request_note, reason=credential.rejection_reason
-    )
-    messages = [
-        _message(
-            client,
-            credential,
-            kind="credential.rejected",
-            step=f"rejected-{credential.state_entered_at:%Y%m%d%H%M%S}",
-            due=timezone.now(),
-            to=person,
-            context=_credential_context(
-                credential,
-                headline=f"We could not accept your {what}",
-                lines=[
-                    f"The reason: {credential.rejection_reason}",
-                    f"Please send it again by {_long_date(firm, due)}.",
-                ],
-                step_list=step_list,
-            ),
-        )
-        for person in provider_side(client, Step.UPLOAD_DOCUMENT, profile)
-    ]
-    schedule(messages)
-    reopen(
+    """What arrived was refused: the provider's side hears why, and is reminded again before
+    the (possibly new) due date; a renewal's reminders before the expiry come back."""
+    cancel(
         subject_type="credential",
-        subject_id=str(credential.public_id),
+        subject_ids=[str(credential.public_id)],
         kinds=CREDENTIAL_REQUEST_KINDS,
     )
+    _ask_provider(
+        credential,
+        kind="credential.rejected",
+        headline=f"We could not accept your {credential.what}",
+        lines=lambda due: [
+            f"The reason: {credential.rejection_reason}",
+            f"Please send it again by {due}.",
+        ],
+    )
+    if credential.expires_on:
+        reopen(
+            subject_type="credential",
+            subject_id=str(credential.public_id),
+            kinds=["credential.expiry_reminder"],
+            step_contains=f"-{credential.expires_on}-",
+        )
 
 
 def credential_on_file(credential: Credential, *, previous_expiry=None) -> None:
@@ -1308,3 +1324,21 @@ def credential_stopped(credential: Credential) -> None:
         subject_ids=[str(credential.public_id)],
         kinds=CREDENTIAL_REQUEST_KINDS + CREDENTIAL_EXPIRY_KINDS,
     )
+
+
+def revalidation_clock_moved(enrollment: Enrollment) -> None:
+    """A revalidation changed state: its due-date alerts stop once it is submitted (the date
+    is met) or closed, and come back if it returns to the firm (rejected, to resubmit)."""
+    if enrollment.revalidation_clock_runs:
+        reopen(
+            subject_type="enrollment",
+            subject_id=str(enrollment.public_id),
+            kinds=REVALIDATION_ALERT_KINDS,
+            step_contains=f"-{enrollment.due_on}-",
+        )
+    else:
+        cancel(
+            subject_type="enrollment",
+            subject_ids=[str(enrollment.public_id)],
+            kinds=REVALIDATION_ALERT_KINDS,
+        )

@@ -41,6 +41,11 @@ DUE_MAX_DAYS_BACK = 60
 # CMS posts due dates at most seven months ahead: a date over a year away is a typo.
 DUE_MAX_DAYS_AHEAD = 366
 ALERT_KINDS = REVALIDATION_ALERT_KINDS
+# The application that carries a profile's due date: an open one, or one rejected and to be
+# resubmitted. Only an approved revalidation has met its date: a list imported again after
+# a withdrawal or a return starts a new one.
+CARRIER_STATES = (*Enrollment.OPEN_STATES, Enrollment.State.REJECTED)
+DONE = Enrollment.State.APPROVED
 
 
 def _today(firm: Firm) -> date:
@@ -76,7 +81,7 @@ def revalidation_set_due(
     1. No date ("TBD"): CMS has not set one yet. Nothing changes.
     2. The open revalidation takes the date; the date it already has changes nothing (no
        event, no new alerts).
-    3. With none open, a closed revalidation with this very date means the list is older
+    3. With none open, an approved revalidation with this very date means the list is older
        than the work done: a re-import of an old file must not reopen it. Nothing changes.
     4. Otherwise the date is checked (`due_refusal`), a revalidation is started if none is
        open, the date and its clock are set, and the staff alerts are rescheduled.
@@ -87,11 +92,7 @@ def revalidation_set_due(
     enrollment = (
         Enrollment.objects.select_for_update(of=("self",))
         .select_related("firm", "profile__client", "profile__organization")
-        .filter(
-            profile=profile,
-            kind=Enrollment.Kind.REVALIDATION,
-            state__in=Enrollment.OPEN_STATES,
-        )
+        .filter(profile=profile, kind=Enrollment.Kind.REVALIDATION, state__in=CARRIER_STATES)
         .first()
     )
     if enrollment is not None and enrollment.due_on == due_on:
@@ -99,7 +100,7 @@ def revalidation_set_due(
     if (
         enrollment is None
         and Enrollment.objects.filter(
-            profile=profile, kind=Enrollment.Kind.REVALIDATION, due_on=due_on
+            profile=profile, kind=Enrollment.Kind.REVALIDATION, due_on=due_on, state=DONE
         ).exists()
     ):
         return None
@@ -114,7 +115,8 @@ def revalidation_set_due(
     enrollment.deadline = end_of_day(firm, due_on)
     enrollment.save(update_fields=["due_on", "deadline"])
     due_alerts_stop(enrollment)
-    due_alerts_schedule(enrollment)
+    if enrollment.revalidation_clock_runs:
+        due_alerts_schedule(enrollment)
     services._record(
         "enrollment.revalidation_due",
         enrollment,
@@ -397,9 +399,9 @@ def plan(*, firm: Firm, parsed: ParsedList) -> RevalidationPlan:
     for profile_id, state, due_on in Enrollment.objects.filter(
         profile__in=profiles, kind=Enrollment.Kind.REVALIDATION
     ).values_list("profile_id", "state", "due_on"):
-        if state in Enrollment.OPEN_STATES:
+        if state in CARRIER_STATES:
             open_due[profile_id] = due_on
-        elif due_on:
+        elif due_on and state == DONE:
             closed_dates.setdefault(profile_id, set()).add(due_on)
     today = _today(firm)
     rows, unmatched = [], []

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import (
+    Count,
     DateTimeField,
     Exists,
     OuterRef,
@@ -86,7 +87,13 @@ STAGE_FILTERS = {
     "rejected": lambda: Exists(
         Enrollment.objects.filter(profile__client=OuterRef("pk"), state=Enrollment.State.REJECTED)
     ),
-    "revalidation": lambda: Exists(_open_enrollments(deadline__isnull=False)),
+    "revalidation": lambda: Exists(
+        Enrollment.objects.filter(
+            profile__client=OuterRef("pk"),
+            state__in=Enrollment.REVALIDATION_CLOCK_STATES,
+            deadline__isnull=False,
+        )
+    ),
     "credential_expiring": lambda: Exists(
         _credentials(
             state=Credential.State.ACCEPTED,
@@ -203,7 +210,7 @@ def soonest_open_deadline(
     revalidation_deadline = Subquery(
         enrollments.objects.filter(
             profile__client=OuterRef("pk"),
-            state__in=Enrollment.OPEN_STATES,
+            state__in=Enrollment.REVALIDATION_CLOCK_STATES,
             deadline__isnull=False,
         )
         .order_by("deadline")
@@ -338,7 +345,7 @@ def caseload(
             Q(next_deadline__gt=deadline) | Q(next_deadline=deadline, pk__gt=pk)
         )
     rows = list(
-        queryset.select_related("assigned_staff")
+        queryset.select_related("assigned_staff", "firm")
         .prefetch_related(*row_prefetches())
         .order_by("next_deadline", "pk")[: page_size + 1]
     )
@@ -444,7 +451,10 @@ def open_items(client: Client) -> list[OpenItem]:
                         label=f"{enrollment.get_kind_display()} · {profile.label}",
                         state=enrollment.get_state_display(),
                         holder=enrollment.get_holder_display(),
-                        deadline=enrollment.deadline,  # a revalidation's due date
+                        # a revalidation's due date, until it is submitted
+                        deadline=(
+                            enrollment.deadline if enrollment.revalidation_clock_runs else None
+                        ),
                         since=enrollment.state_entered_at,
                     )
                 )
@@ -474,7 +484,11 @@ def _credential_items(client: Client, profile: Profile) -> list[OpenItem]:
             OpenItem(
                 label=f"{credential} · {profile.label}",
                 state=label,
-                holder=CREDENTIAL_ITEM_STATUSES[status].label,
+                holder=(
+                    Holder.FIRM
+                    if credential.state == Credential.State.RECEIVED
+                    else CREDENTIAL_ITEM_STATUSES[status]
+                ).label,
                 deadline=credential.deadline,
                 since=credential.state_entered_at,
             )
@@ -494,10 +508,13 @@ def access_summary(client: Client) -> tuple[int, int]:
 
 
 def live_credentials_prefetch(to_attr: str = "live_credentials") -> Prefetch:
-    """A profile's credentials that are not cancelled, with their kind."""
+    """A profile's credentials that are not cancelled, with their kind and how many
+    versions of their document are kept."""
     return Prefetch(
         "credentials",
-        queryset=Credential.objects.filter(state__in=Credential.LIVE_STATES).select_related("kind"),
+        queryset=Credential.objects.filter(state__in=Credential.LIVE_STATES)
+        .select_related("kind")
+        .annotate(file_count=Count("files")),
         to_attr=to_attr,
     )
 

@@ -131,6 +131,8 @@ def _move(
     for name, value in fields.items():
         setattr(obj, name, value)
     obj.save(update_fields={"state", "state_entered_at", *fields})
+    if isinstance(obj, Enrollment) and obj.deadline is not None:
+        notify.revalidation_clock_moved(obj)
     data = {"from": old, "to": to}
     if reason:
         data["reason"] = reason
@@ -527,13 +529,7 @@ def enrollment_create(
 
 
 def _close_open_work(enrollment: Enrollment, *, actor: User, because: str) -> None:
-    """An outcome ends the application's open signature rounds and development requests,
-    and a revalidation's due-date alerts."""
-    outbox.cancel(
-        subject_type="enrollment",
-        subject_ids=[str(enrollment.public_id)],
-        kinds=notify.REVALIDATION_ALERT_KINDS,
-    )
+    """An outcome ends the application's open signature rounds and development requests."""
     for open_round in enrollment.rounds.filter(state__in=SignatureRound.OPEN_STATES):
         notify.round_waiting_stopped(open_round)
         _move(

@@ -184,11 +184,15 @@ def reset_password() -> list[str]:
     ]
 
 
-def upload_document(*, what: str, note: str = "", reason: str = "", renewal: bool = False):
+def upload_document(
+    *, what: str, note: str = "", reason: str = "", renewal: bool = False, expired: bool = False
+):
     lines = []
     if reason:
         lines.append(f"We could not accept the last upload: {reason}")
-    if renewal:
+    if expired:
+        lines.append(f"Your {what} has expired: we need the renewed one now")
+    elif renewal:
         lines.append(f"Your {what} expires soon: we need the renewed one")
     lines.append(note or f"Upload your current {what}")
     lines += [

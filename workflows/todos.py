@@ -315,6 +315,7 @@ def _credential_todos(client: Client, profile: Profile, make, now: datetime) -> 
                 if credential.state == Credential.State.REJECTED
                 else "",
                 renewal=renewal,
+                expired=renewal and due is not None and due < now,
             )
             title = f"{'Renew: upload' if renewal else 'Upload'} your {what}"
         todo = make(

@@ -80,9 +80,12 @@ def clocks(letters_now, chicago_firm, rivera, northwind_staff):
     type(revalidation).objects.filter(pk=revalidation.pk).update(
         due_on=date(2027, 1, 31), deadline=end_of_day(firm, date(2027, 1, 31))
     )
-    services.enrollment_change_state(enrollment=revalidation, to="submitted", actor=staff)
+    # A revalidation's due date runs while it is prepared (submitted, it is met); the
+    # development request is on a change of information with the contractor.
+    change = services.enrollment_create(profile=individual, kind="change", actor=staff)
+    services.enrollment_change_state(enrollment=change, to="submitted", actor=staff)
     development = services.development_open(
-        enrollment=revalidation,
+        enrollment=change,
         asked="Copy of the diagnosis codes billed",
         holder="provider",
         actor=staff,

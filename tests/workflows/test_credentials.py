@@ -554,6 +554,8 @@ def test_staff_request_record_accept_and_reject_from_the_pages(as_user, rivera, 
     page = browser.get(reverse("client_detail", args=[rivera.public_id])).content.decode()
     assert "State license" in page
     assert "W-9" in page
+    assert "Does not expire" in page  # the W-9
+    assert '1<span class="visually-hidden"> version</span>' in page
 
 
 def test_junk_in_credential_forms_is_a_message_not_an_error(as_user, rivera, northwind_staff):
@@ -571,9 +573,11 @@ def test_junk_in_credential_forms_is_a_message_not_an_error(as_user, rivera, nor
 def test_query_budgets_do_not_grow_with_credentials(
     as_user, rivera, northwind_staff, django_assert_num_queries, items
 ):
+    from workflows.forms import US_STATES
+
     for number in range(items):
         if number % 2:
-            requested(rivera, northwind_staff)
+            requested(rivera, northwind_staff, "state_license", state_code=US_STATES[number])
         else:
             on_file(rivera, northwind_staff, expires_in=10 + number)
     staff, provider = as_user(northwind_staff), as_user(rivera.user)
@@ -689,3 +693,16 @@ def test_an_upload_round_recorded_late_keeps_its_statement_overdue(rivera, north
     statement = Credential.objects.get(signature_round=signature_round)
     assert statement.deadline < timezone.now()
     assert statement.state == Credential.State.REQUESTED
+
+
+def test_an_expired_credential_says_so_on_the_renewal_to_do(rivera, northwind_staff):
+    license_ = on_file(rivera, northwind_staff, "state_license", expires_in=30, state_code="TX")
+    Credential.objects.filter(pk=license_.pk).update(
+        expires_on=today(rivera.firm) - timedelta(days=7)
+    )
+    license_.refresh_from_db()
+    services._set_clock(license_)
+    todo = next(t for t in client_todos(rivera, provider_party(rivera)) if t.credential)
+    assert todo.days_left == -7
+    assert "Your state license (TX) has expired: we need the renewed one now" in todo.steps
+    assert not any("expires soon" in step for step in todo.steps)
