@@ -114,6 +114,8 @@ ROUTES = {
     # credentials: staff of the firm; a document also to the provider's side whose role
     # covers it (the office manager is Access Manager on both profiles)
     "credential_create": ("post", "credential_create", NW_ACTION),
+    "credential_kinds": ("get", None, ADMIN_ONLY),
+    "credential_kind_active": ("post", "credential_kind", ADMIN_ACTION),
     "credential_detail": ("get", "credential", NW_PAGE),
     "credential_action": ("post", "credential_action", NW_ACTION),
     "credential_file": (
@@ -264,6 +266,10 @@ def objects(northwind, northwind_staff, rivera):
         "client": {"public_id": rivera.public_id},
         "credential_create": {"public_id": rivera.public_id, "mode": "request"},
         "credential": {"public_id": credential.public_id},
+        "credential_kind": {
+            "public_id": credentials.kind_for(northwind, "other").public_id,
+            "active": "off",
+        },
         "credential_action": {"public_id": credential.public_id, "action": "reject"},
         "credential_file": {"public_id": credential.files.get().public_id},
         "profile": {"public_id": profile.public_id},

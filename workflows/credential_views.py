@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from clients.models import Client, Profile
 from clients.selectors import get_client_for
 from portal import audit
-from portal.access import firm_member_required, get_for_firm, member_required
+from portal.access import admin_required, firm_member_required, get_for_firm, member_required
 from portal.feedback import attempt, form_errors
 from portal.models import Role
 
@@ -18,12 +18,13 @@ from .deadlines import status_of
 from .forms import (
     CredentialAcceptForm,
     CredentialAddForm,
+    CredentialKindForm,
     CredentialRenewalForm,
     CredentialRequestForm,
     DocumentUploadForm,
     ReasonForm,
 )
-from .models import Credential, CredentialFile
+from .models import Credential, CredentialFile, CredentialKind
 from .rules import Step, may_do
 from .todos import party_for
 
@@ -304,3 +305,48 @@ def todo_upload(request, public_id):
         "Thank you: we have it, and will tell you if anything is missing.",
     )
     return redirect("dashboard")
+
+
+# --- the firm's catalogue -----------------------------------------------------------------
+
+
+@admin_required
+def credential_kinds(request):
+    """The firm's credential catalogue: the defaults and its own kinds; add one, or take one
+    out of the choices (credentials of that kind stay)."""
+    form = CredentialKindForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            if attempt(
+                request,
+                lambda: services.credential_kind_add(
+                    firm=request.firm, actor=request.user, **form.cleaned_data
+                ),
+                f"“{form.cleaned_data['name']}” added to the catalogue.",
+            ):
+                return redirect("credential_kinds")
+        else:
+            form_errors(request, form)
+    kinds = sorted(
+        services.catalogue(request.firm, active_only=False),
+        key=lambda kind: (not kind.is_active, kind.name.lower()),
+    )
+    return render(request, "workflows/credential_kinds.html", {"kinds": kinds, "form": form})
+
+
+@admin_required
+@require_POST
+def credential_kind_active(request, public_id, active):
+    kind = get_for_firm(
+        CredentialKind.objects.select_related("firm"), request.firm, public_id=public_id
+    )
+    if active not in ("on", "off"):
+        raise Http404("No such action.")
+    attempt(
+        request,
+        lambda: services.credential_kind_set_active(
+            kind=kind, actor=request.user, active=active == "on"
+        ),
+        f"“{kind.name}” is {'back in' if active == 'on' else 'out of'} the choices.",
+    )
+    return redirect("credential_kinds")

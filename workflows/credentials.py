@@ -15,6 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from clients.models import Client, Profile
+from portal import audit
 from portal.models import Firm, User
 
 from . import notify
@@ -86,20 +87,72 @@ DEFAULT_KINDS = [
 ]
 
 
-def catalogue(firm: Firm) -> list[CredentialKind]:
+def catalogue(firm: Firm, *, active_only: bool = True) -> list[CredentialKind]:
     """The firm's credential kinds; a firm that has none yet gets the defaults (once)."""
-    kinds = list(CredentialKind.objects.filter(firm=firm, is_active=True))
+    kinds = list(CredentialKind.objects.filter(firm=firm))
     if not kinds:
         CredentialKind.objects.bulk_create(
             [CredentialKind(firm=firm, **kind) for kind in DEFAULT_KINDS],
             ignore_conflicts=True,
         )
-        kinds = list(CredentialKind.objects.filter(firm=firm, is_active=True))
-    return kinds
+        kinds = list(CredentialKind.objects.filter(firm=firm))
+    return [kind for kind in kinds if kind.is_active or not active_only]
+
+
+@transaction.atomic
+def credential_kind_add(
+    *,
+    firm: Firm,
+    actor: User,
+    name: str,
+    number_label: str = "",
+    has_state: bool = False,
+    issuer_label: str = "",
+    expires: bool = False,
+    needs_file: bool = True,
+) -> CredentialKind:
+    """A firm admin adds a kind of its own to the catalogue (a hospital privileges letter, a
+    state controlled-substance registration...)."""
+    name = " ".join(name.split())
+    if not name:
+        raise TransitionError("Give the kind a name.")
+    catalogue(firm)
+    if CredentialKind.objects.filter(firm=firm, name__iexact=name).exists():
+        raise TransitionError(f"“{name}” is already in your catalogue.")
+    kind = CredentialKind.objects.create(
+        firm=firm,
+        name=name[:100],
+        number_label=number_label.strip()[:40],
+        has_state=has_state,
+        issuer_label=issuer_label.strip()[:40],
+        expires=expires,
+        needs_file=needs_file,
+    )
+    audit.record(
+        "credential_kind.added", actor=actor, firm=firm, target=kind, target_label=kind.name
+    )
+    return kind
+
+
+@transaction.atomic
+def credential_kind_set_active(*, kind: CredentialKind, actor: User, active: bool):
+    """Take a kind out of the catalogue's choices (credentials of that kind stay), or back."""
+    if kind.is_active == active:
+        raise TransitionError("Nothing changed.")
+    CredentialKind.objects.filter(pk=kind.pk).update(is_active=active)
+    audit.record(
+        "credential_kind.activated" if active else "credential_kind.deactivated",
+        actor=actor,
+        firm=kind.firm,
+        target=kind,
+        target_label=kind.name,
+    )
+    return kind
 
 
 def kind_for(firm: Firm, code: str) -> CredentialKind:
-    return next(kind for kind in catalogue(firm) if kind.code == code)
+    """A kind of the default catalogue, by its code (the demo, round statements, tests)."""
+    return next(kind for kind in catalogue(firm, active_only=False) if kind.code == code)
 
 
 # --- the clock --------------------------------------------------------------------------

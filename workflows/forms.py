@@ -303,3 +303,16 @@ class CredentialRenewalForm(forms.Form):
 
 class DocumentUploadForm(forms.Form):
     document = _document(required=True)
+
+
+class CredentialKindForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="For example “Hospital privileges letter”.")
+    number_label = forms.CharField(
+        max_length=40, required=False, label="Its number is called", help_text="Blank: none."
+    )
+    has_state = forms.BooleanField(required=False, label="One per state")
+    issuer_label = forms.CharField(
+        max_length=40, required=False, label="Issued by (called)", help_text="Blank: none."
+    )
+    expires = forms.BooleanField(required=False, label="Has an expiry date")
+    needs_file = forms.BooleanField(required=False, initial=True, label="Kept as a document")

@@ -92,6 +92,10 @@ SENTENCES = {
     "credential.accepted": "{actor} accepted {target}",
     "credential.rejected": "{actor} rejected {target}",
     "credential.cancelled": "{actor} marked {target} no longer needed",
+    # The firm's catalogue (on no client's timeline; named for the firm's audit log).
+    "credential_kind.added": "{actor} added {target} to the credential catalogue",
+    "credential_kind.activated": "{actor} put {target} back in the credential catalogue",
+    "credential_kind.deactivated": "{actor} took {target} out of the credential catalogue",
 }
 
 

@@ -61,6 +61,12 @@ urlpatterns = [
         credential_views.credential_create,
         name="credential_create",
     ),
+    path("credential-kinds/", credential_views.credential_kinds, name="credential_kinds"),
+    path(
+        "credential-kinds/<uuid:public_id>/<slug:active>/",
+        credential_views.credential_kind_active,
+        name="credential_kind_active",
+    ),
     path(
         "credentials/<uuid:public_id>/",
         credential_views.credential_detail,

@@ -706,3 +706,42 @@ def test_an_expired_credential_says_so_on_the_renewal_to_do(rivera, northwind_st
     assert todo.days_left == -7
     assert "Your state license (TX) has expired: we need the renewed one now" in todo.steps
     assert not any("expires soon" in step for step in todo.steps)
+
+
+# --- the firm's catalogue -------------------------------------------------------------------
+
+
+def test_an_admin_adds_a_kind_and_takes_one_out_of_the_choices(
+    as_user, rivera, northwind_admin, northwind_staff
+):
+    browser = as_user(northwind_admin)
+    response = browser.post(
+        reverse("credential_kinds"),
+        {"name": "Hospital privileges letter", "issuer_label": "Hospital", "expires": "on"},
+        follow=True,
+    )
+    assert "“Hospital privileges letter” added" in response.content.decode()
+    again = browser.post(
+        reverse("credential_kinds"), {"name": "hospital privileges  letter"}, follow=True
+    )
+    assert "already in your catalogue" in again.content.decode()
+    privileges = rivera.firm.credential_kinds.get(name="Hospital privileges letter")
+    assert privileges.expires
+    assert privileges.issuer_label == "Hospital"
+    cv = on_file(rivera, northwind_staff, "cv")
+    browser.post(reverse("credential_kind_active", args=[cv.kind.public_id, "off"]))
+    names = {kind.name for kind in services.catalogue(rivera.firm)}
+    assert "CV" not in names
+    assert "Hospital privileges letter" in names
+    cv.refresh_from_db()
+    assert cv.state == Credential.State.ACCEPTED  # what is on file stays
+    page = as_user(northwind_staff).get(reverse("client_detail", args=[rivera.public_id]))
+    assert '<option value="' + str(cv.kind.public_id) not in page.content.decode()
+
+
+def test_another_firms_kind_cannot_be_touched(as_user, northwind, bluebird_admin):
+    kind = services.kind_for(northwind, "cv")
+    url = reverse("credential_kind_active", args=[kind.public_id, "off"])
+    assert as_user(bluebird_admin).post(url).status_code == 404
+    kind.refresh_from_db()
+    assert kind.is_active
