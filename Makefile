@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEV_ENV := DEBUG=true SITE_URL=http://$(HOST):$(PORT)
 
-.PHONY: install run test lint audit format bench load chaos clean
+.PHONY: install run test lint audit format bench load chaos clean vnu
 
 $(STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "credportal needs Python 3.12 or newer (found " + sys.version.split()[0] + ").")'
@@ -28,8 +28,17 @@ run: install
 	@echo
 	$(DEV_ENV) WEB_ADDR=$(HOST):$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho --no-colour start -f Procfile.dev
 
-test: install
+test: install vnu
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The Nu Html Checker for the browser suite (needs Java and npm; without them the browser
+# suite skips the HTML check locally, and CI installs both).
+VNU_JAR := devtools/vnu/node_modules/vnu-jar/build/dist/vnu.jar
+vnu: $(VNU_JAR)
+$(VNU_JAR): devtools/vnu/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix devtools/vnu --no-audit --no-fund --loglevel=error && touch $(VNU_JAR); \
+	else echo "npm not found: the browser suite's HTML check will be skipped"; fi
 
 lint: install
 	$(BIN)/ruff check .

@@ -4,11 +4,16 @@ Playwright's own browser download does not work here: the tests drive the Debian
 `chromium` binary. Without it they skip locally and fail in CI (see `skip_or_fail`).
 """
 
+import json
 import shutil
+import subprocess  # nosec B404: runs the Nu Html Checker on files this suite wrote
+import tempfile
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 
-from tests.conftest import skip_or_fail
+from tests.conftest import REQUIRE_SERVICES, skip_or_fail
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -54,20 +59,91 @@ def browser():
             patch.undo()
 
 
+# Every HTML page the browser tests receive, as the server sent it: checked by the Nu Html
+# Checker once, when the session ends (one Java start for all of them).
+VNU_JAR = (
+    Path(settings.BASE_DIR) / "devtools" / "vnu" / "node_modules" / "vnu-jar" / "build" / "dist"
+) / "vnu.jar"
+HTML_PAGES: dict[str, bytes] = {}
+
+
+def _keep_html(responses):
+    def keep(response):
+        if (
+            response.request.resource_type == "document"
+            and response.status == 200
+            and "text/html" in response.headers.get("content-type", "")
+        ):
+            responses.append(response)
+
+    return keep
+
+
 @pytest.fixture
 def new_context(browser):
-    """Open fresh browser contexts (own cookies, own viewport); all closed after the test."""
-    contexts = []
+    """Open fresh browser contexts (own cookies, own viewport); all closed after the test.
+    The HTML pages they received are kept for the Nu Html Checker."""
+    contexts, responses = [], []
 
     def open_context(viewport=DESKTOP):
         context = browser.new_context(viewport=viewport)
         context.set_default_timeout(TIMEOUT_MS)
+        context.on("response", _keep_html(responses))
         contexts.append(context)
         return context
 
     yield open_context
+    for response in responses:
+        try:
+            HTML_PAGES.setdefault(response.url.split("?")[0], response.body())
+        except Exception:  # noqa: BLE001, S112  (a page closed before its body was read)
+            continue
     for context in contexts:
         context.close()
+
+
+def vnu_errors(pages: dict[str, bytes]) -> list[str]:
+    """The Nu Html Checker's errors on these pages, as "url: line N: message"."""
+    with tempfile.TemporaryDirectory() as folder:
+        names = {}  # the checker's name for each file ("file:/tmp/..."), and its page
+        for index, (url, body) in enumerate(sorted(pages.items())):
+            path = Path(folder) / f"page{index:04d}.html"
+            path.write_bytes(body)
+            names[f"file:{path}"] = url
+        files = [name.removeprefix("file:") for name in names]
+        result = subprocess.run(  # nosec B603: fixed arguments, our own files
+            ["java", "-jar", str(VNU_JAR), "--errors-only", "--format", "json", *files],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    report = json.loads(result.stderr or result.stdout or '{"messages": []}')
+    return [
+        f"{names.get(message.get('url'), message.get('url'))}: line {message.get('lastLine')}: "
+        f"{message.get('message')}"
+        for message in report["messages"]
+        if message.get("type") == "error"
+    ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _html_is_valid():
+    """When the browser tests are done: every page they received has no HTML error."""
+    yield
+    if not HTML_PAGES:
+        return
+    if shutil.which("java") is None or not VNU_JAR.exists():
+        message = "the Nu Html Checker is not installed (make vnu: Java and devtools/vnu)"
+        if REQUIRE_SERVICES:
+            pytest.fail(message)
+        return
+    errors = vnu_errors(HTML_PAGES)
+    if errors:
+        pytest.fail(
+            f"Nu Html Checker: {len(errors)} error(s) on {len(HTML_PAGES)} pages:\n"
+            + "\n".join(errors),
+            pytrace=False,
+        )
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ def test_provider_sees_the_message_in_the_inbox_with_an_unread_count(
 ):
     client = as_user(provider)
     page = client.get(reverse("dashboard")).content.decode()
-    assert 'aria-label="1 unread"' in page
+    assert '1<span class="visually-hidden"> unread</span>' in page
     inbox = client.get(reverse("inbox")).content.decode()
     assert "Please approve your credentialer" in inbox
     assert "Reminder" not in inbox  # future reminders are not shown before they are due
