@@ -55,7 +55,7 @@ def log_in_staff(page, url: str, email: str) -> None:
     page.goto(f"{url}/accounts/login/")
     page.locator("input[name=login]").fill(email)
     page.locator("input[name=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Two-Factor Authentication")).to_be_visible()
     page.locator("input[name=code]").fill(totp_code())
     page.get_by_role("button", name="Sign In").click()
@@ -67,7 +67,7 @@ def log_in_with_password(page, url: str, email: str) -> None:
     page.goto(f"{url}/accounts/login/")
     page.locator("input[name=login]").fill(email)
     page.locator("input[name=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{url}/dashboard/")
 
 
