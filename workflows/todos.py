@@ -58,6 +58,7 @@ class Todo:
     person_step: str = ""  # a step about the provider's own I&A login ("ia-regain"...)
     notes: list[str] = field(default_factory=list)  # "good to know", under the steps
     undo_until: datetime | None = None  # "I've done this" may be taken back until then
+    since: datetime | None = None  # done on the provider's side: the firm checks it since
     is_paper: bool = False
     claimed: bool = False  # "I've done this" was pressed; staff are verifying
 
@@ -277,6 +278,8 @@ def todos_for(client: Client, party: Party | None, *, now: datetime | None = Non
         todos += _credential_todos(client, profile, make, now)
     for todo in todos:
         claim = todo.grant or todo.signer or todo.development
+        if todo.claimed and (claim or todo.credential) is not None:
+            todo.since = (claim or todo.credential).state_entered_at
         if todo.claimed and todo.can_act and claim is not None:
             until = claim.state_entered_at + UNDO_WINDOW
             todo.undo_until = until if until > now else None

@@ -745,3 +745,14 @@ def test_another_firms_kind_cannot_be_touched(as_user, northwind, bluebird_admin
     assert as_user(bluebird_admin).post(url).status_code == 404
     kind.refresh_from_db()
     assert kind.is_active
+
+
+def test_a_waiting_item_says_since_when_the_firm_checks_it(as_user, rivera, northwind_staff):
+    credential = requested(rivera, northwind_staff)
+    services.credential_upload(
+        credential=credential, upload=phone_photo(), actor=rivera.user, party=provider_party(rivera)
+    )
+    page = as_user(rivera.user).get(reverse("dashboard")).content.decode()
+    day = timezone.now().astimezone(rivera.firm.zone)
+    assert "we're checking it, since <time datetime=" in page
+    assert f"{day:%b} {day.day}</time>" in page
