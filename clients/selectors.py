@@ -1,6 +1,7 @@
 """Which clients a person may see, and the one way views fetch a client."""
 
-from django.db.models import QuerySet
+from django.db.models import CharField, Exists, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Concat
 from django.http import Http404
 
 from portal.models import Membership
@@ -32,3 +33,23 @@ def get_client_for(request, public_id, queryset: QuerySet | None = None) -> Clie
     if client is None:
         raise Http404("No such client.")
     return client
+
+
+def is_provider_for(user_ref) -> Exists:
+    """Whether the member is a provider (a client's own account) in the membership's firm: an
+    expression the membership query brings along (settings.MEMBERSHIP_ANNOTATIONS)."""
+    return Exists(Client.objects.filter(user=user_ref, firm=OuterRef("firm")))
+
+
+def office_for(user_ref) -> Subquery:
+    """The provider a delegate acts for, by name ("Ana Rivera"; the first by surname when
+    several), in the membership's firm."""
+    return Subquery(
+        Delegate.objects.filter(user=user_ref, firm=OuterRef("firm"), is_active=True)
+        .order_by("client__last_name", "client__first_name")
+        .values(
+            provider_name=Concat(
+                "client__first_name", Value(" "), "client__last_name", output_field=CharField()
+            )
+        )[:1]
+    )

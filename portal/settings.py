@@ -103,6 +103,9 @@ TEMPLATES = [
 # name -> a function of the user's column returning an expression (portal imports none of them).
 MEMBERSHIP_ANNOTATIONS = {
     "unread_notifications": "notifications.selectors.unread_count_for",
+    # The provider's side's badge: "Provider", or "Office (for Ana Rivera)".
+    "is_provider": "clients.selectors.is_provider_for",
+    "office_for": "clients.selectors.office_for",
 }
 
 # Database: DATABASE_URL, or a SQLite file under var/ in WAL mode so nothing needs a server.

@@ -25,3 +25,12 @@ def test_a_wrong_password_is_said_and_the_email_is_kept(northwind_staff):
     assert response.status_code == 200
     assert "not correct" in page
     assert f'value="{northwind_staff.email}"' in page
+
+
+def test_the_role_badge_says_provider_or_whose_office(as_user, rivera, provider, delegate):
+    assert (
+        '<span class="who-role">Provider</span>'
+        in as_user(provider).get(reverse("dashboard")).content.decode()
+    )
+    page = as_user(delegate).get(reverse("dashboard")).content.decode()
+    assert '<span class="who-role">Office (for Ana Rivera)</span>' in page
