@@ -79,7 +79,7 @@ def credential_create(request, public_id, mode):
         attempt(
             request,
             lambda: services.credential_request(note=data["note"], due_on=data["due_on"], **common),
-            f"Asked {client.first_name} for the {data['kind'].name.lower()}: it is on their "
+            f"Asked {client.first_name} for the {data['kind'].in_sentence}: it is on their "
             "to-dos, with reminders.",
         )
     else:

@@ -172,7 +172,7 @@ def _set_clock(credential: Credential) -> None:
 def _details(kind: CredentialKind, *, number: str, state_code: str, issuer: str) -> dict:
     state_code = state_code.strip().upper()
     if kind.has_state and not state_code:
-        raise TransitionError(f"A {kind.name.lower()} is per state: choose its state.")
+        raise TransitionError(f"A {kind.in_sentence} is per state: choose its state.")
     return {
         "number": number.strip() if kind.number_label else "",
         "state_code": state_code if kind.has_state else "",
@@ -185,10 +185,10 @@ def _dates(firm: Firm, kind: CredentialKind, *, issued_on, expires_on) -> dict:
     if issued_on and issued_on > today:
         raise TransitionError("The issue date is in the future: give the day on the document.")
     if kind.renews_every_days and not issued_on:
-        raise TransitionError(f"Give the date of the last {kind.name.lower()}.")
+        raise TransitionError(f"Give the date of the last {kind.in_sentence}.")
     if kind.expires and not expires_on:
         raise TransitionError(
-            f"Give the expiry date printed on the {kind.name.lower()}: its reminders count from it."
+            f"Give the expiry date printed on the {kind.in_sentence}: its reminders count from it."
         )
     if issued_on and expires_on and expires_on < issued_on:
         raise TransitionError("The expiry date is before the issue date.")
@@ -248,7 +248,7 @@ def credential_add(
     if kind.firm_id != firm.pk:
         raise TransitionError("Choose a kind from your firm's catalogue.")
     if kind.needs_file and not upload:
-        raise TransitionError(f"Upload the {kind.name.lower()}: it is kept on file.")
+        raise TransitionError(f"Upload the {kind.in_sentence}: it is kept on file.")
     credential = Credential.objects.create(
         firm=firm,
         profile=profile,
@@ -317,7 +317,7 @@ def _request(
             state__in=[*Credential.OWED_STATES, Credential.State.RECEIVED],
         ).exists():
             raise TransitionError(
-                f"You already asked for the {kind.name.lower()}"
+                f"You already asked for the {kind.in_sentence}"
                 + (f" ({state_code})" if state_code else "")
                 + ": it is on the provider's to-dos. Nothing was added."
             )

@@ -623,6 +623,12 @@ class CredentialKind(models.Model):
     def has_expiry(self) -> bool:
         return self.expires or self.renews_every_days is not None
 
+    @property
+    def in_sentence(self) -> str:
+        """The name inside a sentence: "state license", but "DEA registration", "W-9"."""
+        name = self.name
+        return name[0].lower() + name[1:] if name[1:2].islower() else name
+
 
 class Credential(models.Model):
     """One credential of a client's profile (a Texas license, the current malpractice COI,
@@ -707,9 +713,8 @@ class Credential(models.Model):
     def what(self) -> str:
         """The credential inside a sentence: "state license (TX)", "malpractice certificate
         of insurance"."""
-        name = self.kind.name
         where = f" ({self.state_code})" if self.state_code else ""
-        return f"{name[0].lower()}{name[1:]}{where}"
+        return f"{self.kind.in_sentence}{where}"
 
 
 class CredentialFile(models.Model):

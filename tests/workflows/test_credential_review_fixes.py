@@ -227,7 +227,7 @@ def test_a_cleared_file_input_is_a_message_not_a_500(as_user, rivera, northwind_
         follow=True,
     )
     assert response.status_code == 200
-    assert b"Upload the w-9" in response.content
+    assert b"Upload the W-9" in response.content
     assert not Credential.objects.exists()
 
 

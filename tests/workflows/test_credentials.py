@@ -756,3 +756,18 @@ def test_a_waiting_item_says_since_when_the_firm_checks_it(as_user, rivera, nort
     day = timezone.now().astimezone(rivera.firm.zone)
     assert "we're checking it, since <time datetime=" in page
     assert f"{day:%b} {day.day}</time>" in page
+
+
+def test_an_acronym_keeps_its_capitals_in_a_sentence(rivera, northwind_staff):
+    """Defect found reading the demo's emails: "their dEA registration", "the w-9"."""
+    dea = requested(rivera, northwind_staff, "dea", state_code="TX")
+    assert dea.what == "DEA registration (TX)"
+    assert services.kind_for(rivera.firm, "w9").in_sentence == "W-9"
+    assert services.kind_for(rivera.firm, "cv").in_sentence == "CV"
+    assert services.kind_for(rivera.firm, "state_license").in_sentence == "state license"
+    with pytest.raises(TransitionError, match="Upload the W-9"):
+        services.credential_add(
+            profile=individual(rivera),
+            kind=services.kind_for(rivera.firm, "w9"),
+            actor=northwind_staff,
+        )
