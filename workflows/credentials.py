@@ -8,6 +8,7 @@ reminders all read that one stored `Credential.deadline`: a clock like the acces
 signature clocks, not a parallel system.
 """
 
+import copy
 from datetime import date, timedelta
 
 from django.db import transaction
@@ -158,9 +159,33 @@ def kind_for(firm: Firm, code: str) -> CredentialKind:
 # --- the clock --------------------------------------------------------------------------
 
 
+def _new(**fields) -> Credential:
+    """A new credential, its clock stored with it (its event then refreshes the client's
+    next deadline)."""
+    credential = Credential(**fields)
+    credential.deadline = clock_of(credential, credential.firm)
+    credential.save()
+    return credential
+
+
+# `_move`'s own arguments; the rest are the credential's fields.
+MOVE_ARGUMENTS = {"actor", "verb", "action", "reason", "cms_date", "extra"}
+
+
+def _move_with_clock(credential: Credential, to: str, **arguments) -> Credential:
+    """`_move`, storing the clock the credential keeps in its new state in the same UPDATE,
+    so the move's event refreshes the client's next deadline once, with the new clock."""
+    after = copy.copy(credential)
+    after.state = to
+    for name, value in arguments.items():
+        if name not in MOVE_ARGUMENTS:
+            setattr(after, name, value)
+    return _move(credential, to, deadline=clock_of(after, credential.firm), **arguments)
+
+
 def _set_clock(credential: Credential) -> None:
-    """Store the credential's clock, and with it the client's next deadline (the move's own
-    event refreshed it before the clock changed)."""
+    """Store the credential's clock again, and the client's next deadline (after a change
+    made outside the moves above)."""
     credential.deadline = clock_of(credential, credential.firm)
     Credential.objects.filter(pk=credential.pk).update(deadline=credential.deadline)
     refresh_next_deadline(Client.objects.filter(pk=credential.profile.client_id))
@@ -249,7 +274,7 @@ def credential_add(
         raise TransitionError("Choose a kind from your firm's catalogue.")
     if kind.needs_file and not upload:
         raise TransitionError(f"Upload the {kind.in_sentence}: it is kept on file.")
-    credential = Credential.objects.create(
+    credential = _new(
         firm=firm,
         profile=profile,
         kind=kind,
@@ -259,7 +284,6 @@ def credential_add(
     )
     if upload:
         _add_file(credential, upload, actor=actor)
-    _set_clock(credential)
     _record(
         "credential.added",
         credential,
@@ -321,7 +345,7 @@ def _request(
                 + (f" ({state_code})" if state_code else "")
                 + ": it is on the provider's to-dos. Nothing was added."
             )
-    credential = Credential.objects.create(
+    credential = _new(
         firm=firm,
         profile=profile,
         kind=kind,
@@ -331,7 +355,6 @@ def _request(
         due_on=due_on,
         signature_round=signature_round,
     )
-    _set_clock(credential)
     _record(
         "credential.requested",
         credential,
@@ -377,7 +400,7 @@ def credential_request_renewal(
 ) -> Credential:
     """Staff ask for the renewed document of a credential on file."""
     credential = _lock(credential)
-    credential = _move(
+    credential = _move_with_clock(
         credential,
         Credential.State.REQUESTED,
         actor=actor,
@@ -387,7 +410,6 @@ def credential_request_renewal(
         due_on=_due(credential.firm, due_on),
         rejection_reason="",
     )
-    _set_clock(credential)
     notify.credential_requested(credential)
     return credential
 
@@ -414,7 +436,7 @@ def credential_upload(
         _ensure_renewal_due(credential)
     row = _add_file(credential, upload, actor=actor)
     if credential.state != Credential.State.RECEIVED:
-        credential = _move(
+        credential = _move_with_clock(
             credential,
             Credential.State.RECEIVED,
             actor=actor,
@@ -424,7 +446,6 @@ def credential_upload(
         )
     else:
         _record("credential.uploaded", credential, actor=actor, data={"version": row.version})
-    _set_clock(credential)
     notify.credential_received(credential, by=party.name if party else "")
     return credential
 
@@ -439,7 +460,7 @@ def credential_claim_attested(*, credential: Credential, party: Party, actor: Us
         raise TransitionError("This needs the document itself: upload it.")
     if credential.state == Credential.State.ACCEPTED:
         _ensure_renewal_due(credential)
-    credential = _move(
+    credential = _move_with_clock(
         credential,
         Credential.State.RECEIVED,
         actor=actor,
@@ -447,7 +468,6 @@ def credential_claim_attested(*, credential: Credential, party: Party, actor: Us
         action="mark it done",
         reason=f"{party.name} says it is done",
     )
-    _set_clock(credential)
     notify.credential_received(credential, by=party.name)
     return credential
 
@@ -477,7 +497,7 @@ def credential_accept(
     )
     dates = _dates(credential.firm, kind, issued_on=issued_on, expires_on=expires_on)
     previous_expiry = credential.expires_on
-    credential = _move(
+    credential = _move_with_clock(
         credential,
         Credential.State.ACCEPTED,
         actor=actor,
@@ -488,7 +508,6 @@ def credential_accept(
         **details,
         **dates,
     )
-    _set_clock(credential)
     notify.credential_on_file(credential, previous_expiry=previous_expiry)
     return credential
 
@@ -502,7 +521,7 @@ def credential_reject(*, credential: Credential, actor: User, reason: str) -> Cr
         raise TransitionError("Say why, so the provider knows what to send instead.")
     if credential.due_on is None or credential.due_on < _today(credential.firm):
         credential.due_on = _due(credential.firm, None)
-    credential = _move(
+    credential = _move_with_clock(
         credential,
         Credential.State.REJECTED,
         actor=actor,
@@ -512,7 +531,6 @@ def credential_reject(*, credential: Credential, actor: User, reason: str) -> Cr
         rejection_reason=reason[:300],
         due_on=credential.due_on,
     )
-    _set_clock(credential)
     notify.credential_rejected(credential)
     return credential
 
@@ -524,7 +542,7 @@ def credential_cancel(
     """No longer needed (the provider left a state, a document replaced by another): its
     reminders stop; its files are kept."""
     credential = _lock(credential)
-    credential = _move(
+    credential = _move_with_clock(
         credential,
         Credential.State.CANCELLED,
         actor=actor,
@@ -532,7 +550,6 @@ def credential_cancel(
         action="cancel it",
         reason=reason.strip(),
     )
-    _set_clock(credential)
     notify.credential_stopped(credential)
     return credential
 
