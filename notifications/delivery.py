@@ -17,8 +17,10 @@
 5. Claims older than CLAIM_TIMEOUT (a worker killed mid-batch) go back to `scheduled`.
 """
 
+import contextlib
 import functools
 import logging
+import os
 import random
 import select
 import smtplib
@@ -136,19 +138,21 @@ def _sender_address() -> str:
     return address[address.find("<") + 1 : address.rfind(">")] if "<" in address else address
 
 
-def _commit_sent(token, ids: list[int], then=None) -> set[int]:
+def _commit_sent(token, ids: list[int], then=None, held=()) -> set[int]:
     """Mark sent the rows this claim still owns; returns their ids.
 
-    `then(owned_ids)` writes the final dots. On PostgreSQL it runs the moment the COMMIT is
-    on the wire, before its reply (with the WAL flush) is awaited: a worker killed between
-    the two loses its chunk, and that window is now two socket writes, not a round trip.
-    Elsewhere (SQLite, or inside a test's transaction) it runs after the commit."""
+    `then(owned_ids)` writes the final dots on the sockets `held`. On PostgreSQL it runs the
+    moment the COMMIT is written, before its reply (with the WAL flush) is awaited, and the
+    COMMIT and the dots are held back in the kernel together (see `_held_back`): a worker
+    killed between the two writes loses its chunk, and that window is a few system calls
+    during which no other process is woken. Elsewhere (SQLite, or inside a test's
+    transaction) it runs after the commit."""
     then = then or (lambda owned: None)
     if not ids:
         then(set())
         return set()
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        return _commit_sent_pipelined(token, ids, then)
+        return _commit_sent_pipelined(token, ids, then, held)
     with transaction.atomic():
         owned = Notification.objects.filter(
             pk__in=ids, claim_token=token, state=Notification.State.SENDING
@@ -174,7 +178,7 @@ _MARK_SENT_RETURNING = (
 )
 
 
-def _commit_sent_pipelined(token, ids: list[int], then) -> set[int]:
+def _commit_sent_pipelined(token, ids: list[int], then, held) -> set[int]:
     connection.ensure_connection()
     pgconn = connection.connection.pgconn
     sql = _MARK_SENT_RETURNING.format(table=Notification._meta.db_table)
@@ -195,11 +199,12 @@ def _commit_sent_pipelined(token, ids: list[int], then) -> set[int]:
         except BaseException:
             connection.connection.rollback()
             raise
-    pgconn.send_query(b"COMMIT")
-    while pgconn.flush():
-        _wait_for(pgconn.socket, select.POLLOUT)
     try:
-        then(owned_ids)
+        with _held_back(pgconn.socket, held):
+            pgconn.send_query(b"COMMIT")
+            while pgconn.flush():
+                _wait_for(pgconn.socket, select.POLLOUT)
+            then(owned_ids)
     finally:
         error = _await_command(pgconn, b"COMMIT")
     if error:
@@ -210,6 +215,32 @@ def _commit_sent_pipelined(token, ids: list[int], then) -> set[int]:
             connection.close()
         _mark_sent(owned_ids, token=token)
     return owned_ids
+
+
+@contextlib.contextmanager
+def _held_back(database_fd: int, smtp_sockets):
+    """Writes inside the block stay in the kernel (TCP_CORK) until it ends, then go out.
+
+    Writing the COMMIT wakes the database's process, and on a busy machine this worker is
+    then often not scheduled again for a millisecond or more: a SIGKILL in that gap lost the
+    chunk's messages (recorded sent, dots never written). Held back, the COMMIT and the dots
+    wake nobody until both are written; a process killed after that still has them sent,
+    since the kernel flushes held data when it closes a dead process's sockets
+    (`test_held_back_writes_are_sent_by_a_process_killed_before_it_lets_them_go`). A socket
+    that cannot be corked (a Unix socket, another OS) writes at once, as before."""
+    database = socket.socket(fileno=os.dup(database_fd))  # closing it leaves libpq's open
+    corked = []
+    try:
+        for sock in (database, *smtp_sockets):
+            with contextlib.suppress(OSError, AttributeError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                corked.append(sock)
+        yield
+    finally:
+        for sock in corked:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+        database.close()
 
 
 def _wait_for(fd: int, event: int) -> None:
@@ -476,7 +507,12 @@ def _send_two_phase(token, outgoing: list[Outgoing], lanes, counts) -> None:
         unwritten = {}  # row pk -> why its final dot could not be written
         write_dots = functools.partial(_write_dots, prepared, unwritten)
         try:
-            committed = _commit_sent(token, [item.row.pk for _, item in prepared], then=write_dots)
+            committed = _commit_sent(
+                token,
+                [item.row.pk for _, item in prepared],
+                then=write_dots,
+                held=[lane.connection.sock for lane, _ in prepared],
+            )
         except BaseException:
             # Nothing is known committed: drop every prepared transaction undelivered (a
             # QUIT written inside DATA would only wait for a reply). The rows stay claimed
@@ -520,7 +556,7 @@ def _write_dots(prepared, unwritten: dict, owned: set[int]) -> None:
         if item.row.pk in owned:
             try:
                 lane.finish()
-            except Exception as exc:  # noqa: BLE001  (the connection broke)
+            except OSError as exc:  # the connection broke
                 unwritten[item.row.pk] = exc
 
 

@@ -210,9 +210,9 @@ def test_a_message_whose_claim_was_lost_is_never_delivered(northwind, smtp_maile
     token, ids = delivery.claim_batch(10)
     real_commit = delivery._commit_sent
 
-    def reclaimed_meanwhile(token_, ids_, then=None):
+    def reclaimed_meanwhile(token_, ids_, then=None, held=()):
         Notification.objects.filter(pk__in=ids_).update(claim_token=None, state="scheduled")
-        return real_commit(token_, ids_, then)
+        return real_commit(token_, ids_, then, held)
 
     monkeypatch.setattr(delivery, "_commit_sent", reclaimed_meanwhile)
     counts = delivery.send_claimed(token, ids)

@@ -11,7 +11,11 @@ docs/reliability.md explains the machinery.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import select
+import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -383,7 +387,7 @@ def test_a_failed_commit_delivers_nothing_and_the_claim_comes_back(
 
     expected = schedule_due(northwind, delivery.LANES, request=False)
 
-    def commit_fails(token, ids, then=None):
+    def commit_fails(token, ids, then=None, held=()):
         raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(delivery, "_commit_sent", commit_fails)
@@ -402,3 +406,53 @@ def test_a_failed_commit_delivers_nothing_and_the_claim_comes_back(
     smtp_sink.assert_no_more_than(len(expected), within=0.5)
     assert_each_exactly_once(smtp_sink, expected)
     assert_all_sent(expected)
+
+
+def _tcp_pair():
+    """A connected pair of TCP sockets on the loopback (the writer, the reader)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        writer = socket.create_connection(server.getsockname())
+        reader, _ = server.accept()
+    reader.settimeout(2)
+    return writer, reader
+
+
+def test_the_commit_and_the_dots_are_held_back_until_both_are_written():
+    """Inside `_held_back` nothing reaches the database or the SMTP server, so writing the
+    COMMIT wakes nobody who could take the CPU before the dots are written."""
+    database, database_peer = _tcp_pair()
+    smtp, smtp_peer = _tcp_pair()
+    with database, database_peer, smtp, smtp_peer:
+        with delivery._held_back(database.fileno(), [smtp]):
+            database.sendall(b"COMMIT")
+            smtp.sendall(b".\r\n")
+            for peer in (database_peer, smtp_peer):
+                ready, _, _ = select.select([peer], [], [], 0.05)
+                assert ready == [], "a held-back write went out before the block ended"
+        assert database_peer.recv(16) == b"COMMIT"
+        assert smtp_peer.recv(16) == b".\r\n"
+        # The database socket is libpq's: the block closed its duplicate, not the connection.
+        database.sendall(b"still open")
+        assert database_peer.recv(16) == b"still open"
+
+
+def test_held_back_writes_are_sent_by_a_process_killed_before_it_lets_them_go():
+    """A worker SIGKILLed right after writing the COMMIT and the dots, still inside the block:
+    the kernel sends both when it closes the dead process's sockets. (What `_held_back`
+    relies on: once both writes are made, a kill loses neither.)"""
+    database, database_peer = _tcp_pair()
+    smtp, smtp_peer = _tcp_pair()
+    pid = os.fork()
+    if pid == 0:  # the worker
+        with delivery._held_back(database.fileno(), [smtp]):
+            database.sendall(b"COMMIT")
+            smtp.sendall(b".\r\n")
+            os.kill(os.getpid(), signal.SIGKILL)
+    database.close()
+    smtp.close()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status)
+    assert os.WTERMSIG(status) == signal.SIGKILL
+    with database_peer, smtp_peer:
+        assert database_peer.recv(16) == b"COMMIT"
+        assert smtp_peer.recv(16) == b".\r\n"
