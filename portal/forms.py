@@ -1,4 +1,5 @@
 import uuid
+import zoneinfo
 
 from django import forms
 from django.contrib import messages
@@ -15,7 +16,9 @@ class DayListField(forms.Field):
         "range": f"Days must be between 0 and {MAX_DAY}.",
     }
 
-    def __init__(self, *, encoder=None, decoder=None, **kwargs):  # a JSONField's form field
+    def __init__(self, *, encoder=None, decoder=None, show_hidden_initial=False, **kwargs):
+        # A JSONField's form field. Its callable default would add a hidden "initial-" copy
+        # of the list, which nothing here reads.
         super().__init__(**kwargs)
 
     def prepare_value(self, value):
@@ -129,8 +132,23 @@ class AcceptInvitationForm(forms.Form):
         return cleaned
 
 
+def _hour_label(hour: int) -> str:
+    """0 -> "12 AM", 9 -> "9 AM", 13 -> "1 PM": how a US office says an hour."""
+    return f"{(hour - 1) % 12 + 1} {'AM' if hour < 12 else 'PM'}"
+
+
+HOUR_CHOICES = [(hour, _hour_label(hour)) for hour in range(24)]
+
+
+def _listed(days: list[int]) -> str:
+    """[3, 7, 14] -> "3, 7 and 14"."""
+    words = [str(day) for day in days]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 class FirmSettingsForm(forms.ModelForm):
-    """A firm admin's settings: contact, time zone, deadlines, cadences, stuck thresholds."""
+    """A firm admin's settings: contact, time zone, deadlines, cadences, stuck thresholds,
+    shown in sections (`sections()`), each cadence with a sentence saying when it fires."""
 
     class Meta:
         model = Firm
@@ -167,18 +185,129 @@ class FirmSettingsForm(forms.ModelForm):
             ],
             DayListField,
         )
+        labels = {
+            "ia_name": "Name registered in I&A",
+            "time_zone": "Time zone",
+            "invitation_days": "Invitation links last (days)",
+            "grant_reminder_days": "Provider reminders, connection request (days after sent)",
+            "grant_staff_alert_days": "Staff alerts, connection request (days after sent)",
+            "round_reminder_days": "Provider reminders, signature (days after submitted)",
+            "round_staff_alert_days": "Staff alerts, signature (days after submitted)",
+            "credential_reminder_days": "Expiry reminders (days before)",
+            "document_reminder_days": "Document request reminders (days before due)",
+            "reminder_hour": "Reminders go out at",
+            "digest_hour": "Staff daily digest at",
+        }
+        help_texts = {
+            "time_zone": "Every date and time in the portal and its emails is in this zone. "
+            "Type a city to search, e.g. Chicago.",
+        }
+
+    # The page's sections, in order; every field is in exactly one (the stuck thresholds,
+    # added per rule, make the last).
+    SECTIONS = (
+        (
+            "Firm",
+            "How providers, CMS and your emails name you.",
+            ("name", "ia_name", "npi", "contact_email", "time_zone"),
+        ),
+        (
+            "Clocks",
+            "How long each step may take. CMS's own limits are the most you can set.",
+            (
+                "grant_expiry_days",
+                "signature_deadline_days",
+                "development_response_days",
+                "reconsideration_days",
+                "invitation_days",
+            ),
+        ),
+        (
+            "Reminders",
+            "When providers are reminded and staff alerted. Day lists are whole days "
+            "separated by commas, e.g. 3, 7, 14.",
+            (
+                "reminder_hour",
+                "digest_hour",
+                "grant_reminder_days",
+                "grant_staff_alert_days",
+                "round_reminder_days",
+                "round_staff_alert_days",
+                "credential_reminder_days",
+                "document_reminder_days",
+            ),
+        ),
+        (
+            "Email and uploads",
+            "",
+            ("notification_max_age_hours", "upload_max_mb"),
+        ),
+    )
+    STUCK_SECTION = (
+        "Stuck thresholds",
+        "An item shows on the stuck report after this many days (or, for a deadline, "
+        "this many days before it).",
+    )
 
     def __init__(self, *args, stuck_rules: dict[str, tuple[str, int]], **kwargs):
         """`stuck_rules`: each stuck rule's name -> (label, default days), from the reports."""
         super().__init__(*args, **kwargs)
+        for name in ("reminder_hour", "digest_hour"):
+            field = self.fields[name]
+            self.fields[name] = forms.TypedChoiceField(
+                label=field.label,
+                choices=HOUR_CHOICES,
+                coerce=int,
+                help_text=f"In the firm's time zone ({self.instance.time_zone}).",
+                error_messages={"invalid_choice": "Choose an hour from the list (0 to 23)."},
+            )
+        # Searchable as you type: the page lists every real zone in a `<datalist>`.
+        self.fields["time_zone"].widget = forms.TextInput(
+            attrs={"list": "time-zones", "autocomplete": "off"}
+        )
         current = self.instance.stuck_thresholds or {}
         for name, (label, default) in stuck_rules.items():
             self.fields[f"stuck_{name}"] = forms.IntegerField(
-                label=f"Stuck after (days): {label.lower()}",
+                label=label[:1].upper() + label[1:],
                 min_value=0,
                 max_value=365,
                 initial=current.get(name, default),
+                widget=forms.NumberInput(attrs={"class": "days"}),
             )
+
+    @staticmethod
+    def time_zones() -> list[str]:
+        return sorted(zoneinfo.available_timezones())
+
+    def sections(self) -> list[tuple[str, str, list]]:
+        """(title, description, [(bound field, its cadence sentence or "")]) per section."""
+        previews = self.cadence_previews()
+        stuck = [name for name in self.fields if name.startswith("stuck_")]
+        return [
+            (title, description, [(self[name], previews.get(name, "")) for name in names])
+            for title, description, names in (*self.SECTIONS, (*self.STUCK_SECTION, stuck))
+        ]
+
+    def cadence_previews(self) -> dict[str, str]:
+        """Each day list as a sentence, from what was typed when it is valid, else from what is
+        saved: "On day 3, 7 and 14 of the 30-day connection request"."""
+        previews = {}
+        for name in self.Meta.field_classes:
+            days = self._current(name)
+            if name in self.CADENCE_CLOCKS:
+                clock, what = self.CADENCE_CLOCKS[name]
+                limit = self._current(clock)
+                previews[name] = f"On day {_listed(sorted(days))} of the {limit}-day {what} clock."
+            else:
+                ordered = sorted(days, reverse=True)
+                unit = "day" if ordered == [1] else "days"
+                previews[name] = f"{_listed(ordered)} {unit} before."
+        return previews
+
+    def _current(self, name):
+        if self.is_bound and name in getattr(self, "cleaned_data", {}):
+            return self.cleaned_data[name]
+        return getattr(self.instance, name)
 
     # Each cadence with the clock it must fall inside: a reminder after the deadline would
     # tell someone to do what CMS no longer accepts.

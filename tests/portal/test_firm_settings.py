@@ -58,7 +58,7 @@ def test_admin_changes_cadences_and_thresholds(as_user, northwind, northwind_adm
         ("grant_reminder_days", "3, 400", b"between 0 and 365"),
         ("grant_reminder_days", "3, \u0663", b"whole numbers separated by commas"),
         ("time_zone", "Mars/Olympus", b"not a known time zone"),
-        ("reminder_hour", "25", b"less than or equal to 23"),
+        ("reminder_hour", "25", b"Choose an hour from the list (0 to 23)."),
         ("reconsideration_days", "0", b"greater than or equal to 1"),
         ("development_response_days", "91", b"less than or equal to 90"),
         ("notification_max_age_hours", "12", b"greater than or equal to 24"),
@@ -94,7 +94,8 @@ def test_staff_cannot_change_settings(as_user, northwind_staff, northwind):
         ("grant_expiry_days", "31", b"less than or equal to 30"),
         ("signature_deadline_days", "0", b"greater than or equal to 1"),
         ("signature_deadline_days", "21", b"less than or equal to 20"),
-        ("digest_hour", "24", b"less than or equal to 23"),
+        ("digest_hour", "24", b"Choose an hour from the list (0 to 23)."),
+        ("reminder_hour", "nine", b"Choose an hour from the list (0 to 23)."),
     ],
 )
 def test_firm_settings_refuse_out_of_range_numbers(
@@ -149,3 +150,47 @@ def test_a_cadence_outside_its_clock_is_refused(
     assert message in response.content
     northwind.refresh_from_db()
     assert getattr(northwind, field) == before
+
+
+def test_the_settings_page_is_grouped_and_every_field_is_in_one_section(
+    as_user, northwind, northwind_admin
+):
+    from portal.forms import FirmSettingsForm
+    from reports.stuck import DEFAULTS, RULE_LABELS
+
+    rules = {name: (RULE_LABELS[name], days) for name, days in DEFAULTS.items()}
+    form = FirmSettingsForm(instance=northwind, stuck_rules=rules)
+    placed = [field.name for _, _, fields in form.sections() for field, _ in fields]
+    assert sorted(placed) == sorted(form.fields)  # each field once, none forgotten
+    assert [title for title, _, _ in form.sections()] == [
+        "Firm",
+        "Clocks",
+        "Reminders",
+        "Email and uploads",
+        "Stuck thresholds",
+    ]
+
+    page = as_user(northwind_admin).get(reverse("firm_settings")).content.decode()
+    for title in ("Firm", "Clocks", "Reminders", "Stuck thresholds"):
+        assert f"<legend>{title}</legend>" in page
+    # The zone is a searchable choice of real zones.
+    assert 'list="time-zones"' in page
+    assert '<option value="America/Chicago"></option>' in page
+    assert '<option value="Mars/Olympus">' not in page
+    # Hours are a choice, said the way an office says them.
+    assert '<option value="9" selected>9 AM</option>' in page
+
+
+def test_each_reminder_schedule_reads_as_a_sentence(as_user, northwind, northwind_admin):
+    page = as_user(northwind_admin).get(reverse("firm_settings")).content.decode()
+    assert "On day 3, 7, 14, 21, 25 and 28 of the 30-day connection request clock." in page
+    assert "On day 2, 5, 10 and 15 of the 20-day signature clock." in page
+    assert "90, 60, 30, 14 and 7 days before." in page
+
+    # A refused schedule still shows what is saved, next to its error.
+    response = as_user(northwind_admin).post(
+        reverse("firm_settings"), settings_data(northwind, round_reminder_days="5, 25")
+    )
+    page = response.content.decode()
+    assert "Day 25 falls on or after the 20-day signature deadline" in page
+    assert "On day 2, 5, 10 and 15 of the 20-day signature clock." in page
