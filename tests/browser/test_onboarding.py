@@ -74,10 +74,10 @@ def test_admin_invites_staff_who_enrols_totp_and_reaches_dashboard(live_server, 
     page.locator("input[name=login]").fill("admin@northwind.test")
     page.locator("input[name=password]").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Two-Factor Authentication")).to_be_visible()
+    expect(page.get_by_role("heading", name="Enter your authenticator code")).to_be_visible()
     axe_check(page, "two-factor authentication page")
     page.locator("input[name=code]").fill(totp_code(TOTP_SECRET))
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Log in").click()
     expect_firm_dashboard(page, url, "Northwind")
 
     # Team: invite a staff member.

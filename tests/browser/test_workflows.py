@@ -56,9 +56,9 @@ def log_in_staff(page, url: str, email: str) -> None:
     page.locator("input[name=login]").fill(email)
     page.locator("input[name=password]").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Two-Factor Authentication")).to_be_visible()
+    expect(page.get_by_role("heading", name="Enter your authenticator code")).to_be_visible()
     page.locator("input[name=code]").fill(totp_code())
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{url}/dashboard/")
 
 
@@ -76,13 +76,13 @@ def log_in_by_code(page, url: str, email: str) -> None:
     sent_before = len(mail.outbox)
     page.goto(f"{url}/accounts/login/code/")
     page.locator("input[name=email]").fill(email)
-    page.get_by_role("button", name="Request Code").click()
+    page.get_by_role("button", name="Email me a code").click()
     expect(page).to_have_url(re.compile(r"/accounts/login/code/confirm/"))
     message = wait_for_mail(
         lambda m: m.to == [email] and LOGIN_CODE.search(m.body), after=sent_before
     )
     page.locator("input[name=code]").fill(LOGIN_CODE.search(message.body).group(1))
-    page.get_by_role("button", name="Confirm").click()
+    page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{url}/dashboard/")
 
 
