@@ -1,5 +1,6 @@
 from django import forms
 
+from portal.forms import QueryFilterForm
 from portal.models import Membership, User, validate_portal_email
 
 from .models import Client, CMSRole, Official, Organization
@@ -137,3 +138,15 @@ class ImportForm(forms.Form):
             raise forms.ValidationError(
                 "The file is not UTF-8 text; save it as CSV UTF-8."
             ) from None
+
+
+class TimelineFilterForm(QueryFilterForm):
+    """The client page's `?profile=`: one of this client's profiles, or all of them."""
+
+    profile = forms.ChoiceField(required=False, label="profile")
+
+    def __init__(self, request, *, profiles):
+        super().__init__(request)
+        self.fields["profile"].choices = [("", "All profiles")] + [
+            (str(profile.public_id), profile.label) for profile in profiles
+        ]

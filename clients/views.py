@@ -22,7 +22,7 @@ from workflows.forms import (
     RoundForm,
 )
 from workflows.models import AccessGrant
-from workflows.selectors import client_with_history, credential_rows
+from workflows.selectors import client_summary, client_with_history, credential_rows
 from workflows.todos import todos_for
 
 from . import importing, services
@@ -33,6 +33,7 @@ from .forms import (
     ImportForm,
     OfficialForm,
     OrganizationForm,
+    TimelineFilterForm,
     staff_members,
 )
 from .models import Client, Delegate, IAController, Official, Organization
@@ -131,11 +132,13 @@ def client_detail(request, public_id):
     connected = sum(
         1 for p in profiles if p.live_grant and p.live_grant.state == AccessGrant.State.ACTIVE
     )
-    events = list(
-        AuditEvent.objects.filter(firm=request.firm, client_uuid=client.public_id)
-        .select_related("actor")
-        .order_by("-created_at", "-id")[:TIMELINE_LENGTH]
-    )
+    summary = client_summary(client, profiles)
+    shown_profile = TimelineFilterForm(request, profiles=profiles).filters()["profile"]
+    events = AuditEvent.objects.filter(firm=request.firm, client_uuid=client.public_id)
+    if shown_profile:
+        profile = next(p for p in profiles if str(p.public_id) == shown_profile)
+        events = events.filter(target_id__in=timeline.profile_target_ids(profile))
+    events = list(events.select_related("actor").order_by("-created_at", "-id")[:TIMELINE_LENGTH])
     for profile in profiles:  # what the to-do list reads, from what the page already loaded
         profile.pending_grants = [
             g for g in profile.all_grants if g.state in AccessGrant.PENDING_STATES
@@ -153,6 +156,8 @@ def client_detail(request, public_id):
             "client": client,
             "profiles": profiles,
             "connected": connected,
+            "summary": summary,
+            "shown_profile": shown_profile,
             "timeline_days": timeline.by_day(events, request.firm.zone),
             "todos": todos_for(client, None),
             "credentials": credential_rows(profiles, request.firm),

@@ -2,8 +2,10 @@
 the number of clients: one for the page of clients, a handful of prefetches for their rows."""
 
 import base64
+import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from django.db.models import (
     Count,
@@ -461,6 +463,60 @@ def open_items(client: Client) -> list[OpenItem]:
         items += _credential_items(client, profile)
     items.sort(key=lambda item: (item.deadline is None, item.deadline or NO_DEADLINE))
     return items
+
+
+@dataclass(frozen=True)
+class ClientSummary:
+    """The head of a client's page: what is open, what is late, who holds the ball."""
+
+    items: list[OpenItem]
+    overdue: int
+    by_holder: list[tuple[str, int]]  # ("Provider", 3), ... largest first
+
+    @property
+    def next_item(self) -> OpenItem | None:
+        return self.items[0] if self.items and self.items[0].deadline else None
+
+
+def client_summary(client: Client, profiles: list[Profile], now: datetime | None = None):
+    """`open_items` for a client loaded by `client_with_history`: the caseload's rule for
+    what is open, read from the page's full history (so one rule decides both)."""
+    now = now or timezone.now()
+    shaped = []
+    for profile in profiles:
+        view = copy.copy(profile)
+        view.live_grants = [
+            g
+            for g in profile.all_grants
+            if g.state in (*AccessGrant.OPEN_STATES, AccessGrant.State.ACTIVE)
+        ]
+        view.open_enrollments = []
+        for enrollment in profile.all_enrollments:
+            if not (
+                enrollment.state in (*Enrollment.OPEN_STATES, Enrollment.State.REJECTED)
+                or enrollment.reconsideration == Enrollment.Reconsideration.OPEN
+            ):
+                continue
+            open_enrollment = copy.copy(enrollment)
+            open_enrollment.open_rounds = [
+                r for r in enrollment.all_rounds if r.state in SignatureRound.OPEN_STATES
+            ]
+            open_enrollment.open_developments = [
+                d for d in enrollment.all_developments if d.state in DevelopmentRequest.OPEN_STATES
+            ]
+            view.open_enrollments.append(open_enrollment)
+        shaped.append(view)
+    items = open_items(
+        SimpleNamespace(firm=client.firm, profiles=SimpleNamespace(all=lambda: shaped))
+    )
+    holders: dict[str, int] = {}
+    for item in items:
+        holders[item.holder] = holders.get(item.holder, 0) + 1
+    return ClientSummary(
+        items=items,
+        overdue=sum(1 for item in items if item.deadline and item.deadline < now),
+        by_holder=sorted(holders.items(), key=lambda pair: -pair[1]),
+    )
 
 
 # Credentials the caseload row shows: what the provider owes or sent, and one near or past

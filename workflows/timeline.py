@@ -140,3 +140,21 @@ def by_day(events: list[AuditEvent], zone) -> list[tuple[date, list[Entry]]]:
             Entry(at=at, sentence=sentence(event), reason=(event.data or {}).get("reason", ""))
         )
     return sorted(days.items(), key=lambda item: item[0], reverse=True)
+
+
+def _target_id(obj) -> str:
+    return str(getattr(obj, "public_id", None) or obj.pk)  # as portal.audit stores it
+
+
+def profile_target_ids(profile) -> list[str]:
+    """Every audit target of one profile, from what `client_with_history` loaded: the
+    profile, its organization and officials, grants, enrollments with their rounds,
+    signers and development requests, and credentials (the timeline's filter by profile)."""
+    targets = [profile, *profile.all_grants, *profile.live_credentials]
+    if profile.organization:
+        targets += [profile.organization, *profile.organization.active_officials]
+    for enrollment in profile.all_enrollments:
+        targets += [enrollment, *enrollment.all_developments]
+        for signature_round in enrollment.all_rounds:
+            targets += [signature_round, *signature_round.signers.all()]
+    return [_target_id(target) for target in targets]
