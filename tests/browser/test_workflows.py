@@ -151,7 +151,7 @@ def test_staff_add_client_with_pllc_request_access_and_invite_provider(
         expect(section.get_by_text("Connection request from the firm")).to_be_visible()
         expect(section.get_by_text("Awaiting the provider", exact=True)).to_be_visible()
         expect(section.get_by_role("button", name="Send request")).to_have_count(0)
-    provider_todos = page.get_by_role("region", name="What the provider has to do")
+    provider_todos = page.get_by_role("region", name="What Ana has to do")
     expect(provider_todos.get_by_role("listitem")).to_have_count(2)
     expect(
         provider_todos.get_by_text("Approve the pending connection · Individual profile")

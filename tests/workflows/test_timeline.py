@@ -107,7 +107,7 @@ def test_the_client_page_head_says_what_is_open_late_and_who_holds_it(
     head = page.content.decode().split('class="page-actions"')[0]
     assert "<strong>2</strong> open items" in head
     assert '<span class="badge badge-danger">1 overdue</span>' in head
-    assert "Provider holds 1" in head
+    assert "Ana holds 1" in head  # staff pages speak about the provider
     assert "Firm holds 1" in head
     assert "Next: Access · Individual profile" in head
     assert "2 days overdue" in head
