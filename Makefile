@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DEV_ENV := DEBUG=true SITE_URL=http://$(HOST):$(PORT)
 
-.PHONY: install run test lint audit format bench load chaos clean vnu
+.PHONY: install run test lint audit format bench load chaos clean vnu backup restore
 
 $(STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "credportal needs Python 3.12 or newer (found " + sys.version.split()[0] + ").")'
@@ -56,6 +56,16 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# A consistent backup of the database and the credential documents, one archive under
+# var/backups/; restore refuses a database that is not empty unless FORCE=1 (docs/deploy.md,
+# "Backup and restore"). DEBUG defaults to true only so the embedded default needs no secrets.
+backup: install
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py backup
+
+restore: install
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=var/backups/credportal-<time>.tar [FORCE=1]"; exit 2; }
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py restore "$(BACKUP)" $(if $(filter 1 yes true,$(FORCE)),--force)
+
 # The benchmark, on a database of its own (its data is replaced): PostgreSQL by default, as
 # the figures that count are PostgreSQL's. BENCH_DATABASE_URL=sqlite:///... works too.
 SIZE ?= S
@@ -80,10 +90,13 @@ load: install
 		-u 30 -r 10 -t 60s --only-summary --csv var/bench/load; status=$$?; \
 		kill $$(cat var/bench/gunicorn.pid); exit $$status
 
-# Faults at scale: thousands of due reminders through real workers that are SIGKILLed, a
-# broker that is killed and restarted, a local SMTP sink; prints throughput and one summary
-# line (see docs/reliability.md). Scratch database: a dedicated PostgreSQL database
-# (CHAOS_DATABASE_NAME, default credportal_chaos) when DATABASE_URL is PostgreSQL, else SQLite.
+# Faults at scale: thousands of due reminders and invitations through real workers that are
+# SIGKILLed (some while sending an invitation), a broker killed and restarted, an SMTP sink
+# that refuses, answers 421 and hangs, and PostgreSQL stopped mid-delivery; prints throughput
+# and one summary line (see docs/reliability.md). About 2 minutes. Database: with a PostgreSQL
+# DATABASE_URL, a private server started from the installed binaries (CHAOS_ARGS="--postgres
+# shared" for DATABASE_URL's, database CHAOS_DATABASE_NAME, default credportal_chaos); else
+# SQLite.
 chaos: install
 	$(BIN)/python devtools/chaos.py $(CHAOS_ARGS)
 

@@ -1,8 +1,11 @@
 """Which clients a person may see, and the one way views fetch a client."""
 
+from urllib.parse import urlsplit
+
 from django.db.models import CharField, Exists, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Concat
 from django.http import Http404
+from django.urls import Resolver404, resolve
 
 from portal.models import Membership
 
@@ -53,3 +56,24 @@ def office_for(user_ref) -> Subquery:
             )
         )[:1]
     )
+
+
+def client_names_for_links(firm, paths) -> dict[str, str]:
+    """Which of these links open a client's page in this firm, with the client's name
+    ("/clients/<id>/" -> "Ana Rivera, LCSW"); other links are left out. One query, none when
+    no link is a client's page: how the notification centre groups by client
+    (settings.NOTIFICATION_LINK_LABELS; notifications store the link, not the client)."""
+    wanted: dict = {}
+    for path in paths:
+        try:
+            match = resolve(urlsplit(path).path)
+        except Resolver404:
+            continue
+        if match.url_name == "client_detail":
+            wanted.setdefault(match.kwargs["public_id"], []).append(path)
+    if not wanted or firm is None:
+        return {}
+    clients = Client.objects.filter(firm=firm, public_id__in=wanted).only(
+        "public_id", "first_name", "last_name", "credentials"
+    )
+    return {path: client.display_name for client in clients for path in wanted[client.public_id]}

@@ -9,6 +9,7 @@ from portal import audit
 from portal.errors import DomainError
 from portal.models import Firm, Invitation, Membership, Role, User, normalize_email
 from portal.services import invitation_create
+from portal.signals import address_edited
 
 from .models import (
     Client,
@@ -93,6 +94,7 @@ def client_update(*, client: Client, actor: User, **fields) -> Client:
         _ensure_staff_of(client.firm, fields["assigned_staff"])
     if "email" in fields:
         fields["email"] = normalize_email(fields["email"])
+    old_email = client.email
     changed = [name for name, value in fields.items() if getattr(client, name) != value]
     if not changed:
         return client
@@ -104,6 +106,10 @@ def client_update(*, client: Client, actor: User, **fields) -> Client:
             client.save(update_fields=changed)
     except IntegrityError:
         raise DomainError(f"Another client in your firm has NPI {client.npi}.") from None
+    if "email" in changed:
+        address_edited.send(
+            sender=Client, firm=client.firm, old=old_email, new=client.email, actor=actor
+        )
     record("client.updated", client, actor=actor, fields=sorted(changed))
     return client
 
@@ -210,6 +216,10 @@ def official_remove(*, official: Official, actor: User) -> Official:
         raise DomainError(f"{official.name} was already removed.")
     official.is_active = False
     official.save(update_fields=["is_active"])
+    # The record no longer carries its address (a bouncing mark goes if none else does).
+    address_edited.send(
+        sender=Official, firm=official.firm, old=official.email, new="", actor=actor
+    )
     record("official.removed", official.organization.client, actor=actor, target=official)
     return official
 
@@ -289,12 +299,17 @@ def delegate_save(
             client=client, email__iexact=email, is_active=False
         ).first() or Delegate(firm=client.firm, client=client)
         delegate.is_active = True
+    old_email = delegate.email  # "" for a new delegate
     delegate.name, delegate.email, delegate.title = name.strip(), email, title.strip()
     try:
         with transaction.atomic():
             delegate.save()
     except IntegrityError:
         raise DomainError(f"{email} is already a delegate of {client.display_name}.") from None
+    if old_email and old_email != email:
+        address_edited.send(
+            sender=Delegate, firm=client.firm, old=old_email, new=email, actor=actor
+        )
     DelegateRole.objects.filter(delegate=delegate).exclude(profile__in=list(roles)).delete()
     for profile, cms_role in roles.items():
         DelegateRole.objects.update_or_create(
@@ -317,6 +332,9 @@ def delegate_remove(*, delegate: Delegate, actor: User) -> Delegate:
         raise DomainError(f"{delegate.name} was already removed.")
     delegate.is_active = False
     delegate.save(update_fields=["is_active"])
+    address_edited.send(
+        sender=Delegate, firm=delegate.firm, old=delegate.email, new="", actor=actor
+    )
     record("delegate.removed", delegate.client, actor=actor, target=delegate)
     return delegate
 

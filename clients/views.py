@@ -7,6 +7,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from notifications.selectors import bouncing_among
 from portal import audit
 from portal.access import admin_required, firm_member_required, get_for_firm, member_required
 from portal.errors import DomainError
@@ -154,6 +155,7 @@ def client_detail(request, public_id):
         "clients/client_detail.html",
         {
             "client": client,
+            "bouncing": bouncing_among(request.firm, _addresses_shown(client, profiles)),
             "profiles": profiles,
             "connected": connected,
             "summary": summary,
@@ -182,6 +184,28 @@ def client_detail(request, public_id):
             ],
         },
     )
+
+
+def _addresses_shown(client, profiles) -> list[str]:
+    """Every address the client page shows (from what it already loaded): the provider's,
+    the delegates', the officials' and the signers'."""
+    return [
+        client.email,
+        *(delegate.email for delegate in client.delegates.all()),
+        *(
+            official.email
+            for profile in profiles
+            if profile.organization
+            for official in profile.organization.active_officials
+        ),
+        *(
+            signer.pecos_email
+            for profile in profiles
+            for enrollment in profile.all_enrollments
+            for signature_round in enrollment.all_rounds
+            for signer in signature_round.signers.all()
+        ),
+    ]
 
 
 @firm_member_required

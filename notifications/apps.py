@@ -6,4 +6,6 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self):
-        from . import invitations  # noqa: F401  (connects the invitation email receivers)
+        # Connect the receivers that put the portal's invitations and allauth's emails in
+        # the outbox, and the one that takes a bouncing mark off a corrected address.
+        from . import account_emails, bounces, invitations  # noqa: F401

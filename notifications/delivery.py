@@ -4,20 +4,22 @@
    (SELECT ... FOR UPDATE SKIP LOCKED where the database has it; SQLite serializes writers).
    Two workers, two beats or a redelivered task never claim the same row.
 2. Send outside the transaction, over a few SMTP connections at once (one connection per
-   lane for the whole batch).
+   lane for the whole batch, all opened at once within one connect budget).
 3. Record: `sent` is committed only for rows still claimed by this token; a row someone else
    reclaimed (because this worker looked dead) is aborted, never sent twice.
 4. A failure of the message (a 4xx for its recipient) schedules a retry with exponential
    backoff and jitter; after MAX_ATTEMPTS SMTP tries (a reclaim is not a try) the row is
    `failed` and the firm's admins get an in-app alert; a 5xx for the recipient fails it at
-   once. A failure of the server (refused, timed out, TLS, 421) spends no attempt: the row
-   waits and is tried every few minutes until max_age() (72 hours by default); the outage is
+   once and marks the address bouncing (`bounces`). A failure of the server (refused, timed
+   out, hung, TLS, 421) spends no attempt: the row waits and is tried every few minutes until
+   max_age() (72 hours by default), and the run claims no more batches; the outage is
    logged at ERROR once when it starts and once when it ends, and each admin gets one in-app
    alert a day while it lasts.
 5. Claims older than CLAIM_TIMEOUT (a worker killed mid-batch) go back to `scheduled`.
 """
 
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -40,7 +42,9 @@ from psycopg import pq
 
 from portal.models import Membership, Role
 
+from . import bounces
 from .models import Notification, Preference
+from .smtp import open_side_by_side
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +56,30 @@ BASE_BACKOFF_SECONDS = 60
 OUTAGE_RETRY_SECONDS = 120
 
 
+def backoff_base_seconds() -> float:
+    """The first retry's delay (doubled at each attempt). A setting so that tests and `make
+    chaos` can shrink the clock; production leaves the default."""
+    return getattr(settings, "NOTIFICATION_RETRY_BASE_SECONDS", BASE_BACKOFF_SECONDS)
+
+
+def outage_retry_seconds() -> float:
+    return getattr(settings, "NOTIFICATION_OUTAGE_RETRY_SECONDS", OUTAGE_RETRY_SECONDS)
+
+
 def max_age(firm) -> timedelta:
     """How long the firm's emails wait for a mail server that is down (its setting)."""
     return timedelta(hours=firm.notification_max_age_hours)
 
 
 LANES = 8  # SMTP connections used side by side
+# Seconds to open all the lanes of a batch, together (they open at once): a mail server that
+# accepts connections and never greets costs a task this much, not one SMTP timeout per lane.
+# 10 s is far above a healthy server's few milliseconds (or a second with TLS and login).
+CONNECT_BUDGET_SECONDS = 10.0
+
+
+def connect_budget() -> float:
+    return getattr(settings, "NOTIFICATION_SMTP_CONNECT_BUDGET", CONNECT_BUDGET_SECONDS)
 
 
 def claim_timeout() -> timedelta:
@@ -268,22 +290,61 @@ def _await_command(pgconn, tag: bytes) -> str:
     return error
 
 
-def _refused_for_good(exc: BaseException) -> bool:
-    """A 5xx to RCPT: the server says this recipient will never be accepted."""
-    return isinstance(exc, smtplib.SMTPRecipientsRefused) and all(
-        500 <= code < 600 for code, _ in exc.recipients.values()
+def _refusal(code: int, text) -> str:
+    """What a 5xx (or 4xx) reply to RCPT says, by its enhanced status code (RFC 3463):
+    "gone" (this recipient will never be accepted: 5.1.x, 5.2.1, or a bare 550/551/553),
+    "server" (our relay or our sender is refused: 5.7.x policy and relaying, 5.3.x and 5.4.x
+    system and network, 421), or "retry" (anything else, mailbox full included)."""
+    text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    enhanced = text.split(maxsplit=1)[0] if text.strip() else ""
+    if code == 421 or enhanced.startswith(("5.7.", "5.3.", "5.4.")):
+        return "server"
+    if enhanced.startswith(("5.1.", "5.2.1")):
+        return "gone"
+    if code in (550, 551, 553) and not enhanced.startswith("5."):
+        return "gone"
+    return "retry"
+
+
+def _bounce_reply(exc: BaseException) -> str:
+    """The server's reply when it says this recipient will never be accepted ("550 5.1.1 no
+    such user"); "" for any other failure. A relay refusing us ("554 5.7.1 relay access
+    denied") is not a bounce: it would mark every address (`_server_unavailable`)."""
+    if not isinstance(exc, smtplib.SMTPRecipientsRefused) or not exc.recipients:
+        return ""
+    replies = list(exc.recipients.values())
+    if not all(_refusal(code, text) == "gone" for code, text in replies):
+        return ""
+    return "; ".join(
+        f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+        for code, text in replies
     )
 
 
 def _server_unavailable(exc: BaseException) -> bool:
     """The mail server failed, not this message: refused or dropped connections, timeouts,
-    TLS failures, a 421 ("service not available"), a server that will not greet us."""
+    TLS failures, a 421 ("service not available"), a server that will not greet us, and a
+    server that refuses us rather than the recipient (our login or sender refused, STARTTLS
+    missing, relaying denied): none of these is the message's fault, so none spends its
+    attempts."""
     if isinstance(exc, smtplib.SMTPConnectError | smtplib.SMTPServerDisconnected):
+        return True
+    if isinstance(
+        exc,
+        smtplib.SMTPAuthenticationError
+        | smtplib.SMTPHeloError
+        | smtplib.SMTPSenderRefused
+        | smtplib.SMTPNotSupportedError,
+    ):
         return True
     if isinstance(exc, smtplib.SMTPResponseException):
         return exc.smtp_code == 421
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return all(code == 421 for code, _ in exc.recipients.values())
+        return bool(exc.recipients) and all(
+            _refusal(code, text) == "server" for code, text in exc.recipients.values()
+        )
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True  # a full disk (the file backend's folder): nothing wrong with the message
     return isinstance(exc, ConnectionError | TimeoutError | socket.gaierror | ssl.SSLError)
 
 
@@ -298,7 +359,7 @@ def _wait_for_server(token, row: Notification, error: str) -> None:
     ).update(
         state=Notification.State.SCHEDULED,
         # bandit: retry jitter, not a secret
-        due_at=timezone.now() + timedelta(seconds=OUTAGE_RETRY_SECONDS * (0.5 + random.random())),  # nosec B311
+        due_at=timezone.now() + timedelta(seconds=outage_retry_seconds() * (0.5 + random.random())),  # nosec B311
         last_error=error[:2000],
         claim_token=None,
     )
@@ -384,11 +445,19 @@ def _tell_in_app(
 
 
 def _retry_or_fail(
-    token, row: Notification, error: str, *, permanent: bool = False, server_down: bool = False
+    token,
+    row: Notification,
+    error: str,
+    *,
+    permanent: bool = False,
+    server_down: bool = False,
+    bounce: str = "",
 ) -> None:
     """An SMTP try failed: count it (only tries count, not reclaims) and retry or give up;
-    a permanent refusal gives up at once. A server that is down spends no attempt: the row
-    waits for it, up to max_age() after it was written."""
+    a permanent refusal gives up at once, and a bounce (the server's 5xx reply for the
+    recipient) also marks the address bouncing (`bounces`). A server that is down spends no
+    attempt: the row waits for it, up to max_age() after it was written."""
+    permanent = permanent or bool(bounce)
     if server_down:
         limit = max_age(row.firm)
         if row.created_at > timezone.now() - limit:
@@ -399,13 +468,20 @@ def _retry_or_fail(
         error = f"not delivered within {hours} hours while the mail server was down: {error}"
     row.attempts += 1
     if permanent or row.attempts >= MAX_ATTEMPTS:
-        changed = Notification.objects.filter(
-            pk=row.pk, claim_token=token, state=Notification.State.SENDING
-        ).update(state=Notification.State.FAILED, last_error=error[:2000], attempts=row.attempts)
+        # One transaction: a bounce's mark is never lost to a failure after the row is
+        # failed (the row stays claimed and comes back instead).
+        with transaction.atomic():
+            changed = Notification.objects.filter(
+                pk=row.pk, claim_token=token, state=Notification.State.SENDING
+            ).update(
+                state=Notification.State.FAILED, last_error=error[:2000], attempts=row.attempts
+            )
+            if changed and bounce:
+                bounces.bounce_record(row=row, reply=bounce)
         if changed:
             _alert_admins(row, error)
         return
-    delay = BASE_BACKOFF_SECONDS * 2 ** (row.attempts - 1)
+    delay = backoff_base_seconds() * 2 ** (row.attempts - 1)
     # bandit: retry jitter, not a secret
     delay = delay * (0.5 + random.random())  # nosec B311
     Notification.objects.filter(
@@ -442,6 +518,13 @@ def _open_lanes(count: int) -> list:
     return [mailers.default for _ in range(count)]
 
 
+def _ready_lanes(lanes: list) -> tuple[list, Exception | None]:
+    """The lanes that are open, after opening the closed ones all at once within the connect
+    budget; and the error of one that could not be opened (None if all are open)."""
+    errors = open_side_by_side(lanes, connect_budget())
+    return [lane for lane in lanes if lane not in errors], next(iter(errors.values()), None)
+
+
 def send_claimed(token, ids: list[int]) -> dict[str, int]:
     """Send the claimed rows and record each outcome. Returns counts by outcome."""
     rows = list(Notification.objects.filter(pk__in=ids, claim_token=token).select_related("firm"))
@@ -463,10 +546,14 @@ def send_claimed(token, ids: list[int]) -> dict[str, int]:
         # Out of time: drop every half-sent transaction (no final dot) and hand back what
         # this claim still holds, so another run sends it now rather than after the claim
         # timeout. Rows already committed sent stay sent.
-        for lane in lanes:
-            if hasattr(lane, "abort"):
-                lane.abort()
+        _abort_all(lanes)
         release_claims(token)
+        raise
+    except BaseException:
+        # Anything else (the database failing while a failure is recorded, say): the
+        # half-sent transactions are dropped at once, not closed with a QUIT that would wait
+        # inside DATA; the rows stay claimed and come back after the claim timeout.
+        _abort_all(lanes)
         raise
     finally:
         for lane in lanes:
@@ -475,6 +562,12 @@ def send_claimed(token, ids: list[int]) -> dict[str, int]:
             except Exception:  # noqa: BLE001  (closing a broken connection)
                 logger.debug("closing an SMTP lane failed", exc_info=True)
     return counts
+
+
+def _abort_all(lanes) -> None:
+    for lane in lanes:
+        if hasattr(lane, "abort"):
+            lane.abort()
 
 
 def _send_plain(token, outgoing: list[Outgoing], backend, counts) -> None:
@@ -490,7 +583,7 @@ def _send_plain(token, outgoing: list[Outgoing], backend, counts) -> None:
                 token,
                 item.row,
                 repr(exc),
-                permanent=_refused_for_good(exc),
+                bounce=_bounce_reply(exc),
                 server_down=_server_unavailable(exc),
             )
             counts["retry"] += 1
@@ -500,9 +593,27 @@ def _send_plain(token, outgoing: list[Outgoing], backend, counts) -> None:
 
 
 def _send_two_phase(token, outgoing: list[Outgoing], lanes, counts) -> None:
-    """Up to len(lanes) messages at a time: prepare all, commit all, then write the dots."""
-    for start in range(0, len(outgoing), len(lanes)):
+    """Up to len(lanes) messages at a time: prepare all, commit all, then write the dots.
+
+    Before each chunk, the lanes not open (all at first, then those dropped after a failure)
+    are opened at once within the connect budget; a lane that cannot be opened is left out
+    for the rest of the batch. When none is open, the rest of the batch fails as that lane's
+    error says: a server that is down (refused, hung, TLS) spends no attempt."""
+    start = 0
+    while start < len(outgoing):
+        lanes, error = _ready_lanes(lanes)
+        if not lanes:
+            for item in outgoing[start:]:
+                _retry_or_fail(
+                    token,
+                    item.row,
+                    repr(error),
+                    server_down=_server_unavailable(error),
+                )
+                counts["retry"] += 1
+            return
         chunk = list(zip(lanes, outgoing[start : start + len(lanes)], strict=False))
+        start += len(chunk)
         prepared = _prepare_side_by_side(token, chunk, counts)
         unwritten = {}  # row pk -> why its final dot could not be written
         write_dots = functools.partial(_write_dots, prepared, unwritten)
@@ -588,7 +699,7 @@ def _prepare_side_by_side(token, chunk, counts) -> list:
                     token,
                     item.row,
                     repr(exc),
-                    permanent=_refused_for_good(exc),
+                    bounce=_bounce_reply(exc),
                     server_down=_server_unavailable(exc),
                 )
                 counts["retry"] += 1
@@ -606,4 +717,6 @@ def deliver_due(*, batch_size: int = 500, max_batches: int = 20) -> dict[str, in
             break
         for key, value in send_claimed(token, ids).items():
             totals[key] += value
+        if _outage["since"] is not None:
+            break  # the mail server is down: the next sweep tries again (no budget spent per batch)
     return totals

@@ -129,3 +129,28 @@ class SignInLink(models.Model):
 
     def __str__(self):
         return f"Sign-in link for {self.user}"
+
+
+class BouncingAddress(models.Model):
+    """An address the mail server refused for good (a 5xx to RCPT: no such user, mailbox
+    disabled...), in one firm. Staff see "Email bouncing" beside it until someone changes a
+    record's address away from it (`notifications.bounces`); messages to it are still tried
+    (docs/decisions.md)."""
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="+")
+    address = models.EmailField()  # normalized (lowercase), as every stored address is
+    since = models.DateTimeField(default=timezone.now)
+    # What the server answered, e.g. "550 5.1.1 <x@y>: Recipient address rejected".
+    reply = models.CharField(max_length=500)
+    # The message that bounced (kept when the outbox row is gone).
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["firm", "address"], name="notif_bouncing_per_firm"),
+        ]
+
+    def __str__(self):
+        return f"{self.address} (bouncing since {self.since:%Y-%m-%d})"

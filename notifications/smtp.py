@@ -15,11 +15,15 @@ used through `send_messages`, marked sent right after: at least once, with the s
 Message-ID every time so a duplicate can be recognised.
 """
 
+import contextlib
+import copy
 import email.policy
 import re
 import smtplib
 import socket
 import struct
+import threading
+import time
 
 from django.core.mail.backends import smtp
 
@@ -95,3 +99,84 @@ class EmailBackend(smtp.EmailBackend):
             connection.sock.close()
         except OSError:
             pass
+
+
+def open_side_by_side(lanes: list[EmailBackend], budget: float) -> dict[EmailBackend, Exception]:
+    """Open every lane not open yet, all at once, within `budget` seconds for all of them
+    together; returns the error of each lane that is not open at the end (left closed).
+
+    1. Each lane opens (connect, greeting, STARTTLS, login, EHLO) in a thread of its own, on
+       a copy of itself whose socket timeout is twice the budget: no step of a thread nobody
+       waits for any more lasts longer than that.
+    2. This thread waits until every lane is open or has failed, or the budget is spent.
+    3. A lane open in time gets its connection; a failed one, its error. One still opening
+       is given up (a TimeoutError): its thread closes whatever it opens when it ends.
+
+    So a server that accepts connections and never greets costs the budget once, not one
+    SMTP timeout per lane. The wait is interruptible: Celery's SoftTimeLimitExceeded (raised
+    by a signal in this thread) propagates at once, and the opening threads clean up alone."""
+    openings = [_Opening(lane, budget) for lane in lanes if lane.connection is None]
+    deadline = time.monotonic() + budget
+    try:
+        for opening in openings:
+            opening.thread.start()
+        for opening in openings:
+            opening.done.wait(max(0.0, deadline - time.monotonic()))
+    finally:
+        errors = {}
+        for opening in openings:
+            if (error := opening.result()) is not None:
+                errors[opening.lane] = error
+    return errors
+
+
+class _Opening:
+    """One lane being opened in a thread; its connection is handed over only if it is wanted."""
+
+    def __init__(self, lane: EmailBackend, budget: float):
+        self.lane, self.budget = lane, budget
+        self.spare = copy.copy(lane)  # the same server and options, no connection yet
+        self.spare.connection = self.spare._partial_connection = None
+        self.spare.timeout = min(lane.timeout or 2 * budget, 2 * budget)
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.error: Exception | None = None
+        self.given_up = False
+        self.thread = threading.Thread(target=self._open, name="smtp-lane-open", daemon=True)
+
+    def _open(self) -> None:
+        try:
+            self.spare.open()
+            self.spare.connection.ehlo_or_helo_if_needed()
+            self.spare.connection.sock.settimeout(self.lane.timeout)
+        # Handed to the waiting thread. (SoftTimeLimitExceeded is raised in the main thread
+        # only, never in this one.)
+        except Exception as exc:  # noqa: BLE001
+            self.error = exc
+            _close_quietly(self.spare)
+        with self.lock:
+            if self.given_up:
+                _close_quietly(self.spare)
+            elif self.error is None:
+                self.lane.connection = self.spare.connection
+            self.done.set()
+
+    def result(self) -> Exception | None:
+        """The lane's error (None: it is open). A lane still opening is given up now."""
+        with self.lock:
+            if not self.done.is_set():
+                self.given_up = True
+                return TimeoutError(
+                    "the SMTP server was not ready within the connect budget "
+                    f"(NOTIFICATION_SMTP_CONNECT_BUDGET: {self.budget:g} s for all connections)"
+                )
+            return self.error
+
+
+def _close_quietly(backend: EmailBackend) -> None:
+    """Close a connection without a word to the server (no QUIT to wait for a reply to)."""
+    for connection in (backend._partial_connection, backend.connection):
+        if connection is not None:
+            with contextlib.suppress(OSError):
+                connection.close()
+    backend._partial_connection = backend.connection = None

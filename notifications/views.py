@@ -4,32 +4,62 @@ from datetime import timedelta
 
 from allauth.account.internal.flows.login import perform_login, record_authentication
 from allauth.account.models import Login
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from portal.forms import QueryFilterForm
 from portal.models import Membership
 
 from . import signin
 from .models import Notification, Preference, SignInLink
 from .outbox import Message, schedule
-from .selectors import inbox_for
+from .selectors import decode_cursor, inbox_for, inbox_page
 
-INBOX_LENGTH = 50
+
+class InboxPageForm(QueryFilterForm):
+    """The notification centre's one parameter: where the page starts (a cursor)."""
+
+    after = forms.CharField(max_length=200, required=False)
+
+    left_out_messages = {
+        "after": "That page of notifications was not recognised, so these are the newest."
+    }
+
+    def clean_after(self):
+        after = self.cleaned_data["after"]
+        if after and decode_cursor(after) is None:
+            raise forms.ValidationError("not a page", code="invalid")
+        return after
+
+
+class MarkAllReadForm(forms.Form):
+    # When the page with the button was shown: what became due later stays unread (nobody
+    # saw it), and a second press of the same button finds nothing left to mark.
+    shown_at = forms.DateTimeField(required=False)
 
 
 @login_required
 def inbox(request):
-    items = list(inbox_for(request.user)[:INBOX_LENGTH])
-    return render(request, "notifications/inbox.html", {"items": items})
+    cursor = InboxPageForm(request).filters()["after"]
+    page = inbox_page(
+        request.user, request.firm, zone=timezone.get_current_timezone(), cursor=cursor
+    )
+    return render(
+        request,
+        "notifications/inbox.html",
+        {"inbox": page, "shown_at": timezone.now(), "is_first_page": not cursor},
+    )
 
 
 @login_required
 @require_POST
 def mark_read(request, public_id):
-    notification = get_object_or_404(inbox_for(request.user), public_id=public_id)
+    notification = get_object_or_404(inbox_for(request.user, request.firm), public_id=public_id)
     Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(
         read_at=timezone.now()
     )
@@ -41,8 +71,22 @@ def mark_read(request, public_id):
 @login_required
 @require_POST
 def mark_all_read(request):
-    count = inbox_for(request.user).filter(read_at__isnull=True).update(read_at=timezone.now())
-    messages.success(request, f"{count} notification{'s' if count != 1 else ''} marked read.")
+    """Mark read what the person had in this firm's inbox when they pressed the button.
+    Not audited, as opening one is not: it changes what one person has seen, not the firm's
+    records."""
+    now = timezone.now()
+    form = MarkAllReadForm(request.POST)
+    shown_at = form.cleaned_data["shown_at"] if form.is_valid() else None
+    until = min(shown_at, now) if shown_at else now
+    count = (
+        inbox_for(request.user, request.firm)
+        .filter(read_at__isnull=True, due_at__lte=until)
+        .update(read_at=now)
+    )
+    if count:
+        messages.success(request, f"{count} notification{pluralize(count)} marked read.")
+    else:
+        messages.info(request, "Nothing was unread.")
     return redirect("inbox")
 
 

@@ -5,6 +5,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from . import audit, services
 from .errors import DomainError
 from .models import AuditEvent, Firm, Invitation, Membership, User
+from .signals import address_edited
 
 
 @admin.register(User)
@@ -20,6 +21,18 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
     list_filter = ["is_active", "is_staff"]
     filter_horizontal: list[str] = []
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "email" in form.changed_data:  # an operator corrected the address
+            for membership in obj.memberships.filter(is_active=True).select_related("firm"):
+                address_edited.send(
+                    sender=User,
+                    firm=membership.firm,
+                    old=form.initial.get("email", ""),
+                    new=obj.email,
+                    actor=request.user,
+                )
 
 
 class MembershipInline(admin.TabularInline):

@@ -1,13 +1,17 @@
 """allauth glue: no open sign-up; every account comes from an invitation."""
 
+import logging
 from datetime import timedelta
 
 from allauth.account.adapter import DefaultAccountAdapter
-from allauth.core import context
+from allauth.core import context as allauth_context
 from allauth.mfa.models import Authenticator
+from django.contrib.sites.shortcuts import get_current_site
 from django.utils import timezone
 
 from .models import Membership
+
+logger = logging.getLogger(__name__)
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -15,11 +19,41 @@ class AccountAdapter(DefaultAccountAdapter):
         return False
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
-        """allauth's emails (login codes, password resets) carry the name of the firm the
-        person belongs to, as every other email does, not the site's."""
-        self._brand = _firm_name_for(email)
+        """allauth's emails (login codes, password resets) go through the notifications
+        outbox like every other email, as the firm's email: the firm of the person's first
+        active membership, whose name the subject carries (docs/decisions.md).
+
+        1. The context is allauth's own (request, email, current_site and the caller's).
+        2. For a member of a firm, `account_email_requested` hands it to the outbox (the
+           notifications app schedules it, delivery requested on commit at once).
+        3. Nobody took it (a platform operator, who belongs to no firm): it is sent from
+           the request as allauth does; a mail server that fails is logged, never a 500."""
+        from .signals import account_email_requested  # portal.signals imports this module
+
+        request = allauth_context.request
+        full_context = {
+            "request": request,
+            "email": email,
+            "current_site": get_current_site(request),
+            **context,
+        }
+        membership = _membership_for(email)
+        if membership is not None:
+            taken = account_email_requested.send(
+                sender=type(self),
+                firm=membership.firm,
+                user=membership.user,
+                email=email,
+                template_prefix=template_prefix,
+                context=full_context,
+            )
+            if any(response for _receiver, response in taken):
+                return
+        self._brand = membership.firm.name if membership else ""
         try:
             super().send_mail(template_prefix, email, context)
+        except OSError as exc:  # smtplib's errors are OSErrors; no address in the log
+            logger.error("account email %s not sent: %s", template_prefix, type(exc).__name__)
         finally:
             self._brand = None
 
@@ -33,7 +67,7 @@ class AccountAdapter(DefaultAccountAdapter):
         stolen session cannot add a factor and lock the owner out; every later MFA change
         requires reauthentication."""
         if app == "allauth.mfa":
-            request = context.request
+            request = allauth_context.request
             user = getattr(request, "user", None)
             if (
                 user is not None
@@ -49,15 +83,15 @@ FIRST_ENROLMENT_WINDOW = timedelta(minutes=10)
 LOGGED_IN_AT_SESSION_KEY = "portal.logged_in_at"  # set by portal.signals on every login
 
 
-def _firm_name_for(email: str) -> str:
-    """The firm of the person with this email (their first membership), if any."""
-    membership = (
+def _membership_for(email: str) -> Membership | None:
+    """The first active membership of the person with this email (the firm they see first
+    after logging in), if any."""
+    return (
         Membership.objects.filter(user__email__iexact=email, is_active=True)
-        .select_related("firm")
+        .select_related("firm", "user")
         .order_by("created_at", "id")
         .first()
     )
-    return membership.firm.name if membership else ""
 
 
 def _logged_in_recently(request) -> bool:

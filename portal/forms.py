@@ -45,6 +45,10 @@ class QueryFilterForm(forms.Form):
     named in a message, so a junk link still shows the list, never a server error.
     """
 
+    # What to say when a field's value is left out, where "That <label> filter was not
+    # recognised" does not fit (a sort order, a page number).
+    left_out_messages: dict[str, str] = {}
+
     def __init__(self, request, *, announce: bool = True):
         super().__init__(request.GET)
         self.request = request
@@ -58,7 +62,8 @@ class QueryFilterForm(forms.Form):
                 if self.announce:
                     messages.warning(
                         self.request,
-                        f"That {field.label} filter was not recognised, so it was left out.",
+                        self.left_out_messages.get(name)
+                        or f"That {field.label} filter was not recognised, so it was left out.",
                     )
                 values[name] = field.to_python(None)
             else:

@@ -107,6 +107,9 @@ MEMBERSHIP_ANNOTATIONS = {
     "is_provider": "clients.selectors.is_provider_for",
     "office_for": "clients.selectors.office_for",
 }
+# The notification centre groups by client, and notifications import no domain app: the
+# clients app names the clients the stored links open (a function of the firm and links).
+NOTIFICATION_LINK_LABELS = "clients.selectors.client_names_for_links"
 
 # Database: DATABASE_URL, or a SQLite file under var/ in WAL mode so nothing needs a server.
 DATABASES = {
@@ -224,6 +227,10 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = "none"  # every account comes from an emailed invitation
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_PREVENT_ENUMERATION = True
+# No "there is no account for this address" email: it would invite the reader to sign up
+# (accounts come from invitations), anyone could make us mail any address, and it belongs to
+# no firm's outbox. The pages say the same for known and unknown addresses either way.
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 ACCOUNT_LOGIN_BY_CODE_ENABLED = True
 ACCOUNT_LOGIN_BY_CODE_TIMEOUT = 15 * 60
 # Six digits: a phone shows the number pad, nothing to switch or dash; allauth allows three
@@ -268,6 +275,17 @@ if _mail_backend == "django.core.mail.backends.smtp.EmailBackend":
 MAILERS = {"default": {"BACKEND": _mail_backend, "OPTIONS": _mail_options}}
 # Seconds after which a claimed, unsent notification is taken back from a silent worker.
 NOTIFICATION_CLAIM_TIMEOUT = env.int("NOTIFICATION_CLAIM_TIMEOUT", default=600)
+# Seconds for opening all of a delivery batch's SMTP connections together (they open at
+# once): a mail server that accepts connections and never greets costs a task this long.
+NOTIFICATION_SMTP_CONNECT_BUDGET = env.float("NOTIFICATION_SMTP_CONNECT_BUDGET", default=10.0)
+if not 0 < NOTIFICATION_SMTP_CONNECT_BUDGET <= 120:
+    raise ImproperlyConfigured("NOTIFICATION_SMTP_CONNECT_BUDGET must be between 0 and 120 s.")
+# The delivery clock (notifications/delivery.py): a failed message's first retry waits this
+# long (doubled at each attempt, 6 attempts), and while the mail server is down messages try
+# again about this often. Settings so that tests and `make chaos` can shrink the clock; leave
+# them unset in production.
+NOTIFICATION_RETRY_BASE_SECONDS = env.float("NOTIFICATION_RETRY_BASE_SECONDS", default=60.0)
+NOTIFICATION_OUTAGE_RETRY_SECONDS = env.float("NOTIFICATION_OUTAGE_RETRY_SECONDS", default=120.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="credportal <no-reply@credportal.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -287,8 +305,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
             "store_processed": False,
         }
     )
+    # kombu's, made safe for a full disk (portal/broker.py).
+    CELERY_BROKER_TRANSPORT = "portal.broker:Transport"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=TESTING)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Celery's file-backed scheduler, which a full disk neither stops nor corrupts (portal/beat.py).
+CELERY_BEAT_SCHEDULER = "portal.beat:Scheduler"
 # Periodic work. Each task is idempotent, so a duplicated beat repeats work, never messages.
 CELERY_BEAT_SCHEDULE = {
     "deliver-due-notifications": {"task": "notifications.tasks.deliver_due", "schedule": 60.0},

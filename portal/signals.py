@@ -13,6 +13,13 @@ from .models import Membership, User, normalize_email
 # exists if and only if the link does, and is delivered with the outbox's guarantees.
 invitation_issued = Signal()  # invitation=
 invitation_closed = Signal()  # invitation=
+# Sent inside the transaction that changes a stored email address (a client's, a delegate's,
+# a user's): the notifications app takes the "Email bouncing" mark off the old address.
+address_edited = Signal()  # firm=, old=, new=, actor=
+# Sent when allauth asks for one of its emails (a sign-in code, a password reset...) for a
+# member of a firm: a receiver that schedules it in the outbox returns True, and
+# portal.auth then sends nothing itself.
+account_email_requested = Signal()  # firm=, user=, email=, template_prefix=, context=
 
 
 def _firm_of(user):

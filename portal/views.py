@@ -19,7 +19,7 @@ from .access import (
     get_membership_for,
     member_required,
 )
-from .errors import DomainError
+from .errors import DomainError, is_disk_full
 from .feedback import attempt, form_errors
 from .forms import AcceptInvitationForm, ChangeRoleForm, FirmSettingsForm, InviteMemberForm
 from .middleware import CURRENT_FIRM_SESSION_KEY
@@ -70,9 +70,14 @@ def health_ready(request):
 
 
 def server_error(request):
-    """handler500: a lost database is a 503 that tells the truth (we could not confirm the
-    change, so check before trying again); anything else is the usual 500 page."""
+    """handler500: a full disk is a 507 and a lost database a 503, each saying the truth (we
+    could not confirm the change, so check before trying again); anything else is the usual
+    500 page."""
     error = sys.exc_info()[1]
+    if is_disk_full(error):
+        response = render(request, "507.html", status=507)
+        response["Retry-After"] = "300"
+        return response
     if isinstance(error, (OperationalError, InterfaceError)):
         response = render(request, "503.html", status=503)
         response["Retry-After"] = "30"

@@ -130,6 +130,8 @@ ROUTES = {
     ),
     "stuck_report": ("get", None, FIRM_PAGE),
     "stuck_report_csv": ("get", None, FIRM_PAGE),
+    # everything of the firm as a ZIP: its admins only (a POST: heavy, and audited)
+    "firm_export": ("post", None, ADMIN_ONLY),
     # notifications: everyone logged in has an inbox; one person's notification is theirs only
     "inbox": ("get", None, row(LOGIN, OK, OK, OK, LOGIN, OK, OK, OK)),
     "inbox_mark_all_read": (

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 # Each list page with every GET parameter it reads.
 LIST_PAGES = {
-    "dashboard": ["assignee", "stage", "holder", "due_within", "overdue", "q", "after"],
+    "dashboard": ["assignee", "stage", "holder", "due_within", "overdue", "q", "sort", "page"],
     "stuck_report": ["stage", "staff", "holder", "reason", "age", "after"],
     "stuck_report_csv": ["stage", "staff", "holder", "reason", "age"],
     "inbox": ["after", "page"],

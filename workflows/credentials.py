@@ -8,6 +8,7 @@ reminders all read that one stored `Credential.deadline`: a clock like the acces
 signature clocks, not a parallel system.
 """
 
+import contextlib
 import copy
 from datetime import date, timedelta
 
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from clients.models import Client, Profile
 from portal import audit
+from portal.errors import is_disk_full
 from portal.models import Firm, User
 
 from . import notify
@@ -246,7 +248,21 @@ def _add_file(credential: Credential, upload, *, actor: User) -> CredentialFile:
     )
     # Stored before the row commits: if the change then rolls back, the object is left
     # unreferenced (private, never listed); a stored file is never overwritten or removed.
-    row.file.save(stored_name(credential.firm.public_id, checked.extension), checked.file, False)
+    name = stored_name(credential.firm.public_id, checked.extension)
+    try:
+        row.file.save(name, checked.file, False)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        # What was written of it is nobody's file (its name is new, and no row names it):
+        # give its space back.
+        with contextlib.suppress(Exception):
+            if not CredentialFile.objects.filter(file=name).exists():
+                row.file.storage.delete(name)
+        raise TransitionError(
+            "The server's disk is full, so the document was not saved and nothing changed. "
+            "Try again later: the people who run credportal have to make room first."
+        ) from exc
     row.save()
     return row
 

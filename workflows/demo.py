@@ -584,6 +584,7 @@ def seed_workflows(firms: dict[str, Firm]) -> bool:
     _provider_account(chen, bluebird)
     seed_assorted(bluebird, [bb_staff, staff["admin@bluebird.example"]], clock, count=39, seed=2)
     _history_was_sent(clock.start)
+    _history_was_read(clock.start)
     return True
 
 
@@ -595,6 +596,26 @@ def _history_was_sent(start) -> None:
         state=Notification.State.SCHEDULED,
         due_at__lt=start,
     ).update(state=Notification.State.SENT, sent_at=F("due_at"))
+
+
+# The demo's people use the portal daily: what reached their inbox before the last two days
+# was read then, and of the last two days' the five newest wait unread (not 46 at once).
+UNREAD_DAYS = 2
+UNREAD_AT_MOST = 5
+
+
+def _history_was_read(start) -> None:
+    in_app = Notification.objects.filter(
+        channel=Notification.Channel.IN_APP,
+        due_at__lte=start,
+        state__in=[Notification.State.SCHEDULED, Notification.State.SENT],  # not cancelled
+    )
+    recent = in_app.filter(due_at__gt=start - timedelta(days=UNREAD_DAYS))
+    unread = set()
+    for recipient in recent.order_by().values_list("recipient", flat=True).distinct():
+        newest = recent.filter(recipient=recipient).order_by("-due_at", "-id")
+        unread |= set(newest.values_list("pk", flat=True)[:UNREAD_AT_MOST])
+    in_app.filter(read_at__isnull=True).exclude(pk__in=unread).update(read_at=F("due_at"))
 
 
 DEMO_PROVIDERS = [

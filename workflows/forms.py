@@ -5,7 +5,7 @@ from clients.models import CMSRole, Official
 from portal.forms import MemberFilterField, QueryFilterForm
 
 from .models import AccessGrant, DevelopmentRequest, Enrollment, Holder, SignatureRound
-from .selectors import STAGES, CaseloadFilters
+from .selectors import SORT_CHOICES, STAGES, CaseloadFilters
 
 
 class CaseloadFilterForm(QueryFilterForm):
@@ -19,9 +19,19 @@ class CaseloadFilterForm(QueryFilterForm):
     due_within = forms.IntegerField(label="due within", min_value=0, max_value=365, required=False)
     overdue = forms.BooleanField(label="overdue", required=False)
     q = forms.CharField(label="search", max_length=100, required=False, strip=True)
+    sort = forms.ChoiceField(label="sort", choices=[("", ""), *SORT_CHOICES], required=False)
+    page = forms.IntegerField(label="page", min_value=1, max_value=100_000, required=False)
+
+    left_out_messages = {
+        "sort": "That sort order was not recognised, so the clients are most urgent first.",
+        "page": "That page number was not recognised, so this is the first page.",
+    }
 
     def caseload_filters(self, *, is_admin: bool) -> CaseloadFilters:
+        """The filters and the order; the page asked for is `page_number` after this."""
         values = self.filters()
+        self.page_number = values.pop("page") or 1
+        values["sort"] = values["sort"] or "urgency"
         if not is_admin:
             values["assignee"] = ""
         return CaseloadFilters(**values)

@@ -283,8 +283,18 @@ def todos_for(client: Client, party: Party | None, *, now: datetime | None = Non
         if todo.claimed and todo.can_act and claim is not None:
             until = claim.state_entered_at + UNDO_WINDOW
             todo.undo_until = until if until > now else None
+    if party is not None and not party.is_provider:
+        for todo in todos:  # a delegate's list names whose it is
+            todo.title = spoken_about(todo.title, client.first_name)
     todos.sort(key=lambda todo: (todo.claimed, todo.deadline is None, todo.deadline or now))
     return todos
+
+
+def spoken_about(title: str, first_name: str) -> str:
+    """A to-do's title for someone acting for the provider: "Sign round 2 of Ana's
+    application", "Renew: upload Ana's state license (TX)". The steps keep "your" where the
+    delegate does it themselves (their own I&A login)."""
+    return title.replace("your ", f"{first_name}'s ")
 
 
 def _credential_todos(client: Client, profile: Profile, make, now: datetime) -> list[Todo]:

@@ -2,8 +2,11 @@
 
 from functools import partial
 
-from django.http import Http404
+from django.contrib import messages
+from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from clients.forms import DelegateForm
@@ -35,7 +38,15 @@ from .models import (
     SignatureRound,
     Signer,
 )
-from .selectors import STAGES, access_summary, caseload, caseload_matching, open_items
+from .selectors import (
+    CASELOAD_SORTS,
+    SORT_CHOICES,
+    STAGES,
+    access_summary,
+    caseload,
+    open_items,
+    parse_sort,
+)
 from .todos import client_queryset_for_todos, party_for, todos_for
 
 
@@ -48,14 +59,15 @@ def _back_to_client(client_public_id):
 
 def caseload_page(request):
     membership = request.membership
-    params = request.GET
-    filters = CaseloadFilterForm(request).caseload_filters(is_admin=membership.is_admin)
-    rows, next_cursor = caseload(
-        membership=membership, filters=filters, cursor=params.get("after", "")
-    )
-    total = caseload_matching(membership=membership, filters=filters).count()
-    query = params.copy()
-    query.pop("after", None)
+    form = CaseloadFilterForm(request)
+    filters = form.caseload_filters(is_admin=membership.is_admin)
+    page = caseload(membership=membership, filters=filters, page=form.page_number)
+    if page.number < form.page_number:
+        messages.info(
+            request,
+            f"There {'is' if page.number == 1 else 'are'} only {page.number} "
+            f"page{pluralize(page.number)} of clients: this is the last.",
+        )
     staff = []
     if membership.is_admin:
         staff = list(
@@ -63,24 +75,79 @@ def caseload_page(request):
             .select_related("user")
             .order_by("user__full_name")
         )
+    # Links keep the filters across pages and sorts, and the sort across pages (a new sort
+    # starts at page 1): the values as understood, so a junk one is said once, not on every
+    # page.
+    unsorted = _filter_query(filters)
+    kept = unsorted.copy()
+    if filters.sort != "urgency":
+        kept["sort"] = filters.sort
+    sort_key, descending = parse_sort(filters.sort)
     return render(
         request,
         "workflows/caseload.html",
         {
             "rows": [
                 {"client": client, "items": open_items(client), "access": access_summary(client)}
-                for client in rows
+                for client in page
             ],
             "filters": filters,
             "stages": STAGES,
             "holders": Holder.choices,
+            "sorts": SORT_CHOICES,
+            "sort_words": CASELOAD_SORTS[sort_key][descending],
+            "columns": _sort_columns(unsorted, sort_key, descending),
             "staff": staff,
-            "next_cursor": next_cursor,
-            "total": total,
-            "query": query.urlencode(),
-            "is_first_page": not params.get("after"),
+            "page_obj": page,
+            "page_range": list(page.paginator.get_elided_page_range(page.number, on_each_side=1)),
+            "page_link": "?" + (kept.urlencode() + "&" if kept else ""),
+            "total": page.paginator.count,
+            # "Clear" drops the filters, not the order.
+            "clear_link": reverse("dashboard")
+            + (f"?sort={filters.sort}" if filters.sort != "urgency" else ""),
         },
     )
+
+
+def _filter_query(filters) -> QueryDict:
+    query = QueryDict(mutable=True)
+    for name, value in [
+        ("q", filters.q),
+        ("assignee", filters.assignee),
+        ("stage", filters.stage),
+        ("holder", filters.holder),
+        ("due_within", filters.due_within),
+        ("overdue", "1" if filters.overdue else ""),
+    ]:
+        if value not in ("", None):
+            query[name] = value
+    return query
+
+
+# The caseload's sortable columns: (header, sort key); "Open work" sorts by urgency.
+SORT_COLUMNS = [
+    ("Client", "name"),
+    ("Open work", "urgency"),
+    ("Next deadline", "deadline"),
+    ("Last activity", "activity"),
+]
+
+
+def _sort_columns(params, sort_key: str, descending: bool) -> dict[str, dict]:
+    """Each sortable header's link (the other way round if it is the current sort) and its
+    aria-sort."""
+    columns = {}
+    for label, key in SORT_COLUMNS:
+        current = key == sort_key
+        ascending_next = not (current and not descending)
+        query = params.copy()
+        query["sort"] = key if ascending_next else f"-{key}"
+        columns[key] = {
+            "label": label,
+            "href": "?" + query.urlencode(),
+            "aria_sort": ("descending" if descending else "ascending") if current else "",
+        }
+    return columns
 
 
 # --- staff actions --------------------------------------------------------------------

@@ -95,7 +95,9 @@ def new_context(browser):
     yield open_context
     for response in responses:
         try:
-            HTML_PAGES.setdefault(response.url.split("?")[0], response.body())
+            # By the whole address: a page's query (a sort, a page number, a filter) changes
+            # what it shows, so each variant visited is checked.
+            HTML_PAGES.setdefault(response.url, response.body())
         except Exception:  # noqa: BLE001, S112  (a page closed before its body was read)
             continue
     for context in contexts:

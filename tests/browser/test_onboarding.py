@@ -25,7 +25,8 @@ from tests.portal.factories import PASSWORD, TOTP_SECRET, FirmFactory, Membershi
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOT = Path(settings.BASE_DIR) / "docs" / "screenshots" / "dashboard.png"
+# A new staff member's first, empty dashboard (the README shows the demo's, test_pages_fit.py).
+SCREENSHOT = Path(settings.BASE_DIR) / "docs" / "screenshots" / "new-staff-dashboard.png"
 STAFF_EMAIL = "newstaff@northwind.test"
 STAFF_PASSWORD = "Quiet-lantern-harbour-58"
 

@@ -50,14 +50,16 @@ def wait_for_mail(predicate, *, after: int = 0, timeout: float = 5.0):
         time.sleep(0.05)
 
 
-def log_in_staff(page, url: str, email: str) -> None:
+def log_in_staff(
+    page, url: str, email: str, *, password: str = PASSWORD, totp_secret: str | None = None
+) -> None:
     """Email and password, then the authenticator code: the firm's dashboard."""
     page.goto(f"{url}/accounts/login/")
     page.locator("input[name=login]").fill(email)
-    page.locator("input[name=password]").fill(PASSWORD)
+    page.locator("input[name=password]").fill(password)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Enter your authenticator code")).to_be_visible()
-    page.locator("input[name=code]").fill(totp_code())
+    page.locator("input[name=code]").fill(totp_code(totp_secret))
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{url}/dashboard/")
 

@@ -1,8 +1,12 @@
 """Delivery: claim, send outside the transaction, record once; retries; opt-outs; the
 two-phase SMTP path against a real (local) SMTP server."""
 
+import contextlib
+import signal
 import smtplib
+import socket
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -394,8 +398,11 @@ def test_a_long_smtp_outage_spends_no_attempts_and_the_mail_goes_out_when_it_ret
     def refuse(self, messages):
         raise ConnectionRefusedError("SMTP server down")
 
-    schedule([message(northwind, step=f"s{n}") for n in range(3)])
-    now = timezone.now()
+    # The 10 hours stay within one day (the outage alert is one per admin and day): run at
+    # 14:00 UTC, the test used to cross midnight and find two alerts.
+    now = timezone.now().replace(hour=1, minute=0, second=0, microsecond=0)
+    with time_machine.travel(now, tick=False):
+        schedule([message(northwind, step=f"s{n}") for n in range(3)])
     with monkeypatch.context() as down:
         down.setattr(EmailBackend, "send_messages", refuse)
         for minute in range(0, 600, 30):
@@ -439,3 +446,202 @@ def test_a_message_older_than_the_age_limit_is_given_up_during_an_outage(
     assert row.state == "failed"
     assert "not delivered within" in row.last_error
     assert Notification.objects.filter(kind="delivery.failed", recipient=northwind_admin).exists()
+
+
+# --- issue 12, finding 4: a hung mail server costs one connect budget, not N timeouts ---
+
+
+class HungSMTPServer:
+    """Accepts TCP connections and never says a word (no 220 greeting): what a wedged mail
+    server, or one over its connection limit, looks like to a client."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:  # closed at teardown
+                return
+            self.accepted.append(conn)
+
+    def open_connections(self) -> int:
+        """How many accepted connections the client has not closed yet."""
+        still_open = 0
+        for conn in self.accepted:
+            conn.setblocking(False)
+            try:
+                still_open += conn.recv(1, socket.MSG_PEEK) != b""
+            except BlockingIOError:
+                still_open += 1  # nothing to read, not closed
+            except OSError:
+                pass  # reset by the client
+        return still_open
+
+    def close(self):
+        # shutdown() wakes a thread blocked on the socket; close() alone would not (Linux).
+        for sock in (self.listener, *self.accepted):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self._thread.join(timeout=5)
+
+
+class OverloadedSMTPServer(HungSMTPServer):
+    """Serves its first `serving` connections (relayed to a real SMTP server) and hangs the
+    rest: a server at its connection limit, as many are under load."""
+
+    def __init__(self, upstream, serving: int):
+        self.upstream, self.serving = upstream, serving
+        self.relays: list[socket.socket] = []
+        super().__init__()
+
+    def close(self):
+        super().close()
+        for relay in self.relays:
+            with contextlib.suppress(OSError):
+                relay.shutdown(socket.SHUT_RDWR)
+            relay.close()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+            if len(self.accepted) <= self.serving:
+                relay = socket.create_connection((self.upstream.host, self.upstream.port))
+                self.relays.append(relay)
+                for source, target in ((conn, relay), (relay, conn)):
+                    threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, target):
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                target.shutdown(socket.SHUT_WR)
+
+
+def opening_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "smtp-lane-open" and t.is_alive()]
+
+
+@pytest.fixture
+def hung_smtp(settings):
+    """The mail server hangs; each lane would wait 30 s for its greeting, the budget is 1 s."""
+    server = HungSMTPServer()
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "notifications.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": server.port, "timeout": 30},
+        }
+    }
+    settings.NOTIFICATION_SMTP_CONNECT_BUDGET = 1
+    yield server
+    server.close()
+
+
+def test_a_hung_smtp_server_costs_the_task_one_connect_budget_and_no_attempt(northwind, hung_smtp):
+    """Lanes used to be opened one after another, each waiting for its greeting for the full
+    SMTP timeout (8 lanes x 20 s per chunk of a batch, until the hard time limit). Now they
+    are opened at once within one budget for all of them, and a server that greets none of
+    them spends no attempt: the messages wait for it."""
+    schedule([message(northwind, step=f"s{n}") for n in range(20)])
+    started = time.monotonic()
+    counts = delivery.deliver_due()
+    elapsed = time.monotonic() - started
+    # Generous against the 1 s budget; a single lane's greeting timeout is 30 s.
+    assert elapsed < 1 + 5, f"took {elapsed:.1f} s"
+    assert counts["sent"] == 0
+    assert len(hung_smtp.accepted) <= delivery.LANES  # each lane tried once, not per chunk
+    rows = email_rows()
+    assert set(rows.values_list("state", flat=True)) == {"scheduled"}
+    assert set(rows.values_list("attempts", flat=True)) == {0}
+    assert set(rows.values_list("claim_token", flat=True)) == {None}
+    assert all("budget" in error for error in rows.values_list("last_error", flat=True))
+    assert rows.filter(due_at__lte=timezone.now()).count() == 0  # they wait for the server
+    # The lanes that never got their greeting are closed, not left hanging on the server.
+    # ... by their threads, which end on their own (their socket timeout is twice the budget).
+    deadline = time.monotonic() + 10
+    while (hung_smtp.open_connections() or opening_threads()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hung_smtp.open_connections() == 0
+    assert opening_threads() == []
+
+
+def test_a_server_that_greets_only_some_lanes_gets_the_batch_on_those(
+    northwind, smtp_sink, settings
+):
+    """At its connection limit, a server leaves the extra connections hanging: the lanes it
+    greeted carry the whole batch, and the others are left out after one budget."""
+    server = OverloadedSMTPServer(smtp_sink, serving=3)
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "notifications.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": server.port, "timeout": 30},
+        }
+    }
+    settings.NOTIFICATION_SMTP_CONNECT_BUDGET = 1
+    try:
+        schedule([message(northwind, step=f"s{n}") for n in range(20)])
+        started = time.monotonic()
+        assert delivery.deliver_due()["sent"] == 20
+        assert time.monotonic() - started < 1 + 5
+        assert len(server.accepted) == delivery.LANES  # the 5 hung lanes were not retried
+        assert len(smtp_sink.wait_for(20, timeout=10)) == 20
+        assert set(email_rows().values_list("attempts", flat=True)) == {0}
+    finally:
+        server.close()
+
+
+def test_a_hung_smtp_server_ends_the_run_after_its_first_batch(northwind, hung_smtp):
+    """The server is down: further batches would each cost another budget. The run stops,
+    leaving the other due rows untouched (the next sweep tries again)."""
+    schedule([message(northwind, step=f"s{n}") for n in range(20)])
+    delivery.deliver_due(batch_size=5)
+    assert len(hung_smtp.accepted) <= 5
+    tried = email_rows().exclude(last_error="")
+    assert tried.count() == 5
+    assert set(email_rows().values_list("attempts", flat=True)) == {0}
+    assert email_rows(last_error="", state="scheduled").count() == 15
+
+
+def test_the_soft_time_limit_ends_a_delivery_waiting_for_a_hung_server(
+    northwind, hung_smtp, settings
+):
+    """SoftTimeLimitExceeded arrives as a signal while the lanes are opening: the task must
+    end at once (not wait for the opening threads), with its claims given back."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    settings.NOTIFICATION_SMTP_CONNECT_BUDGET = 30
+
+    def out_of_time(signum, frame):
+        raise SoftTimeLimitExceeded()
+
+    previous = signal.signal(signal.SIGALRM, out_of_time)
+    schedule([message(northwind, step=f"s{n}") for n in range(3)])
+    started = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        with pytest.raises(SoftTimeLimitExceeded):
+            delivery.deliver_due()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < 10  # not the 30 s budget, nor a 30 s greeting timeout
+    rows = email_rows()
+    assert set(rows.values_list("state", flat=True)) == {"scheduled"}
+    assert set(rows.values_list("claim_token", flat=True)) == {None}
+    assert set(rows.values_list("attempts", flat=True)) == {0}
+    assert set(rows.values_list("last_error", flat=True)) == {""}

@@ -45,9 +45,16 @@ def test_seed_demo_is_idempotent():
     assert User.objects.get(email="admin@northwind.example").check_password("demo-pass-2026!")
 
 
-def test_demo_staff_log_in_with_the_published_totp_secret(client):
-    from django.urls import reverse
+def test_demo_staff_log_in_to_real_work_and_a_few_unread_notifications(client):
+    """The published TOTP secret works; the caseload has rows; and (issue 13) the inbox
+    is not 46 unread at once: what came before the last two days was read back then, and of
+    the last two days' the newest few (at most five) wait, for everyone in the demo."""
+    from datetime import timedelta
 
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from notifications.selectors import inbox_for
     from tests.conftest import totp_code
 
     call_command("seed_demo")
@@ -58,7 +65,20 @@ def test_demo_staff_log_in_with_the_published_totp_secret(client):
     client.post(reverse("mfa_authenticate"), {"code": totp_code("JBSWY3DPEHPK3PXP")})
     response = client.get(reverse("dashboard"))
     assert response.status_code == 200
-    assert b"Northwind Credentialing" in response.content
+    page = response.content.decode()
+    assert "Northwind Credentialing" in page
+    assert "No clients yet" not in page
+    assert "Ana Rivera, LCSW" in page
+
+    staff = User.objects.get(email="staff@northwind.example")
+    unread = inbox_for(staff).filter(read_at__isnull=True)
+    assert inbox_for(staff).count() > 20  # the history is there, read
+    assert 1 <= unread.count() <= 5
+    assert f'{unread.count()}<span class="visually-hidden"> unread' in page
+    for person in User.objects.filter(notifications__channel="in_app").distinct():
+        unread = inbox_for(person).filter(read_at__isnull=True)
+        assert unread.count() <= 5, person.email
+        assert not unread.filter(due_at__lt=timezone.now() - timedelta(days=2, minutes=5)).exists()
 
 
 def test_the_demo_shows_the_cms_rules_at_work():

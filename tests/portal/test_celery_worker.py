@@ -78,3 +78,39 @@ def test_invitation_email_is_delivered_once_by_a_real_worker(
     assert len(re.findall(TASK_LOG.format(event="succeeded"), log)) == 1, log
     assert len(smtp_sink.message_ids()) == 1
     assert mailoutbox == []
+
+
+def test_a_sign_in_code_arrives_through_the_outbox_from_a_real_worker(
+    celery_worker_process, smtp_sink, publish_to_broker, mailoutbox, northwind
+):
+    """allauth's sign-in code is an outbox row like any email: the request stores it and
+    publishes its delivery at once (no sweep runs here), a real worker sends it, and the
+    code in it logs the person in."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.portal.factories import MembershipFactory
+
+    provider = MembershipFactory(firm=northwind, role=Role.CLIENT, user__totp=False).user
+    browser = Client()
+    requested = time.monotonic()
+    browser.post(reverse("account_request_login_code"), {"email": provider.email})
+
+    [message] = smtp_sink.wait_for(1, timeout=DELIVERY_TIMEOUT)
+    took = time.monotonic() - requested
+    row = Notification.objects.get(kind="account.login_code")
+    assert message["Message-ID"] == row.message_id
+    assert message["Subject"] == "Northwind Credentialing: Sign-In Code"
+    assert [envelope.rcpt_tos for envelope in smtp_sink.envelopes] == [(provider.email,)]
+    assert took < 10, f"the code took {took:.1f}s: delivery was not requested on commit"
+    code = re.search(r"\b(\d{6})\b", message.get_body(preferencelist=("plain",)).get_content())
+    response = browser.post(reverse("account_confirm_login_code"), {"code": code.group(1)})
+    assert response.status_code == 302
+    assert browser.get(reverse("dashboard")).status_code == 200
+
+    assert wait_until(
+        lambda: Notification.objects.filter(pk=row.pk, state=Notification.State.SENT).exists(),
+        timeout=DELIVERY_TIMEOUT,
+    )
+    smtp_sink.assert_no_more_than(1, within=GRACE_PERIOD)
+    assert mailoutbox == []  # nothing was sent from the request

@@ -188,7 +188,10 @@ def test_a_request_is_a_to_do_for_the_provider_and_an_office_manager(rivera, nor
         roles={role.profile_id: role.cms_role for role in office.roles.all()},
         delegate_id=office.pk,
     )
-    assert next(t for t in client_todos(rivera, party) if t.credential).can_act
+    theirs = next(t for t in client_todos(rivera, party) if t.credential)
+    assert theirs.can_act
+    # The office manager's list says whose document it is.
+    assert theirs.title == "Upload Ana's malpractice certificate of insurance"
 
 
 def test_a_staff_end_user_may_not_send_documents(rivera, northwind_staff):
@@ -586,7 +589,7 @@ def test_query_budgets_do_not_grow_with_credentials(
     provider.get(reverse("dashboard"))
     # The client page's budget (tests/workflows/test_caseload.py names each query; with no
     # enrollment, their rounds, signers and development requests are not read).
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(16):
         assert staff.get(client_url).status_code == 200
     # session, user, membership (+firm, second factor, unread count), the provider's
     # clients, profiles+organizations, pending grants, open enrollments (none here: their

@@ -235,6 +235,29 @@ def run_revalidation(rivera, staff, step, profile):
     return Notification.objects.filter(subject_type="enrollment", kind__startswith="revalidation")
 
 
+def run_bounce(rivera, staff, step, profile):
+    """The mail server refuses the provider's address for good (a 550 to RCPT) when CMS's
+    access request is emailed to them: their staff hear whose address bounced, and where."""
+    import smtplib
+    from unittest import mock
+
+    from django.core.mail.backends.locmem import EmailBackend
+
+    from notifications import delivery
+
+    def refuse_the_provider(backend, messages):
+        if rivera.email in messages[0].to:
+            raise smtplib.SMTPRecipientsRefused(
+                {rivera.email: (550, f"5.1.1 <{rivera.email}>: Recipient address rejected")}
+            )
+        return len(messages)
+
+    services.grant_create(profile=profile, method="connection_request", actor=staff)
+    with mock.patch.object(EmailBackend, "send_messages", refuse_the_provider):
+        delivery.deliver_due()
+    return Notification.objects.filter(kind="email.bouncing")
+
+
 RUNS = {
     "ia": run_ia,
     "grant": run_grant,
@@ -244,6 +267,7 @@ RUNS = {
     "development": run_development,
     "credential": run_credential,
     "revalidation": run_revalidation,
+    "bounce": run_bounce,
 }
 SCENARIOS = [
     *[("grant", method) for method in AccessGrant.Method.values],
@@ -255,6 +279,7 @@ SCENARIOS = [
     ("ia", "regain"),
     *[("credential", kind["code"].value) for kind in DEFAULT_KINDS],
     ("revalidation", "due"),
+    ("bounce", "550"),
 ]
 
 

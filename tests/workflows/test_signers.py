@@ -181,7 +181,7 @@ def test_each_signer_has_their_own_to_do_and_reminders(rivera, group, northwind_
     client = client_queryset_for_todos().get(pk=rivera.pk)
     theirs = [t for t in todos_for(client, party_for(delegate, client)) if t.signer]
     assert [(t.title, t.can_act) for t in theirs] == [
-        ("Sign round 1 of your application", False),
+        ("Sign round 1 of Ana's application", False),  # a delegate's list says whose
         ("Sign round 1 as Delegated Official of Lakeside Medical Group", True),
     ]
     assert any("CMS will email olivia.pecos@lakeside.test" in step for step in theirs[1].steps)
