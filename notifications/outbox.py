@@ -6,8 +6,10 @@ minute sweep delivers anyway. Scheduling the same message twice is a no-op: ever
 idempotency key (kind, object, step, channel, recipient) under a unique constraint.
 """
 
+import contextlib
 import hashlib
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -122,8 +124,29 @@ def schedule(messages: list[Message]) -> int:
     SignInLink.objects.bulk_create(links, ignore_conflicts=True, batch_size=2000)
     now = timezone.now()
     if any(r.channel == Notification.Channel.EMAIL and r.due_at <= now for r in rows):
-        transaction.on_commit(request_delivery)
+        if (held := _held_requests.get()) is not None:
+            held.append(True)
+        else:
+            transaction.on_commit(request_delivery)
     return len(rows)
+
+
+_held_requests: ContextVar[list | None] = ContextVar("held_delivery_requests", default=None)
+
+
+@contextlib.contextmanager
+def delivery_requests_held():
+    """Inside, scheduling asks for delivery once, when the block ends, not once per
+    transaction: a bulk writer (the demo seed: hundreds of transactions) would otherwise
+    queue hundreds of broker messages, each a worker run that finds nothing more to send."""
+    held: list = []
+    token = _held_requests.set(held)
+    try:
+        yield
+    finally:
+        _held_requests.reset(token)
+    if held:
+        transaction.on_commit(request_delivery)  # now, or when the enclosing one commits
 
 
 def cancel(*, subject_type: str, subject_ids: list[str], kinds: list[str] | None = None) -> int:

@@ -119,3 +119,40 @@ def test_the_demo_shows_the_cms_rules_at_work():
         ("delegated_official", "awaiting"),
         ("provider", "signed"),
     ]
+
+
+def test_the_demo_providers_newest_email_opens_her_to_do_in_one_tap():
+    """Issue 13: after `make run`, the newest email to rivera@clinic.example in var/mail/
+    opens her to-do list with one tap, no password typed (she has no second factor)."""
+    import re
+
+    from django.contrib.auth import get_user
+    from django.core import mail
+    from django.test import Client as Browser
+    from django.urls import reverse
+
+    from notifications import tasks
+
+    call_command("seed_demo")
+    tasks.deliver_due()  # what the worker does when `make run` starts
+    to_rivera = [m for m in mail.outbox if m.to == ["rivera@clinic.example"]]
+    assert len(to_rivera) == 1  # her newest, not her whole history
+    link = re.search(r"https?://[^/\s]+(/go/[^/\s]+/)", to_rivera[0].body).group(1)
+    browser = Browser()
+    assert b"Open my to-do list" in browser.get(link).content
+    tapped = browser.post(link)  # the one tap
+    assert tapped.url == reverse("dashboard")
+    assert get_user(browser).email == "rivera@clinic.example"
+    assert "Your to-dos" in browser.get(tapped.url).content.decode()
+
+
+def test_the_demo_seed_asks_for_delivery_once(django_capture_on_commit_callbacks, monkeypatch):
+    """`make run` used to start with hundreds of queued delivery runs (one per seeded
+    transaction with an email due), drained two a second for minutes, each finding nothing."""
+    from notifications import outbox
+
+    requests = []
+    monkeypatch.setattr(outbox, "request_delivery", lambda: requests.append(1))
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo")
+    assert requests == [1]
