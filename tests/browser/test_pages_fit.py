@@ -35,6 +35,19 @@ def busy_rivera(rivera, northwind_admin):
     services.grant_create(profile=profile, method="connection_request", actor=northwind_admin)
     enrollment = services.enrollment_create(profile=profile, kind="initial", actor=northwind_admin)
     services.round_open(enrollment=enrollment, actor=northwind_admin, method="upload")
+    # A development request's "answered on" form is the widest row of the client page: it
+    # overflowed a 390 px phone and nothing here showed it.
+    pllc = rivera.profiles.get(kind="organizational")
+    revalidation = services.enrollment_create(
+        profile=pllc, kind="revalidation", actor=northwind_admin
+    )
+    services.enrollment_change_state(enrollment=revalidation, to="submitted", actor=northwind_admin)
+    services.development_open(
+        enrollment=revalidation,
+        asked="A copy of the practice location's lease",
+        holder="firm",
+        actor=northwind_admin,
+    )
     coi = credentials.credential_add(
         profile=profile,
         kind=credentials.kind_for(rivera.firm, "malpractice"),

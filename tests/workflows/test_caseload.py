@@ -374,3 +374,11 @@ def test_destructive_actions_say_what_will_happen_before_they_happen(
         at = text.index(f'<summary class="button button-small button-danger">{label}</summary>')
         assert confirm in text[at : at + 1200], label
     assert "a new round starts a new 20-day clock" in text
+    # Apart from the primary action: a step's destructive actions sit under its "More…".
+    menu = '<details class="menu step-menu"><summary class="button button-small button-secondary">More…</summary>'
+    for primary, destructive in [
+        ("Verified: mark active", "Record expired…"),
+        ("Verified: signature confirmed", "Cancel round…"),
+    ]:
+        after_primary = text[text.index(primary) :]
+        assert after_primary.index(menu) < after_primary.index(destructive), destructive
