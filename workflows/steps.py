@@ -185,16 +185,24 @@ def reset_password() -> list[str]:
 
 
 def upload_document(
-    *, what: str, note: str = "", reason: str = "", renewal: bool = False, expired: bool = False
+    *,
+    what: str,
+    note: str = "",
+    reason: str = "",
+    renewal: bool = False,
+    expired: bool = False,
+    whose: str = "your",
 ):
+    """`whose`: "your" to the provider, "Ana's" to someone sending it for her."""
     lines = []
     if reason:
         lines.append(f"We could not accept the last upload: {reason}")
+    owner = whose[:1].upper() + whose[1:]
     if expired:
-        lines.append(f"Your {what} has expired: we need the renewed one now")
+        lines.append(f"{owner} {what} has expired: we need the renewed one now")
     elif renewal:
-        lines.append(f"Your {what} expires soon: we need the renewed one")
-    lines.append(note or f"Upload your current {what}")
+        lines.append(f"{owner} {what} expires soon: we need the renewed one")
+    lines.append(note or f"Upload {whose} current {what}")
     lines += [
         "On a phone, take a clear photo of every page (flat, in good light) or choose the PDF; "
         "on a computer, choose the PDF or a scan",

@@ -275,7 +275,9 @@ def todos_for(client: Client, party: Party | None, *, now: datetime | None = Non
                     )
                 )
     for profile in client.profiles.all():
-        todos += _credential_todos(client, profile, make, now)
+        todos += _credential_todos(
+            client, profile, make, now, for_provider=party is None or party.is_provider
+        )
     for todo in todos:
         claim = todo.grant or todo.signer or todo.development
         if todo.claimed and (claim or todo.credential) is not None:
@@ -297,7 +299,9 @@ def spoken_about(title: str, first_name: str) -> str:
     return title.replace("your ", f"{first_name}'s ")
 
 
-def _credential_todos(client: Client, profile: Profile, make, now: datetime) -> list[Todo]:
+def _credential_todos(
+    client: Client, profile: Profile, make, now: datetime, *, for_provider: bool = True
+) -> list[Todo]:
     """A document asked for (or refused, with why), a credential to renew before it expires,
     a CAQH re-attestation due; one being reviewed waits with the credentialer."""
     firm = client.firm
@@ -329,6 +333,7 @@ def _credential_todos(client: Client, profile: Profile, make, now: datetime) -> 
                 else "",
                 renewal=renewal,
                 expired=renewal and due is not None and due < now,
+                whose="your" if for_provider else f"{client.first_name}'s",
             )
             title = f"{'Renew: upload' if renewal else 'Upload'} your {what}"
         todo = make(

@@ -192,6 +192,12 @@ def test_a_request_is_a_to_do_for_the_provider_and_an_office_manager(rivera, nor
     assert theirs.can_act
     # The office manager's list says whose document it is.
     assert theirs.title == "Upload Ana's malpractice certificate of insurance"
+    from workflows import steps
+
+    assert steps.upload_document(what="DEA registration", renewal=True, whose="Ana's")[:2] == [
+        "Ana's DEA registration expires soon: we need the renewed one",
+        "Upload Ana's current DEA registration",
+    ]
 
 
 def test_a_staff_end_user_may_not_send_documents(rivera, northwind_staff):
