@@ -161,7 +161,7 @@ def client_detail(request, public_id):
             "summary": summary,
             "shown_profile": shown_profile,
             "timeline_days": timeline.by_day(events, request.firm.zone),
-            "todos": todos_for(client, None),
+            "todos": todos_for(client, None, about=True),
             "credentials": credential_rows(profiles, request.firm),
             "credential_forms": credential_forms(client, profiles),
             "grant_form": GrantForm(),

@@ -175,8 +175,12 @@ def _who_may(step: Step, profile: Profile, requested_role: str, client: Client) 
     return ", or ".join(names)
 
 
-def todos_for(client: Client, party: Party | None, *, now: datetime | None = None) -> list[Todo]:
-    """The provider-side to-dos of `client`, as `party` sees them (None: staff, read-only)."""
+def todos_for(
+    client: Client, party: Party | None, *, now: datetime | None = None, about: bool = False
+) -> list[Todo]:
+    """The provider-side to-dos of `client`, as `party` sees them (None: read-only, for
+    staff or the status report). `about`: titled about the provider ("Sign round 2 of
+    Ana's application"), as staff pages speak; a delegate's always are."""
     now = now or timezone.now()
     firm = client.firm
     todos: list[Todo] = []
@@ -285,7 +289,7 @@ def todos_for(client: Client, party: Party | None, *, now: datetime | None = Non
         if todo.claimed and todo.can_act and claim is not None:
             until = claim.state_entered_at + UNDO_WINDOW
             todo.undo_until = until if until > now else None
-    if party is not None and not party.is_provider:
+    if about or (party is not None and not party.is_provider):
         for todo in todos:  # a delegate's list names whose it is
             todo.title = spoken_about(todo.title, client.first_name)
     todos.sort(key=lambda todo: (todo.claimed, todo.deadline is None, todo.deadline or now))

@@ -112,3 +112,19 @@ def test_the_client_page_head_says_what_is_open_late_and_who_holds_it(
     assert "Next: Access · Individual profile" in head
     assert "2 days overdue" in head
     assert f"Assigned to {northwind_staff.display_name}" in head
+
+
+def test_the_staff_client_page_speaks_about_the_provider(as_user, rivera, northwind_staff):
+    """Issue 13, voice: staff read "Sign round 1 of Ana's application", the provider reads
+    "Sign round 1 of your application"."""
+    individual = rivera.profiles.get(kind="individual")
+    enrollment = workflow_services.enrollment_create(
+        profile=individual, kind="initial", actor=northwind_staff
+    )
+    workflow_services.round_open(enrollment=enrollment, actor=northwind_staff)
+    staff_page = as_user(northwind_staff).get(reverse("client_detail", args=[rivera.public_id]))
+    assert "What Ana has to do" in staff_page.content.decode()
+    assert "Sign round 1 of Ana&#x27;s application" in staff_page.content.decode()
+    assert "of your application" not in staff_page.content.decode()
+    provider_page = as_user(rivera.user).get(reverse("dashboard"))
+    assert "Sign round 1 of your application" in provider_page.content.decode()
