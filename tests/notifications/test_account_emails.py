@@ -67,3 +67,19 @@ def test_every_allauth_email_goes_through_the_outbox_and_reads_right(northwind):
             assert f'href="{link}"' in row.body_html, (kind, link)
     assert "483920" in rows["account.login_code"].body_text
     assert CONTEXT["password_reset_url"] in rows["account.password_reset_key"].body_text
+
+
+def test_the_login_code_and_reset_emails_speak_like_their_pages(northwind):
+    """The pages say "login code" and "choose a new password"; allauth's stock emails said
+    "Sign-In Code", "Please enter it in your open browser window", "Password Reset Email"."""
+    from django.template.loader import render_to_string
+
+    for prefix in ("account/email/login_code", "account/email/password_reset_key"):
+        text = render_to_string(f"{prefix}_subject.txt", CONTEXT) + render_to_string(
+            f"{prefix}_message.txt", CONTEXT
+        )
+        for stock in ("Sign-In", "sign-in", "Please enter", "Password Reset Email"):
+            assert stock not in text, (prefix, stock)
+    assert render_to_string("account/email/login_code_subject.txt", CONTEXT).strip() == (
+        "Your login code: 483920"
+    )

@@ -86,7 +86,7 @@ def test_password_reset_by_email(client, northwind_staff, django_capture_on_comm
     [row] = account_email_rows("account.password_reset_key")
     assert (row.firm.slug, row.recipient, row.state) == ("northwind", northwind_staff, "sent")
     assert mail.outbox[0].extra_headers["Message-ID"] == row.message_id
-    assert mail.outbox[0].subject == "Northwind Credentialing: Password Reset Email"
+    assert mail.outbox[0].subject == "Northwind Credentialing: Choose a new password"
     assert mail.outbox[0].from_email.startswith("Northwind Credentialing via credportal <")
     path = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/\S+)", mail.outbox[0].body)
     response = client.get(path.group(1), follow=True)
@@ -169,7 +169,7 @@ def test_an_operator_in_no_firm_gets_the_reset_email_from_the_request(client, op
     """No firm, no outbox row (a row belongs to a firm): sent as allauth sends it."""
     client.post(reverse("account_reset_password"), {"email": operator.email})
     assert len(mail.outbox) == 1
-    assert mail.outbox[0].subject == "credportal: Password Reset Email"
+    assert mail.outbox[0].subject == "credportal: Choose a new password"
     assert "/accounts/password/reset/key/" in mail.outbox[0].body
     assert not Notification.objects.exists()
 
