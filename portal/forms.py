@@ -151,24 +151,30 @@ def _listed(days: list[int]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-class FirmSettingsForm(forms.ModelForm):
-    """A firm admin's settings: contact, time zone, deadlines, cadences, stuck thresholds,
-    shown in sections (`sections()`), each cadence with a sentence saying when it fires."""
-
-    class Meta:
-        model = Firm
-        fields = [
-            "name",
-            "ia_name",
-            "npi",
-            "contact_email",
-            "time_zone",
-            "invitation_days",
+# The firm settings page's sections, in order: every field of the form is in exactly one, so
+# the form's fields are read from here (the stuck thresholds, added per rule, come last).
+FIRM_SETTINGS_SECTIONS = (
+    (
+        "Firm",
+        "How providers, CMS and your emails name you.",
+        ("name", "ia_name", "npi", "contact_email", "time_zone"),
+    ),
+    (
+        "Clocks",
+        "How long each step may take. CMS's own limits are the most you can set.",
+        (
             "grant_expiry_days",
             "signature_deadline_days",
             "development_response_days",
             "reconsideration_days",
-            "notification_max_age_hours",
+            "invitation_days",
+        ),
+    ),
+    (
+        "Reminders",
+        "When providers are reminded and staff alerted. Day lists are whole days "
+        "separated by commas, e.g. 3, 7, 14.",
+        (
             "reminder_hour",
             "digest_hour",
             "grant_reminder_days",
@@ -177,8 +183,23 @@ class FirmSettingsForm(forms.ModelForm):
             "round_staff_alert_days",
             "credential_reminder_days",
             "document_reminder_days",
-            "upload_max_mb",
-        ]
+        ),
+    ),
+    (
+        "Email and uploads",
+        "",
+        ("notification_max_age_hours", "upload_max_mb"),
+    ),
+)
+
+
+class FirmSettingsForm(forms.ModelForm):
+    """A firm admin's settings: contact, time zone, deadlines, cadences, stuck thresholds,
+    shown in sections (`sections()`), each cadence with a sentence saying when it fires."""
+
+    class Meta:
+        model = Firm
+        fields = [name for _, _, names in FIRM_SETTINGS_SECTIONS for name in names]
         field_classes = dict.fromkeys(
             [
                 "grant_reminder_days",
@@ -208,46 +229,6 @@ class FirmSettingsForm(forms.ModelForm):
             "Type a city to search, e.g. Chicago.",
         }
 
-    # The page's sections, in order; every field is in exactly one (the stuck thresholds,
-    # added per rule, make the last).
-    SECTIONS = (
-        (
-            "Firm",
-            "How providers, CMS and your emails name you.",
-            ("name", "ia_name", "npi", "contact_email", "time_zone"),
-        ),
-        (
-            "Clocks",
-            "How long each step may take. CMS's own limits are the most you can set.",
-            (
-                "grant_expiry_days",
-                "signature_deadline_days",
-                "development_response_days",
-                "reconsideration_days",
-                "invitation_days",
-            ),
-        ),
-        (
-            "Reminders",
-            "When providers are reminded and staff alerted. Day lists are whole days "
-            "separated by commas, e.g. 3, 7, 14.",
-            (
-                "reminder_hour",
-                "digest_hour",
-                "grant_reminder_days",
-                "grant_staff_alert_days",
-                "round_reminder_days",
-                "round_staff_alert_days",
-                "credential_reminder_days",
-                "document_reminder_days",
-            ),
-        ),
-        (
-            "Email and uploads",
-            "",
-            ("notification_max_age_hours", "upload_max_mb"),
-        ),
-    )
     STUCK_SECTION = (
         "Stuck thresholds",
         "An item shows on the stuck report after this many days (or, for a deadline, "
@@ -290,7 +271,7 @@ class FirmSettingsForm(forms.ModelForm):
         stuck = [name for name in self.fields if name.startswith("stuck_")]
         return [
             (title, description, [(self[name], previews.get(name, "")) for name in names])
-            for title, description, names in (*self.SECTIONS, (*self.STUCK_SECTION, stuck))
+            for title, description, names in (*FIRM_SETTINGS_SECTIONS, (*self.STUCK_SECTION, stuck))
         ]
 
     def cadence_previews(self) -> dict[str, str]:

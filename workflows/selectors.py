@@ -4,7 +4,6 @@ the number of clients: one for the page of clients, a handful of prefetches for 
 import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 
 from django.core.paginator import EmptyPage, Page, Paginator
 from django.db.models import (
@@ -433,10 +432,11 @@ class OpenItem:
     is_paper: bool = False
 
 
-def open_items(client: Client) -> list[OpenItem]:
-    """From the prefetched rows: what is open for this client, soonest deadline first."""
+def open_items(client: Client, profiles: list[Profile] | None = None) -> list[OpenItem]:
+    """From the prefetched rows: what is open for this client, soonest deadline first
+    (`profiles`: the client's, shaped as `row_prefetches` loads them, when not prefetched)."""
     items = []
-    for profile in client.profiles.all():
+    for profile in client.profiles.all() if profiles is None else profiles:
         for grant in profile.live_grants:
             if grant.state == AccessGrant.State.ACTIVE:
                 continue
@@ -569,9 +569,7 @@ def client_summary(client: Client, profiles: list[Profile], now: datetime | None
             ]
             view.open_enrollments.append(open_enrollment)
         shaped.append(view)
-    items = open_items(
-        SimpleNamespace(firm=client.firm, profiles=SimpleNamespace(all=lambda: shaped))
-    )
+    items = open_items(client, shaped)
     holders: dict[str, int] = {}
     for item in items:
         holders[item.holder] = holders.get(item.holder, 0) + 1
