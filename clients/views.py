@@ -10,10 +10,10 @@ from django.views.decorators.http import require_POST
 from notifications.selectors import bouncing_among
 from portal import audit
 from portal.access import admin_required, firm_member_required, get_for_firm, member_required
-from portal.errors import DomainError
 from portal.feedback import attempt, form_errors
 from portal.models import AuditEvent
 from workflows import timeline
+from workflows.casefile import client_file
 from workflows.credential_views import credential_forms
 from workflows.forms import (
     ChangeStateForm,
@@ -22,8 +22,6 @@ from workflows.forms import (
     ReasonForm,
     RoundForm,
 )
-from workflows.models import AccessGrant
-from workflows.selectors import client_summary, client_with_history, credential_rows
 from workflows.todos import todos_for
 
 from . import importing, services
@@ -49,18 +47,19 @@ def client_new(request):
     form = ClientForm(request.POST or None, firm=request.firm)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            client = services.client_create(
+        done = attempt(
+            request,
+            lambda: services.client_create(
                 firm=request.firm,
                 actor=request.user,
                 assigned_staff=data.pop("assigned_staff"),
                 **data,
-            )
-        except DomainError as exc:
-            form.add_error(None, exc.message)
-        else:
-            messages.success(request, f"{client.display_name} added.")
-            return redirect("client_detail", public_id=client.public_id)
+            ),
+            form=form,
+        )
+        if done:
+            messages.success(request, f"{done.result.display_name} added.")
+            return redirect("client_detail", public_id=done.result.public_id)
     return render(request, "clients/client_form.html", {"form": form, "client": None})
 
 
@@ -69,12 +68,13 @@ def client_edit(request, public_id):
     client = get_client_for(request, public_id)
     form = ClientForm(request.POST or None, instance=client, firm=request.firm)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.client_update(client=client, actor=request.user, **form.cleaned_data)
-        except DomainError as exc:
-            form.add_error(None, exc.message)
-        else:
-            messages.success(request, "Client saved.")
+        done = attempt(
+            request,
+            lambda: services.client_update(client=client, actor=request.user, **form.cleaned_data),
+            "Client saved.",
+            form=form,
+        )
+        if done:
             return redirect("client_detail", public_id=client.public_id)
     return render(request, "clients/client_form.html", {"form": form, "client": client})
 
@@ -112,69 +112,35 @@ def client_detail(request, public_id):
     if not request.membership.works_for_firm:
         get_client_for(request, public_id)
         return redirect("dashboard")
-    client = get_client_for(request, public_id, client_with_history())
-    audit.record_read("client.viewed", request, client)
-    profiles = list(client.profiles.all())
-    for profile in profiles:
-        profile.live_grant = next(
-            (
-                g
-                for g in profile.all_grants
-                if g.state in (*AccessGrant.OPEN_STATES, AccessGrant.State.ACTIVE)
-            ),
-            None,
-        )
-        profile.retryable = [
-            g
-            for g in profile.all_grants
-            if g.state in AccessGrant.RETRYABLE_STATES
-            and not any(o.previous_id == g.pk for o in profile.all_grants)
-        ]
-    connected = sum(
-        1 for p in profiles if p.live_grant and p.live_grant.state == AccessGrant.State.ACTIVE
+    client = get_client_for(
+        request, public_id, Client.objects.select_related("firm", "assigned_staff", "user")
     )
-    summary = client_summary(client, profiles)
+    audit.record_read("client.viewed", request, client)
+    case = client_file(client, history=True)
+    profiles = [profile_file.profile for profile_file in case.profiles]
     shown_profile = TimelineFilterForm(request, profiles=profiles).filters()["profile"]
     events = AuditEvent.objects.filter(firm=request.firm, client_uuid=client.public_id)
     if shown_profile:
-        profile = next(p for p in profiles if str(p.public_id) == shown_profile)
-        events = events.filter(target_id__in=timeline.profile_target_ids(profile))
+        profile_file = next(p for p in case.profiles if str(p.profile.public_id) == shown_profile)
+        events = events.filter(target_id__in=timeline.profile_target_ids(profile_file))
     events = list(events.select_related("actor").order_by("-created_at", "-id")[:TIMELINE_LENGTH])
-    for profile in profiles:  # what the to-do list reads, from what the page already loaded
-        profile.pending_grants = [
-            g for g in profile.all_grants if g.state in AccessGrant.PENDING_STATES
-        ]
-        profile.open_enrollments = [e for e in profile.all_enrollments if e.is_open]
-        for enrollment in profile.open_enrollments:
-            enrollment.open_rounds = [r for r in enrollment.all_rounds if r.is_open]
-            enrollment.open_developments = [
-                d for d in enrollment.all_developments if d.is_open and d.provider_must_act
-            ]
     return render(
         request,
         "clients/client_detail.html",
         {
             "client": client,
-            "bouncing": bouncing_among(request.firm, _addresses_shown(client, profiles)),
-            "profiles": profiles,
-            "connected": connected,
-            "summary": summary,
+            "case": case,
+            "bouncing": bouncing_among(request.firm, _addresses_shown(case)),
             "shown_profile": shown_profile,
             "timeline_days": timeline.by_day(events, request.firm.zone),
-            "todos": todos_for(client, None, about=True),
-            "credentials": credential_rows(profiles, request.firm),
+            "todos": todos_for(case, None, about=True),
+            "credentials": case.credential_rows(),
             "credential_forms": credential_forms(client, profiles),
             "grant_form": GrantForm(),
             "enrollment_form": EnrollmentForm(),
             "round_form": RoundForm(),
             "official_form": OfficialForm(client=client),
             "ia_choices": IAController.choices,
-            "officials": [
-                official
-                for profile in profiles
-                if profile.organization
-                for official in profile.organization.active_officials
-            ],
             "reason_form": ReasonForm(),
             "state_form": ChangeStateForm(),
             "organization_form": OrganizationForm(),
@@ -186,24 +152,19 @@ def client_detail(request, public_id):
     )
 
 
-def _addresses_shown(client, profiles) -> list[str]:
-    """Every address the client page shows (from what it already loaded): the provider's,
-    the delegates', the officials' and the signers'."""
+def _addresses_shown(case) -> list[str]:
+    """Every address the client page shows (from its case file): the provider's, the
+    delegates', the officials' and the signers'."""
     return [
-        client.email,
-        *(delegate.email for delegate in client.delegates.all()),
+        case.client.email,
+        *(delegate.email for delegate in case.delegates),
+        *(official.email for official in case.officials),
         *(
-            official.email
-            for profile in profiles
-            if profile.organization
-            for official in profile.organization.active_officials
-        ),
-        *(
-            signer.pecos_email
-            for profile in profiles
-            for enrollment in profile.all_enrollments
-            for signature_round in enrollment.all_rounds
-            for signer in signature_round.signers.all()
+            signer.signer.pecos_email
+            for profile_file in case.profiles
+            for enrollment_file in profile_file.enrollments
+            for round_step in enrollment_file.rounds
+            for signer in round_step.signers
         ),
     ]
 
@@ -214,16 +175,15 @@ def organization_add(request, public_id):
     client = get_client_for(request, public_id)
     form = OrganizationForm(request.POST)
     if form.is_valid():
-        try:
-            organization = services.organization_add(
+        if done := attempt(
+            request,
+            lambda: services.organization_add(
                 client=client, actor=request.user, **form.cleaned_data
-            )
-        except DomainError as exc:
-            messages.error(request, exc.message)
-        else:
+            ),
+        ):
             messages.success(
                 request,
-                f"{organization.legal_name} added: it is a profile of its own and needs "
+                f"{done.result.legal_name} added: it is a profile of its own and needs "
                 "its own access grant.",
             )
     else:
@@ -299,13 +259,14 @@ def client_reassign(request, public_id):
     field = form.fields["assigned_staff"]
     try:
         staff = field.clean(request.POST.get("assigned_staff"))
-        services.client_update(client=client, actor=request.user, assigned_staff=staff)
     except forms.ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
-    except DomainError as exc:
-        messages.error(request, exc.message)
     else:
-        messages.success(request, "Client reassigned.")
+        attempt(
+            request,
+            lambda: services.client_update(client=client, actor=request.user, assigned_staff=staff),
+            "Client reassigned.",
+        )
     return redirect("client_detail", public_id=client.public_id)
 
 
@@ -433,11 +394,14 @@ def import_confirm(request):
             "fingerprint": plan.fingerprint,
         }
         return render(request, "clients/import.html", {"form": ImportForm(), "plan": plan})
-    try:
-        counts = importing.apply_import(firm=request.firm, plan=plan, actor=request.user)
-    except DomainError as exc:
-        messages.error(request, f"Nothing was imported: {exc.message}")
+    done = attempt(
+        request,
+        lambda: importing.apply_import(firm=request.firm, plan=plan, actor=request.user),
+        refused="Nothing was imported: {}",
+    )
+    if not done:
         return redirect("client_import")
+    counts = done.result
     del request.session[IMPORT_SESSION_KEY]
     messages.success(
         request,

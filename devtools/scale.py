@@ -6,7 +6,7 @@ staff with caseloads, providers with individual and organizational profiles, and
 grants, enrollments and signature rounds in every state, each with the audit events the
 services in `services.py` would have recorded (same verbs, {"from", "to"} data, targets and
 client uuids, in time order, ending in the object's current state), and the notifications
-`notify.py` would have scheduled for the most recent of them.
+`workflows.notify` would have scheduled for the most recent of them.
 
 Nothing goes through the services or the ORM's save(): rows are planned in Python and written
 per firm, with COPY on PostgreSQL and bulk_create elsewhere (tiny is meant for SQLite).
@@ -59,8 +59,9 @@ from portal.models import AuditEvent, Firm, Invitation, Membership, Role, User, 
 from workflows.deadlines import days_after
 from workflows.demo import FIRST as DEMO_FIRST
 from workflows.demo import LAST as DEMO_LAST
-from workflows.models import AccessGrant, Enrollment, Holder, SignatureRound, Signer
-from workflows.notify import civil_moment
+from workflows.models import AccessGrant, Enrollment, Holder, OpenStep, SignatureRound, Signer
+from workflows.notify import Clock
+from workflows.open_steps import fill_open_steps
 from workflows.selectors import refresh_next_deadline
 
 
@@ -1555,15 +1556,13 @@ class ScaleBuilder:
         )
         deadline = grant["deadline"]
         yield "grant.requested", "sent", sent, "provider", sent, False, True
+        clock = Clock(firm, None, deadline=deadline, start=sent)
         for kind, days, to in (
             ("grant.reminder", firm.grant_reminder_days, "provider"),
             ("grant.staff_alert", firm.grant_staff_alert_days, "staff"),
         ):
-            for day in parse_day_list(days):
-                due = civil_moment(firm, sent, day)
-                if deadline is not None and due >= deadline:
-                    continue
-                yield kind, f"day-{day}", due, to, sent, stop, True
+            for _day, step, due in clock.moments(parse_day_list(days)):
+                yield kind, step, due, to, sent, stop, True
         claim = grant["claimed_at"]
         if claim is not None:
             yield "grant.verify", f"claim-{claim:%Y%m%d%H%M%S}", claim, "staff", claim, False, True
@@ -1586,16 +1585,11 @@ class ScaleBuilder:
         # A statement in the mail keeps its staff alerts until the contractor has it.
         staff_stop = signature_round["closed_at"] if mailed else stop
         yield "round.opened", "opened", opened, "provider", opened, False, True
-        for day in parse_day_list(firm.round_reminder_days):
-            due = civil_moment(firm, opened, day)
-            if due >= deadline:
-                continue
-            yield "round.reminder", f"day-{day}", due, "provider", opened, stop, True
-        for day in parse_day_list(firm.round_staff_alert_days):
-            due = civil_moment(firm, opened, day)
-            if due >= deadline:
-                continue
-            yield "round.staff_alert", f"day-{day}", due, "staff", opened, staff_stop, True
+        clock = Clock(firm, None, deadline=deadline, start=opened)
+        for _day, step, due in clock.moments(parse_day_list(firm.round_reminder_days)):
+            yield "round.reminder", step, due, "provider", opened, stop, True
+        for _day, step, due in clock.moments(parse_day_list(firm.round_staff_alert_days)):
+            yield "round.staff_alert", step, due, "staff", opened, staff_stop, True
         yield "round.overdue", "deadline", deadline, "staff", opened, staff_stop, True
         claim = signature_round["claimed_at"]
         if claim is not None:
@@ -1688,6 +1682,7 @@ SEEDED_MODELS = [
     SignatureRound,
     Signer,
     Notification,
+    OpenStep,
 ]
 
 
@@ -1704,10 +1699,12 @@ def reset() -> None:
             cursor.execute(statement)
 
 
-def fill_next_deadlines() -> None:
-    """Each client's next deadline, as the transitions keep it: one UPDATE once the rows and
-    their planner statistics are in (before ANALYZE, the planner scans for every client)."""
+def fill_read_models() -> None:
+    """Each client's next deadline and open steps, as the transitions keep them: one UPDATE
+    and one INSERT ... SELECT once the rows and their planner statistics are in (before
+    ANALYZE, the planner scans for every client)."""
     refresh_next_deadline(Client.objects.all())
+    fill_open_steps()
 
 
 def analyze(models=SEEDED_MODELS) -> None:

@@ -10,17 +10,27 @@ from django.utils import timezone
 from portal.models import Firm
 
 
+# Declared before the model, so that its partial indexes name the state set (a nested
+# `Meta` cannot see the model's own names).
+class NotificationState(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# What the inbox shows once due: neither cancelled nor failed.
+IN_INBOX = (NotificationState.SCHEDULED, NotificationState.SENT)
+
+
 class Notification(models.Model):
     class Channel(models.TextChoices):
         EMAIL = "email", "Email"
         IN_APP = "in_app", "In the portal"
 
-    class State(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+    State = NotificationState
+    INBOX_STATES = IN_INBOX
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="notifications")
@@ -87,7 +97,9 @@ class Notification(models.Model):
             models.Index(
                 fields=["recipient", "due_at"],
                 condition=models.Q(
-                    channel="in_app", read_at__isnull=True, state__in=["scheduled", "sent"]
+                    channel="in_app",
+                    read_at__isnull=True,
+                    state__in=[state.value for state in IN_INBOX],
                 ),
                 name="notif_unread",
             ),

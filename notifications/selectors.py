@@ -19,7 +19,7 @@ def inbox_for(user, firm=None) -> QuerySet:
         recipient=user,
         channel=Notification.Channel.IN_APP,
         due_at__lte=timezone.now(),
-        state__in=[Notification.State.SCHEDULED, Notification.State.SENT],
+        state__in=Notification.INBOX_STATES,
     )
     if firm is not None:
         queryset = queryset.filter(firm=firm)

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from . import audit, services
-from .errors import DomainError
+from .feedback import attempt
 from .models import AuditEvent, Firm, Invitation, Membership, User
 from .signals import address_edited
 
@@ -88,15 +88,15 @@ class FirmAdmin(admin.ModelAdmin):
             data={"fields": form.changed_data},
         )
         if not change:
-            try:
-                services.invitation_create(
+            attempt(
+                request,
+                lambda: services.invitation_create(
                     firm=obj,
                     email=form.cleaned_data["first_admin_email"],
                     role="admin",
                     invited_by=request.user,
-                )
-            except DomainError as exc:
-                self.message_user(request, exc.message, level="error")
+                ),
+            )
 
 
 @admin.register(Invitation)

@@ -26,7 +26,9 @@ logger = logging.getLogger(__name__)
 
 class Channel(filesystem.Channel):
     def _put(self, queue, payload, **kwargs):
-        name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        # kombu reads the folder in the order of the names: the milliseconds are padded so
+        # that a message sent at 999 ms is read before one sent at 1000 ms.
+        name = f"{round(monotonic() * 1000):015d}_{uuid.uuid4()}.{queue}.msg"
         path = os.path.join(self.data_folder_out, name)
         partial = path + ".partial"  # not "<queue>.msg": no reader takes it
         try:

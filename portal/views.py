@@ -235,25 +235,30 @@ def reactivate_member(request, public_id):
 def accept_invitation(request, token):
     """Public page behind the emailed link: name and password, then MFA enrolment.
 
-    Someone who already has an account (a member of another firm) logs in and confirms.
+    Someone who already has an account (a member of another firm) logs in and confirms. A
+    link refused at any step (unknown, expired, used, revoked) is a page that says why: the
+    refusal is the page, not a message on the next one.
     """
     try:
-        invitation = services.invitation_from_token(token)
-        services.invitation_ensure_pending(invitation)
+        return _accept_invitation(request, token)
     except DomainError as exc:
-        return _invitation_invalid(request, exc)
+        return render(
+            request, "portal/invitation_invalid.html", {"reason": exc.message}, status=400
+        )
+
+
+def _accept_invitation(request, token):
+    invitation = services.invitation_from_token(token)
+    services.invitation_ensure_pending(invitation)
     if User.objects.filter(email__iexact=invitation.email).exists():
         return _accept_with_existing_account(request, invitation)
     form = AcceptInvitationForm(request.POST or None, email=invitation.email)
     if request.method == "POST" and form.is_valid():
-        try:
-            membership = _accept(
-                invitation=invitation,
-                password=form.cleaned_data["password1"],
-                full_name=form.cleaned_data["full_name"],
-            )
-        except DomainError as exc:
-            return _invitation_invalid(request, exc)
+        membership = _accept(
+            invitation=invitation,
+            password=form.cleaned_data["password1"],
+            full_name=form.cleaned_data["full_name"],
+        )
         login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
         return _welcome(request, membership)
     return render(
@@ -296,20 +301,13 @@ def firm_settings(request):
 
 def _accept_with_existing_account(request, invitation):
     if request.method == "POST" and request.user.is_authenticated:
-        try:
-            membership = _accept(invitation=invitation, password=None, user=request.user)
-        except DomainError as exc:
-            return _invitation_invalid(request, exc)
+        membership = _accept(invitation=invitation, password=None, user=request.user)
         return _welcome(request, membership)
     return render(
         request,
         "portal/accept_invitation.html",
         {"invitation": invitation, "existing_account": True},
     )
-
-
-def _invitation_invalid(request, exc: DomainError):
-    return render(request, "portal/invitation_invalid.html", {"reason": exc.message}, status=400)
 
 
 def _welcome(request, membership):

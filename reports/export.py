@@ -42,6 +42,7 @@ from workflows.models import (
     CredentialKind,
     DevelopmentRequest,
     Enrollment,
+    OpenStep,
     SignatureRound,
     Signer,
 )
@@ -188,6 +189,7 @@ SHEETS = [
 LEFT_OUT = {
     CalendarFeed: "members' secret calendar addresses",
     SignInLink: "one-tap sign-in links",
+    OpenStep: "the stuck report's copy of the open steps, derived from the sheets above",
 }
 
 

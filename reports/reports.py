@@ -1,16 +1,22 @@
 """The stuck report, computed by the database.
 
-Each stuck rule is one query part over the rows it is about (open grants, rounds,
-enrollments, clients), filtered by the rule and by the report's filters, shaped to the same
-columns; the parts are UNIONed, ordered by urgency and cut with a keyset cursor. Counts (by
-stage and age bucket, by staff member, by holder) are one grouped UNION. Nothing loops over
-all rows in Python: Python only formats the page it shows.
+It reads the firm's open steps (`workflows.models.OpenStep`, kept by the transitions): each
+stuck rule is one query part over its rule's rows, a range scan by how long they waited or by
+their clock, filtered by the rule's thresholds compared with now and by the report's
+filters, its client and profile joined, shaped to the same columns; the parts are UNIONed,
+ordered by urgency and cut with a keyset cursor. Counts (by stage and age bucket, by staff
+member, by holder) are one grouped UNION. Nothing loops over all rows in Python: Python
+only formats the page it shows.
 """
 
 import base64
+import operator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import reduce
+from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Case,
     CharField,
@@ -20,25 +26,19 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
+    Max,
     OuterRef,
     Q,
     QuerySet,
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
-from clients.models import Client, Profile
+from clients.models import Client
 from portal.models import Firm, Membership
-from workflows.models import (
-    AccessGrant,
-    Credential,
-    DevelopmentRequest,
-    Enrollment,
-    Holder,
-    SignatureRound,
-)
+from workflows.models import Holder, OpenStep
 
 from .stuck import AGE_BUCKETS, REASONS, STAGES, StuckRules
 
@@ -85,50 +85,6 @@ def _bucket(field: str, now: datetime) -> Case:
     return Case(*whens, default=Value(AGE_BUCKETS[0][0]), output_field=CharField())
 
 
-def _shape(
-    queryset: QuerySet,
-    *,
-    client: str,
-    kind: str,
-    stage,
-    reason,
-    holder,
-    deadline,
-    urgency,
-    entered: str,
-):
-    """Give every part the same columns, in the same order."""
-    prefix = f"{client}__" if client else ""
-    return (
-        queryset.order_by()
-        .annotate(
-            item_kind=_text(kind),
-            item_stage=stage if not isinstance(stage, str) else _text(stage),
-            item_reason=reason if not isinstance(reason, str) else _text(reason),
-            item_holder=holder if not isinstance(holder, str) else _text(holder),
-            row_pk=F("pk"),
-            object_public_id=F("public_id"),
-            client_public_id=F(f"{prefix}public_id"),
-            client_first=F(f"{prefix}first_name"),
-            client_last=F(f"{prefix}last_name"),
-            client_credentials=F(f"{prefix}credentials"),
-            organization=(
-                F(f"{client.removesuffix('client')}organization__legal_name")
-                if client
-                else Value(None, output_field=CharField())
-            ),
-            entered_at=F(entered),
-            item_deadline=deadline,
-            assignee_public_id=F(f"{prefix}assigned_staff__public_id"),
-            assignee_name=F(f"{prefix}assigned_staff__full_name"),
-            assignee_email=F(f"{prefix}assigned_staff__email"),
-            last_activity=F(f"{prefix}last_activity_at"),
-            urgency_at=urgency,
-        )
-        .values(*COLUMNS)
-    )
-
-
 def _days(moment: datetime, days: int) -> datetime:
     return moment - timedelta(days=days)
 
@@ -139,364 +95,230 @@ def _days(moment: datetime, days: int) -> datetime:
 # is the moment it became stuck pushed this far ahead (past any real deadline), so one
 # ordered column and the keyset cursor keep working.
 SLOW_AFTER_CLOCKS = timedelta(days=366 * 1000)
+ORDER = ("urgency_at", "kind", "object_id")
+
+Rule = OpenStep.Rule
+CLOCK = F("deadline")
+NO_DEADLINE = Cast(Value(None), DateTimeField())  # typed: a CASE of NULLs alone is text
+# A quiet client's time is its last activity, which moves without a transition: read from
+# the client (joined for the quiet clients, and for the rows shown).
+LAST_ACTIVITY = F("client__last_activity_at")
 
 
-def _plus(field: str, days: int) -> ExpressionWrapper:
+def _plus(days: int, since=None) -> ExpressionWrapper:
     """The sort key of a slow item: when it passed its threshold, after every clock."""
     return ExpressionWrapper(
-        F(field) + timedelta(days=days) + SLOW_AFTER_CLOCKS, output_field=DateTimeField()
+        (since or F("since")) + timedelta(days=days) + SLOW_AFTER_CLOCKS,
+        output_field=DateTimeField(),
     )
 
 
-NO_DEADLINE = Value(None, output_field=DateTimeField())
+def _past(moment: datetime, then: str, otherwise: str, field: str = "deadline") -> Case:
+    """A reason that turns once `field` passes `moment`."""
+    return Case(
+        When(**{f"{field}__lte": moment}, then=Value(then)),
+        default=Value(otherwise),
+        output_field=CharField(),
+    )
 
 
-def stuck_parts(firm: Firm, rules: StuckRules, now: datetime) -> dict[str, QuerySet]:
-    """One queryset per stuck rule, each already shaped to COLUMNS."""
-    # The firm is repeated on every joined table: the rows are the same, but the planner can
-    # read each table through its firm index, so the cost follows this firm's data.
-    parts = _step_parts(
-        firm,
-        rules,
-        now,
-        grants=AccessGrant.objects.filter(
-            firm=firm, profile__firm=firm, profile__client__firm=firm
-        ),
-        rounds=SignatureRound.objects.filter(
-            firm=firm,
-            enrollment__firm=firm,
-            enrollment__profile__firm=firm,
-            enrollment__profile__client__firm=firm,
-        ),
-        enrollments=Enrollment.objects.filter(
-            firm=firm, profile__firm=firm, profile__client__firm=firm
-        ),
-        developments=DevelopmentRequest.objects.filter(
-            firm=firm,
-            enrollment__firm=firm,
-            enrollment__profile__firm=firm,
-            enrollment__profile__client__firm=firm,
-        ),
-        credentials=Credential.objects.filter(
-            firm=firm, profile__firm=firm, profile__client__firm=firm
-        ),
-    )
-    # A quiet client counts once: only when none of its steps is already on the list. These
-    # probes look at one client each, so they need no firm-wide index.
-    probes = _step_parts(
-        firm,
-        rules,
-        now,
-        grants=AccessGrant.objects.filter(firm=firm),
-        rounds=SignatureRound.objects.filter(firm=firm),
-        enrollments=Enrollment.objects.filter(firm=firm),
-        developments=DevelopmentRequest.objects.filter(firm=firm),
-        credentials=Credential.objects.filter(firm=firm),
-    )
-    idle = Client.objects.filter(
-        firm=firm, last_activity_at__lte=_days(now, rules.idle_client)
-    ).filter(
-        Exists(
-            Profile.objects.filter(client=OuterRef("pk")).filter(
-                Q(access_grants__state__in=AccessGrant.OPEN_STATES)
-                | Q(enrollments__state__in=Enrollment.OPEN_STATES)
-            )
-        )
-    )
-    for probe in probes.values():
-        idle = idle.exclude(Exists(probe.filter(client_public_id=OuterRef("public_id"))))
-    parts["idle_client"] = _shape(
-        idle,
-        client="",
-        kind="client",
-        stage="idle_client",
-        reason="no_activity",
-        holder=Holder.FIRM,
-        deadline=NO_DEADLINE,
-        urgency=_plus("last_activity_at", rules.idle_client),
-        entered="last_activity_at",
-    )
-    return parts
+@dataclass(frozen=True)
+class Listed:
+    """How a stuck rule lists its open steps: which (compared with now and the firm's
+    thresholds), why, the deadline shown, and where in "most urgent first"."""
+
+    when: Q
+    reason: str | Case
+    urgency: Any
+    deadline: Any = CLOCK
+    # The rule's rows in the order of `urgency`, by the columns of one of the table's
+    # indexes: the page reads each rule's first rows only.
+    order: tuple = ("since",)
 
 
-def _step_parts(
-    firm, rules, now, *, grants, rounds, enrollments, developments, credentials
-) -> dict[str, QuerySet]:
-    """The rules about workflow steps (everything but the idle client), one part each."""
+BY_CLOCK = ("deadline",)
+
+
+def listing(firm: Firm, rules: StuckRules, now: datetime) -> dict[str, Listed]:
+    """Each stuck rule over its rows of `OpenStep` (what state decided is in the rows; this
+    compares their times). Every condition is a range of one of the table's indexes."""
     near = now + timedelta(days=rules.request_near_deadline)
     revalidation_near = now + timedelta(days=rules.revalidation_due)
     # A credential expiring within the threshold, or expired, whatever else is going on
     # with it (a renewal asked for, sent, refused): listed once, as expiring or expired.
     today = now.astimezone(firm.zone).date()
-    expiring = Q(
-        state__in=Credential.LIVE_STATES,
-        expires_on__isnull=False,
-        expires_on__lte=today + timedelta(days=rules.credential_expiring),
-    )
-    grant_client, round_client = "profile__client", "enrollment__profile__client"
-    open_development = DevelopmentRequest.objects.filter(
-        firm=firm, enrollment=OuterRef("pk"), state__in=DevelopmentRequest.OPEN_STATES
-    )
-    parts = {
-        "access_pending": _shape(
-            grants.filter(state=AccessGrant.State.AWAITING_PROVIDER).filter(
-                Q(deadline__lte=near) | Q(state_entered_at__lte=_days(now, rules.access_pending))
-            ),
-            client=grant_client,
-            kind="grant",
-            stage="access_pending",
-            reason=Case(
-                When(deadline__lte=near, then=Value("near_deadline")),
-                default=Value("waiting_long"),
-                output_field=CharField(),
-            ),
-            holder=Holder.PROVIDER,
-            deadline=F("deadline"),
-            urgency=Coalesce(F("deadline"), _plus("state_entered_at", rules.access_pending)),
-            entered="state_entered_at",
+    expiring = Q(expires_on__lte=today + timedelta(days=rules.credential_expiring))
+
+    def slow(days: int) -> Q:
+        return Q(since__lte=_days(now, days))
+
+    steps = {
+        Rule.ACCESS_PENDING: Listed(
+            Q(deadline__lte=near) | slow(rules.access_pending),
+            _past(near, "near_deadline", "waiting_long"),
+            Coalesce(CLOCK, _plus(rules.access_pending)),
+            order=(F("deadline").asc(nulls_last=True), "since"),
         ),
-        "access_expired": _shape(
-            grants.filter(state__in=AccessGrant.RETRYABLE_STATES).exclude(
-                Exists(AccessGrant.objects.filter(firm=firm, previous=OuterRef("pk")))
-            ),
-            client=grant_client,
-            kind="grant",
-            stage="access_expired",
-            reason="expired_not_resent",
-            holder=Holder.FIRM,
-            deadline=F("deadline"),
-            urgency=_plus("state_entered_at", 0),  # already lost: slow, not a running clock
-            entered="state_entered_at",
-        ),
-        "verify": _shape(
-            grants.filter(
-                state=AccessGrant.State.PROVIDER_SAYS_DONE,
-                state_entered_at__lte=_days(now, rules.verify),
-            ),
-            client=grant_client,
-            kind="grant",
-            stage="verify",
-            reason="unverified",
-            holder=Holder.FIRM,
-            deadline=F("deadline"),
-            urgency=_plus("state_entered_at", rules.verify),
-            entered="state_entered_at",
-        ),
-        "verify_round": _shape(
-            rounds.filter(
-                state=SignatureRound.State.PROVIDER_SAYS_SIGNED,
-                state_entered_at__lte=_days(now, rules.verify),
-            ),
-            client=round_client,
-            kind="round",
-            stage="verify",
-            reason="unverified",
-            holder=Holder.FIRM,
-            deadline=F("deadline"),
-            urgency=_plus("state_entered_at", rules.verify),
-            entered="state_entered_at",
-        ),
-        # Every open round not yet with the firm to verify, whatever its method: waiting for
-        # the provider, or a statement in the mail to the contractor (CMS counts 20 days for
-        # all of them). Past the deadline first; otherwise after the firm's threshold.
-        "signature": _shape(
-            rounds.filter(
-                state__in=[SignatureRound.State.AWAITING_SIGNATURE, SignatureRound.State.MAILED]
-            ).filter(Q(deadline__lte=now) | Q(opened_at__lte=_days(now, rules.signature))),
-            client=round_client,
-            kind="round",
-            stage=Case(
-                When(state=SignatureRound.State.MAILED, then=Value("paper")),
-                default=Value("signature"),
-                output_field=CharField(),
-            ),
-            reason=Case(
-                When(deadline__lte=now, then=Value("past_deadline")),
-                default=Value("waiting_long"),
-                output_field=CharField(),
-            ),
-            holder=Case(
-                When(state=SignatureRound.State.MAILED, then=Value(Holder.CMS.value)),
-                default=Value(Holder.PROVIDER.value),
-                output_field=CharField(),
-            ),
-            deadline=F("deadline"),
-            urgency=F("deadline"),
-            entered="opened_at",
+        # Not sent again: always listed, already lost (slow, not a running clock).
+        Rule.ACCESS_EXPIRED: Listed(Q(), "expired_not_resent", _plus(0)),
+        Rule.VERIFY: Listed(slow(rules.verify), "unverified", _plus(rules.verify)),
+        Rule.VERIFY_ROUND: Listed(slow(rules.verify), "unverified", _plus(rules.verify)),
+        # Every open round not yet with the firm to verify, whatever its method: past the
+        # deadline first; otherwise after the firm's threshold.
+        Rule.SIGNATURE: Listed(
+            Q(deadline__lte=now) | slow(rules.signature),
+            _past(now, "past_deadline", "waiting_long"),
+            CLOCK,
+            order=BY_CLOCK,
         ),
         # Clocks of their own: a development response due soon (or missed), and a denial
         # whose reconsideration window is open (always listed: it is what is about to be
         # lost).
-        "development": _shape(
-            developments.filter(
-                state__in=DevelopmentRequest.OPEN_STATES,
-                deadline__lte=now + timedelta(days=rules.development_due),
-            ),
-            client=round_client,
-            kind="development",
-            stage="development",
-            reason=Case(
-                When(deadline__lte=now, then=Value("past_response_date")),
-                default=Value("response_due"),
-                output_field=CharField(),
-            ),
-            holder=Case(
-                When(
-                    holder=Holder.PROVIDER,
-                    state=DevelopmentRequest.State.OPEN,
-                    then=Value(Holder.PROVIDER.value),
-                ),
-                default=Value(Holder.FIRM.value),
-                output_field=CharField(),
-            ),
-            deadline=F("deadline"),
-            urgency=F("deadline"),
-            entered="state_entered_at",
+        Rule.DEVELOPMENT: Listed(
+            Q(deadline__lte=now + timedelta(days=rules.development_due)),
+            _past(now, "past_response_date", "response_due"),
+            CLOCK,
+            order=BY_CLOCK,
         ),
-        "rejected": _shape(
-            enrollments.filter(state=Enrollment.State.REJECTED),
-            client="profile__client",
-            kind="enrollment",
-            stage="rejected",
-            reason="rejected_not_resubmitted",
-            holder=Holder.FIRM,
-            deadline=NO_DEADLINE,
-            urgency=_plus("state_entered_at", 0),  # the firm's move, not a running clock
-            entered="state_entered_at",
-        ),
-        "reconsideration": _shape(
-            enrollments.filter(reconsideration=Enrollment.Reconsideration.OPEN),
-            client="profile__client",
-            kind="enrollment",
-            stage="reconsideration",
-            reason="reconsideration_window",
-            holder=Holder.FIRM,
-            deadline=F("reconsideration_deadline"),
-            urgency=F("reconsideration_deadline"),
-            entered="state_entered_at",
-        ),
+        # The firm's move, not a running clock: always listed.
+        Rule.REJECTED: Listed(Q(), "rejected_not_resubmitted", _plus(0), NO_DEADLINE),
+        Rule.RECONSIDERATION: Listed(Q(), "reconsideration_window", CLOCK, order=BY_CLOCK),
         # A revalidation's due date at CMS: a clock (a missed one stops the provider's
         # billing), listed from the firm's threshold, soonest first.
-        "revalidation": _shape(
-            enrollments.filter(
-                state__in=Enrollment.REVALIDATION_CLOCK_STATES, deadline__lte=revalidation_near
-            ),
-            client="profile__client",
-            kind="enrollment",
-            stage="revalidation",
-            reason="revalidation_due",
-            holder=F("holder"),
-            deadline=F("deadline"),
-            urgency=F("deadline"),
-            entered="state_entered_at",
+        Rule.REVALIDATION: Listed(
+            Q(deadline__lte=revalidation_near), "revalidation_due", CLOCK, order=BY_CLOCK
         ),
         # Credentials: one on file expiring within the threshold (or expired: first, being
         # the oldest clock), a document the provider owes due soon or overdue, and one the
         # provider sent that nobody reviewed.
-        "credential": _shape(
-            credentials.filter(expiring),
-            client="profile__client",
-            kind="credential",
-            stage="credential",
-            reason=Case(
+        Rule.CREDENTIAL: Listed(
+            expiring,
+            Case(
                 When(expires_on__lt=today, then=Value("credential_expired")),
                 default=Value("credential_expires_soon"),
                 output_field=CharField(),
             ),
-            holder=Case(
-                When(state=Credential.State.RECEIVED, then=Value(Holder.FIRM.value)),
-                default=Value(Holder.PROVIDER.value),
-                output_field=CharField(),
-            ),
-            deadline=F("deadline"),
-            urgency=F("deadline"),
-            entered="state_entered_at",
+            CLOCK,
+            order=BY_CLOCK,
         ),
-        "document": _shape(
-            credentials.filter(
-                state__in=Credential.OWED_STATES,
-                deadline__lte=now + timedelta(days=rules.document_due),
-            ).exclude(expiring),
-            client="profile__client",
-            kind="credential",
-            stage="document",
-            reason=Case(
-                When(deadline__lte=now, then=Value("document_overdue")),
-                default=Value("document_due_soon"),
-                output_field=CharField(),
-            ),
-            holder=Holder.PROVIDER,
-            deadline=F("deadline"),
-            urgency=F("deadline"),
-            entered="state_entered_at",
+        Rule.DOCUMENT: Listed(
+            Q(deadline__lte=now + timedelta(days=rules.document_due)) & ~expiring,
+            _past(now, "document_overdue", "document_due_soon"),
+            CLOCK,
+            order=BY_CLOCK,
         ),
-        "document_review": _shape(
-            credentials.filter(
-                state=Credential.State.RECEIVED,
-                state_entered_at__lte=_days(now, rules.verify),
-            ).exclude(expiring),
-            client="profile__client",
-            kind="credential",
-            stage="document_review",
-            reason="document_unreviewed",
-            holder=Holder.FIRM,
-            deadline=F("deadline"),
-            urgency=_plus("state_entered_at", rules.verify),
-            entered="state_entered_at",
+        Rule.DOCUMENT_REVIEW: Listed(
+            slow(rules.verify) & ~expiring, "document_unreviewed", _plus(rules.verify)
         ),
-        **{
-            state: _shape(
-                enrollments.filter(
-                    state=state, state_entered_at__lte=_days(now, getattr(rules, state))
-                )
-                .exclude(Exists(open_development))
-                # a revalidation being prepared near its due date is listed by its clock
-                .exclude(state=Enrollment.State.PREPARING, deadline__lte=revalidation_near),
-                client="profile__client",
-                kind="enrollment",
-                stage=state,
-                reason="slow_stage",
-                holder=F("holder"),
-                deadline=NO_DEADLINE,
-                urgency=_plus("state_entered_at", getattr(rules, state)),
-                entered="state_entered_at",
-            )
-            for state in (
-                Enrollment.State.PREPARING,
-                Enrollment.State.SUBMITTED,
-                Enrollment.State.IN_DEVELOPMENT,
-            )
-        },
+        # A revalidation being prepared near its due date is listed by its clock.
+        Rule.PREPARING: Listed(
+            slow(rules.preparing) & ~Q(deadline__lte=revalidation_near),
+            "slow_stage",
+            _plus(rules.preparing),
+            NO_DEADLINE,
+        ),
+        Rule.SUBMITTED: Listed(
+            slow(rules.submitted), "slow_stage", _plus(rules.submitted), NO_DEADLINE
+        ),
+        Rule.IN_DEVELOPMENT: Listed(
+            slow(rules.in_development), "slow_stage", _plus(rules.in_development), NO_DEADLINE
+        ),
     }
-    return parts
+    # A quiet client (open work, nothing moved for a while) counts once: only when none of
+    # its steps is already on the list. The quiet clients are one range of the clients'
+    # activity index; the probe reads one client's rows.
+    listed = _any_of(steps)
+    steps[Rule.IDLE_CLIENT] = Listed(
+        Q(client__firm=firm, client__last_activity_at__lte=_days(now, rules.idle_client))
+        & ~Q(Exists(OpenStep.objects.filter(listed, client=OuterRef("client")))),
+        "no_activity",
+        _plus(rules.idle_client, LAST_ACTIVITY),
+        NO_DEADLINE,
+        order=(LAST_ACTIVITY,),
+    )
+    return steps
+
+
+def _any_of(steps: dict[str, Listed]) -> Q:
+    """A row any of these rules lists now."""
+    return reduce(operator.or_, (Q(item.when, rule=rule) for rule, item in steps.items()))
+
+
+def _listed(queryset: QuerySet, steps: dict[str, Listed]) -> QuerySet:
+    """The columns each rule computes (its reason, deadline, sort key; the time in stage)."""
+
+    def by_rule(name: str, output):
+        # Rules that compute it alike share one branch: a shorter CASE to build and run.
+        rules_of: dict = {}
+        for rule, item in steps.items():
+            rules_of.setdefault(getattr(item, name), []).append(rule)
+        values = [_text(value) if isinstance(value, str) else value for value in rules_of]
+        if len(values) == 1:
+            return values[0]
+        whens = [
+            When(rule__in=rules, then=value)
+            for value, rules in zip(values[1:], list(rules_of.values())[1:], strict=True)
+        ]
+        return Case(*whens, default=values[0], output_field=output)
+
+    return queryset.annotate(
+        item_reason=by_rule("reason", CharField()),
+        item_deadline=by_rule("deadline", DateTimeField()),
+        urgency_at=by_rule("urgency", DateTimeField()),
+        entered_at=Case(
+            When(rule=Rule.IDLE_CLIENT, then=LAST_ACTIVITY),
+            default=F("since"),
+            output_field=DateTimeField(),
+        )
+        if Rule.IDLE_CLIENT in steps
+        else F("since"),
+    )
+
+
+def _shown(queryset: QuerySet) -> QuerySet:
+    """COLUMNS, with the client, its assignee and the profile's organization joined: for
+    the rows shown only (their names change without a transition)."""
+    return queryset.annotate(
+        item_kind=F("kind"),
+        item_stage=F("stage"),
+        item_holder=F("holder"),
+        row_pk=F("object_id"),
+        client_public_id=F("client__public_id"),
+        client_first=F("client__first_name"),
+        client_last=F("client__last_name"),
+        client_credentials=F("client__credentials"),
+        organization=F("profile__organization__legal_name"),
+        assignee_public_id=F("client__assigned_staff__public_id"),
+        assignee_name=F("client__assigned_staff__full_name"),
+        assignee_email=F("client__assigned_staff__email"),
+        last_activity=F("client__last_activity_at"),
+    ).values(*COLUMNS)
 
 
 # --- filters, page, counts -------------------------------------------------------------
 
 
-def _filtered(
-    parts: dict[str, QuerySet], filters: ReportFilters, scope_staff, now
-) -> list[QuerySet]:
-    chosen = []
-    for queryset in parts.values():
-        if scope_staff is not None:
-            queryset = queryset.filter(assignee_public_id=scope_staff)
-        if filters.staff:
-            queryset = queryset.filter(assignee_public_id=filters.staff)
-        if filters.stage:
-            queryset = queryset.filter(item_stage=filters.stage)
-        if filters.holder:
-            queryset = queryset.filter(item_holder=filters.holder)
-        if filters.reason:
-            queryset = queryset.filter(item_reason=filters.reason)
-        bucket = next((b for b in AGE_BUCKETS if b[0] == filters.age), None)
-        if bucket:
-            _label, low, high = bucket
-            queryset = queryset.filter(entered_at__lte=now - timedelta(days=low))
-            if high is not None:
-                queryset = queryset.filter(entered_at__gt=now - timedelta(days=high + 1))
-        chosen.append(queryset)
-    return chosen
+def _filtered(steps: QuerySet, filters: ReportFilters, *, firm: Firm, scope_staff, now) -> QuerySet:
+    for staff in (scope_staff, filters.staff):
+        if staff:  # their clients: one index range, hashed
+            steps = steps.filter(
+                client__in=Client.objects.filter(firm=firm, assigned_staff__public_id=staff).values(
+                    "pk"
+                )
+            )
+    if filters.stage:
+        steps = steps.filter(stage=filters.stage)
+    if filters.holder:
+        steps = steps.filter(holder=filters.holder)
+    if filters.reason:
+        steps = steps.filter(item_reason=filters.reason)
+    bucket = next((b for b in AGE_BUCKETS if b[0] == filters.age), None)
+    if bucket:
+        _label, low, high = bucket
+        steps = steps.filter(entered_at__lte=now - timedelta(days=low))
+        if high is not None:
+            steps = steps.filter(entered_at__gt=now - timedelta(days=high + 1))
+    return steps
 
 
 def encode_cursor(row: dict) -> str:
@@ -516,23 +338,51 @@ def _after(queryset: QuerySet, position) -> QuerySet:
     urgency, kind, pk = position
     return queryset.filter(
         Q(urgency_at__gt=urgency)
-        | Q(urgency_at=urgency, item_kind__gt=kind)
-        | Q(urgency_at=urgency, item_kind=kind, row_pk__gt=pk)
+        | Q(urgency_at=urgency, kind__gt=kind)
+        | Q(urgency_at=urgency, kind=kind, object_id__gt=pk)
     )
 
 
 @dataclass
 class StuckReport:
+    """The firm's open steps that are stuck now, as `parts`: the steps with a rule of their
+    own (the table alone, no joins) and the quiet clients (joined to their clients); and
+    the ways the page, the CSV and the weekly email read them."""
+
     firm: Firm
     rules: StuckRules
     now: datetime
     parts: list[QuerySet]
+    listing: dict[str, Listed]
+    by_rule: dict[str, QuerySet]  # the same rows, one queryset per rule
+
+    def _chosen(self, order: tuple, *, limit: int | None = None, after=None) -> QuerySet:
+        """COLUMNS of the first `limit` rows in `order` (all of them without a limit): each
+        part ranks its own rows in the table alone, then only those chosen are joined to
+        their clients (one query: the rankings are its subqueries)."""
+        # Each part cut to its first rows; SQLite cannot cut the members of a UNION, and
+        # ranks the parts whole (its tables are small).
+        cut = limit if connection.features.supports_slicing_ordering_in_compound else None
+        if cut and order == ORDER:
+            # Each rule's first rows, read in its index's order (the same as its sort key's):
+            # a few rows per rule, however many are stuck.
+            parts = [
+                part.order_by(*self.listing[rule].order, "object_id")
+                for rule, part in self.by_rule.items()
+            ]
+        else:
+            parts = [part.order_by(*order) if cut else part for part in self.parts]
+        chosen = []
+        for part in parts:
+            ranked = (_after(part, after) if after else part).values("pk")
+            chosen.append(ranked[:cut] if cut else ranked)
+        rows = OpenStep.objects.filter(pk__in=chosen[0].union(*chosen[1:], all=True))
+        return _shown(_listed(rows, self.listing)).order_by(*order)
 
     def rows(self, *, cursor: str = "", limit: int = PAGE_SIZE) -> tuple[list[dict], str]:
         """One page of stuck items, most urgent first, and the next page's cursor ("")."""
         position = decode_cursor(cursor) if cursor else None
-        parts = [_after(part, position) for part in self.parts] if position else self.parts
-        query = parts[0].union(*parts[1:], all=True).order_by("urgency_at", "item_kind", "row_pk")
+        query = self._chosen(ORDER, limit=limit + 1 if limit else None, after=position)
         page = list(query[: limit + 1]) if limit else list(query)
         next_cursor = ""
         if limit and len(page) > limit:
@@ -542,15 +392,14 @@ class StuckReport:
 
     def oldest(self, limit: int = 10) -> list[dict]:
         """The items longest in their stage (for the weekly email)."""
-        query = self.parts[0].union(*self.parts[1:], all=True).order_by("entered_at", "row_pk")
+        query = self._chosen(("entered_at", "object_id"), limit=limit)
         return [self.describe(row) for row in query[:limit]]
 
     def iter_rows(self, chunk: int = 2000):
         """Every matching row, most urgent first, for the streamed CSV: one query, read
         `chunk` rows at a time (a server-side cursor on PostgreSQL), so a firm's whole list
-        costs one run of the UNION, not one per page."""
-        query = self.parts[0].union(*self.parts[1:], all=True)
-        for row in query.order_by("urgency_at", "item_kind", "row_pk").iterator(chunk):
+        costs one run, not one per page."""
+        for row in self._chosen(ORDER).iterator(chunk):
             yield self.describe(row)
 
     def describe(self, row: dict) -> dict:
@@ -571,33 +420,36 @@ class StuckReport:
         return row
 
     def counts(self) -> dict:
-        """Headline, stage x age bucket, per staff member and per holder, from one query."""
-        grouped = [
-            part.annotate(
-                bucket=_bucket("entered_at", self.now),
-                runs_out=Case(
-                    When(
-                        item_deadline__gt=self.now,
-                        item_deadline__lte=self.now + timedelta(days=7),
-                        then=Value(1),
+        """Headline, stage x age bucket, per staff member and per holder, from one query:
+        each part grouped by stage, age bucket, holder and assignee (the assignee's id: the
+        name and email follow from it), the clients joined once, the parts UNIONed."""
+        rows = []
+        for part in self.parts:
+            rows.append(
+                part.filter(client__firm=self.firm)  # the clients' side: the firm's own
+                .annotate(
+                    bucket=_bucket("entered_at", self.now),
+                    runs_out=Case(
+                        When(
+                            item_deadline__gt=self.now,
+                            item_deadline__lte=self.now + timedelta(days=7),
+                            then=Value(1),
+                        ),
+                        default=Value(0),
+                        output_field=IntegerField(),
                     ),
-                    default=Value(0),
-                    output_field=IntegerField(),
-                ),
+                    assignee=F("client__assigned_staff"),
+                )
+                .values("stage", "bucket", "runs_out", "holder", "assignee")
+                .annotate(
+                    n=Count("pk"),
+                    assignee_public_id=Max(Cast("client__assigned_staff__public_id", CharField())),
+                    assignee_name=Max("client__assigned_staff__full_name"),
+                    assignee_email=Max("client__assigned_staff__email"),
+                )
+                .order_by()
             )
-            .values(
-                "item_stage",
-                "bucket",
-                "runs_out",
-                "item_holder",
-                "assignee_public_id",
-                "assignee_name",
-                "assignee_email",
-            )
-            .annotate(n=Count("row_pk"))
-            for part in self.parts
-        ]
-        rows = list(grouped[0].union(*grouped[1:], all=True).order_by())
+        rows = rows[0].union(*rows[1:], all=True)
         by_stage: dict[str, dict[str, int]] = {}
         by_staff: dict[str, dict] = {}
         by_holder: dict[str, int] = {}
@@ -606,9 +458,10 @@ class StuckReport:
             n = row["n"]
             total += n
             runs_out_this_week += n * row["runs_out"]
-            stage = by_stage.setdefault(row["item_stage"], {label: 0 for label, *_ in AGE_BUCKETS})
+            stage = by_stage.setdefault(row["stage"], {label: 0 for label, *_ in AGE_BUCKETS})
             stage[row["bucket"]] += n
-            key = str(row["assignee_public_id"] or "")
+            by_holder[row["holder"]] = by_holder.get(row["holder"], 0) + n
+            key = row["assignee_public_id"] or ""
             staff = by_staff.setdefault(
                 key,
                 {
@@ -618,7 +471,6 @@ class StuckReport:
                 },
             )
             staff["n"] += n
-            by_holder[row["item_holder"]] = by_holder.get(row["item_holder"], 0) + n
         return {
             "total": total,
             "runs_out_this_week": runs_out_this_week,
@@ -650,6 +502,31 @@ def stuck_report(
     now = now or timezone.now()
     firm = membership.firm
     rules = StuckRules.for_firm(firm)
+    every = listing(firm, rules, now)
+    quiet = every[Rule.IDLE_CLIENT]
+    steps = {rule: item for rule, item in every.items() if rule != Rule.IDLE_CLIENT}
+    parts = [
+        _listed(OpenStep.objects.filter(_any_of(steps), firm=firm), steps),
+        _listed(
+            OpenStep.objects.filter(quiet.when, firm=firm, rule=Rule.IDLE_CLIENT),
+            {Rule.IDLE_CLIENT: quiet},
+        ),
+    ]
+    by_rule = {
+        rule: _listed(OpenStep.objects.filter(item.when, firm=firm, rule=rule), {rule: item})
+        for rule, item in steps.items()
+    }
+    by_rule[Rule.IDLE_CLIENT] = parts[1]
     scope = None if membership.is_admin else membership.user.public_id
-    parts = _filtered(stuck_parts(firm, rules, now), filters, scope, now)
-    return StuckReport(firm=firm, rules=rules, now=now, parts=parts)
+
+    def filtered(part: QuerySet) -> QuerySet:
+        return _filtered(part, filters, firm=firm, scope_staff=scope, now=now)
+
+    return StuckReport(
+        firm=firm,
+        rules=rules,
+        now=now,
+        parts=[filtered(part) for part in parts],
+        listing=every,
+        by_rule={rule: filtered(part) for rule, part in by_rule.items()},
+    )

@@ -1,9 +1,8 @@
 """The client status report: one provider's profiles and access, enrollments, signature rounds
 and what is waiting on whom, as staff print it or email it to the provider.
 
-Like the client page, this module sits above `workflows`: it reads the workflow rows of one
-client and reuses the workflows' own readings of them (`todos_for`, `open_items`,
-`access_summary`) rather than restating who holds the ball.
+Like the client page, this module sits above `workflows`: it reads one client's case file
+(`workflows.casefile`) and its to-dos rather than restating who holds the ball.
 """
 
 from dataclasses import dataclass
@@ -16,39 +15,38 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clients import services
-from clients.models import Client, Profile
+from clients.models import Client
 from notifications.models import Notification
 from notifications.outbox import Message, schedule
 from portal.models import User
+from workflows.casefile import ClientFile, CredentialRow, OpenItem, ProfileFile, client_file
 from workflows.deadlines import days_left
-from workflows.models import AccessGrant, Enrollment, Holder, SignatureRound
-from workflows.selectors import (
-    CredentialRow,
-    OpenItem,
-    access_summary,
-    client_with_history,
-    credential_rows,
-    open_items,
-)
+from workflows.models import DevelopmentRequest, Enrollment, Holder, SignatureRound
 from workflows.todos import Todo, todos_for
 
 
 def status_queryset() -> QuerySet:
-    """Everything the report reads, in a fixed number of queries (enrollments oldest first)."""
-    return client_with_history(enrollment_order="created_at")
+    """The client with what its case file reads beside it: its firm and assigned staff."""
+    return Client.objects.select_related("firm", "assigned_staff", "user")
+
+
+@dataclass(frozen=True)
+class EnrollmentLine:
+    enrollment: Enrollment
+    days_in_state: int  # calendar days in the firm's time zone, counted as deadlines are
+    open_requests: list[DevelopmentRequest]  # what the contractor asked for, still open
 
 
 @dataclass
 class StatusReport:
-    """One client's status as of a moment. Profiles carry `shown_grant` (the live attempt, else
-    the latest closed one) and `is_connected`; enrollments carry `days_in_state`."""
+    """One client's status as of a moment, read from its case file (with history)."""
 
     client: Client
     as_of: datetime
     zone: ZoneInfo
-    profiles: list[Profile]
+    profiles: list[ProfileFile]
     connected: int
-    enrollments: list[Enrollment]
+    enrollments: list[EnrollmentLine]  # oldest first
     signature_rounds: list[SignatureRound]
     credentials: list[CredentialRow]
     # What is waiting on whom.
@@ -66,56 +64,47 @@ class StatusReport:
         return any(r.is_paper for r in self.signature_rounds)
 
 
-def status_report(client: Client, *, now: datetime | None = None) -> StatusReport:
-    """The report of a client fetched with `status_queryset()`; runs no query of its own.
+def status_file(client: Client) -> ClientFile:
+    """The case file the report reads: everything, enrollments oldest first."""
+    return client_file(client, history=True, enrollment_order="created_at")
 
-    1. Derive, from the prefetched rows, the attributes the workflows' readers expect: live
-       and pending grants, open enrollments, open rounds (as the client page does).
-    2. Access: per profile the attempt to show; "N of M connected" from `access_summary`.
-    3. The provider's side: `todos_for` (staff view), minus steps they said are done (staff
-       verify those, so they are the firm's), plus open enrollments staff marked as theirs.
-    4. The firm's and CMS's side: `open_items`, the caseload's reading of each open step.
+
+def status_report(client: Client, *, now: datetime | None = None) -> StatusReport:
+    """The report of a client fetched with `status_queryset()`.
+
+    - Access: per profile the attempt to show, and "N of M connected".
+    - The provider's side: their to-dos (staff view), minus steps they said are done (staff
+      verify those, so they are the firm's), plus open enrollments staff marked as theirs.
+    - The firm's and CMS's side: the case file's open items, the caseload's reading of each
+      open step.
     """
     now = now or timezone.now()
+    case = status_file(client)
     firm = client.firm
-    profiles = list(client.profiles.all())
-    for profile in profiles:
-        profile.live_grants = [
-            g
-            for g in profile.all_grants
-            if g.state in (*AccessGrant.OPEN_STATES, AccessGrant.State.ACTIVE)
-        ]
-        profile.pending_grants = [
-            g for g in profile.all_grants if g.state in AccessGrant.PENDING_STATES
-        ]
-        profile.open_enrollments = [e for e in profile.all_enrollments if e.is_open]
-        for enrollment in profile.all_enrollments:
-            enrollment.open_rounds = [r for r in enrollment.all_rounds if r.is_open]
-            enrollment.open_developments = [
-                d for d in enrollment.all_developments if d.is_open and d.provider_must_act
-            ]
-            # Calendar days in the firm's time zone, counted as deadlines are.
-            enrollment.days_in_state = days_left(firm, now, enrollment.state_entered_at)
-        profile.shown_grant = next(iter(profile.live_grants or profile.all_grants), None)
-        profile.is_connected = any(g.state == AccessGrant.State.ACTIVE for g in profile.live_grants)
-    connected, _total = access_summary(client)
-    enrollments = [e for profile in profiles for e in profile.all_enrollments]
-    items = open_items(client)
+    enrollment_files = [e for profile in case.profiles for e in profile.enrollments]
+    items = case.open_items
     return StatusReport(
         client=client,
         as_of=now,
         zone=firm.zone,
-        profiles=profiles,
-        connected=connected,
-        enrollments=enrollments,
-        signature_rounds=[r for e in enrollments for r in e.all_rounds],
-        credentials=credential_rows(profiles, firm, now=now),
-        todos=[todo for todo in todos_for(client, None, now=now) if not todo.claimed],
+        profiles=case.profiles,
+        connected=case.connected,
+        enrollments=[
+            EnrollmentLine(
+                e.enrollment,
+                days_in_state=days_left(firm, now, e.enrollment.state_entered_at),
+                open_requests=[d.request for d in e.open_developments],
+            )
+            for e in enrollment_files
+        ],
+        signature_rounds=[r.signature_round for e in enrollment_files for r in e.rounds],
+        credentials=case.credential_rows(now=now),
+        todos=[todo for todo in todos_for(case, None, now=now) if not todo.claimed],
         provider_enrollments=[
-            e
-            for profile in profiles
+            e.enrollment
+            for profile in case.profiles
             for e in profile.open_enrollments
-            if not e.open_rounds and e.holder == Holder.PROVIDER
+            if not e.open_rounds and e.enrollment.holder == Holder.PROVIDER
         ],
         firm_items=[item for item in items if item.holder == Holder.FIRM.label],
         cms_items=[item for item in items if item.holder == Holder.CMS.label],

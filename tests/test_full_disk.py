@@ -269,12 +269,28 @@ def test_a_cut_short_broker_message_is_skipped_not_fatal(filesystem_broker, capl
     connection, messages = filesystem_broker
     # (a queue name of its own: kombu remembers declarations per process, not per folder)
     queue = connection.SimpleQueue("cut")
-    (messages / "0_a.cut.msg").write_bytes(b"")  # sorted first: read first
-    (messages / "1_b.cut.msg").write_bytes(b'{"body": "eyJ0')
+    # "!" sorts before the digits every real message name starts with: these are read first
+    (messages / "!0_a.cut.msg").write_bytes(b"")
+    (messages / "!1_b.cut.msg").write_bytes(b'{"body": "eyJ0')
     queue.put({"task": "next"})
     with caplog.at_level(logging.ERROR, logger="portal.broker"):
         assert queue.get(timeout=1).payload == {"task": "next"}
     assert caplog.text.count("could not be decoded; skipped") == 2
+
+
+def test_broker_messages_are_read_in_the_order_they_were_sent_across_a_digit_boundary(
+    filesystem_broker, monkeypatch
+):
+    """Message files are read in the order of their names. Named by the monotonic clock's
+    milliseconds unpadded, a message sent at 999 ms was read after one sent at 1000 ms (and
+    a test of skipped files failed on a machine up for between 1,000 and 1,999 seconds)."""
+    connection, _messages = filesystem_broker
+    queue = connection.SimpleQueue("order")
+    clock = iter([0.999, 1.000])
+    monkeypatch.setattr("portal.broker.monotonic", lambda: next(clock))
+    queue.put({"task": "first"})
+    queue.put({"task": "second"})
+    assert [queue.get(timeout=1).payload["task"] for _ in range(2)] == ["first", "second"]
 
 
 # --- beat's schedule file on a full disk ---------------------------------------------------

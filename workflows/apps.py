@@ -6,4 +6,4 @@ class WorkflowsConfig(AppConfig):
     verbose_name = "Workflows"
 
     def ready(self):
-        from . import notify  # noqa: F401  (connects the bouncing address receiver)
+        from .notify import bounces  # noqa: F401  (connects the bouncing address receivers)

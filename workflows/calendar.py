@@ -25,6 +25,7 @@ from clients.selectors import clients_visible_to
 from portal import audit
 from portal.models import Membership
 
+from .casefile import client_files
 from .models import (
     AccessGrant,
     CalendarFeed,
@@ -34,7 +35,7 @@ from .models import (
     SignatureRound,
     Signer,
 )
-from .todos import client_queryset_for_todos, party_for, todos_for
+from .todos import party_for, todos_for
 
 # An overdue step stays in the calendar for a month: it still needs doing, and a month covers
 # the grace CMS's contractors usually allow before they reject.
@@ -237,12 +238,16 @@ def todo_deadlines(
 ) -> list[Deadline]:
     """A provider's or delegate's to-dos with a deadline between `start` and `end` (those
     they said are done wait with staff, and leave the calendar)."""
-    clients = client_queryset_for_todos().filter(pk__in=clients_visible_to(membership).values("pk"))
+    cases = client_files(
+        Client.objects.select_related("firm", "assigned_staff").filter(
+            pk__in=clients_visible_to(membership).values("pk")
+        )
+    )
     path = reverse("dashboard")
     deadlines = []
-    for client in clients:
-        party = party_for(membership.user, client)
-        for todo in todos_for(client, party, now=now):
+    for case in cases:
+        party = party_for(membership.user, case.client)
+        for todo in todos_for(case, party, now=now):
             if todo.claimed or todo.deadline is None or not start <= todo.deadline < end:
                 continue
             # The UID's kind is the to-do's ("signer", "grant"...), its id the step's own.
@@ -261,7 +266,7 @@ def todo_deadlines(
                     kind=todo.done_kind or "todo",
                     public_id=todo.object_public_id,
                     moment=todo.deadline,
-                    last_name=client.last_name,
+                    last_name=case.client.last_name,
                     profile_label=todo.profile.label,
                     step=step,
                     path=path,

@@ -26,8 +26,8 @@ from .deadlines import clock_of, days_left, expiry_of, renewal_horizon
 from .errors import TransitionError
 from .files import check_upload, stored_name
 from .models import Credential, CredentialFile, CredentialKind, SignatureRound
+from .open_steps import refresh_read_models
 from .rules import Party, Step
-from .selectors import refresh_next_deadline
 from .services import _ensure_may, _lock, _move, _record
 
 # The catalogue a firm starts with, and why each kind has what it has:
@@ -186,11 +186,11 @@ def _move_with_clock(credential: Credential, to: str, **arguments) -> Credential
 
 
 def _set_clock(credential: Credential) -> None:
-    """Store the credential's clock again, and the client's next deadline (after a change
-    made outside the moves above)."""
+    """Store the credential's clock again, and the client's next deadline and open steps
+    (after a change made outside the moves above)."""
     credential.deadline = clock_of(credential, credential.firm)
     Credential.objects.filter(pk=credential.pk).update(deadline=credential.deadline)
-    refresh_next_deadline(Client.objects.filter(pk=credential.profile.client_id))
+    refresh_read_models(Client.objects.filter(pk=credential.profile.client_id))
 
 
 # --- checks -----------------------------------------------------------------------------

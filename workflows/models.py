@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from clients.models import CMSRole, Profile
+from clients.models import Client, CMSRole, Profile
 from portal.models import Firm
 
 
@@ -22,6 +22,38 @@ class Holder(models.TextChoices):
     CMS = "cms", "CMS / contractor"
 
 
+# Each workflow's states and the sets its partial indexes and constraints name are declared
+# before its model: a nested `Meta` cannot see the model's own names.
+
+
+def _values(states) -> list[str]:
+    """A state set as a condition stores it (and its migration holds it): plain strings."""
+    return [state.value for state in states]
+
+
+class EnrollmentState(models.TextChoices):
+    PREPARING = "preparing", "Preparing"
+    AWAITING_SIGNATURE = "awaiting_signature", "Awaiting signature"
+    SUBMITTED = "submitted", "Submitted"
+    IN_DEVELOPMENT = "in_development", "In development (more information requested)"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
+    # Rejected: e.g. unsigned within 20 days, or development not answered; the fix is a
+    # corrected resubmission (a new submission and signature round on this application).
+    REJECTED = "rejected", "Rejected (resubmit corrected)"
+    # Returned as incomplete or ineligible: the fix is a new application.
+    RETURNED = "returned", "Returned (new application needed)"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+ENROLLMENT_OPEN = (
+    EnrollmentState.PREPARING,
+    EnrollmentState.AWAITING_SIGNATURE,
+    EnrollmentState.SUBMITTED,
+    EnrollmentState.IN_DEVELOPMENT,
+)
+
+
 class Enrollment(models.Model):
     """A Medicare enrollment application in PECOS for one profile."""
 
@@ -31,29 +63,13 @@ class Enrollment(models.Model):
         CHANGE = "change", "Change of information"
         REASSIGNMENT = "reassignment", "Reassignment"
 
-    class State(models.TextChoices):
-        PREPARING = "preparing", "Preparing"
-        AWAITING_SIGNATURE = "awaiting_signature", "Awaiting signature"
-        SUBMITTED = "submitted", "Submitted"
-        IN_DEVELOPMENT = "in_development", "In development (more information requested)"
-        APPROVED = "approved", "Approved"
-        DENIED = "denied", "Denied"
-        # Rejected: e.g. unsigned within 20 days, or development not answered; the fix is a
-        # corrected resubmission (a new submission and signature round on this application).
-        REJECTED = "rejected", "Rejected (resubmit corrected)"
-        # Returned as incomplete or ineligible: the fix is a new application.
-        RETURNED = "returned", "Returned (new application needed)"
-        WITHDRAWN = "withdrawn", "Withdrawn"
-
-    OPEN_STATES = (
-        State.PREPARING,
-        State.AWAITING_SIGNATURE,
-        State.SUBMITTED,
-        State.IN_DEVELOPMENT,
-    )
+    State = EnrollmentState
+    OPEN_STATES = ENROLLMENT_OPEN
     # A revalidation's due date runs until the application reaches the contractor (being
     # prepared, waiting for a signature, or rejected and to resubmit); submitted, it is met.
     REVALIDATION_CLOCK_STATES = (State.PREPARING, State.AWAITING_SIGNATURE, State.REJECTED)
+    # A development request follows a submission: recorded while the contractor has it.
+    DEVELOPMENT_STATES = (State.SUBMITTED, State.IN_DEVELOPMENT)
     # What the contractor (or the firm, withdrawing) decided: recorded with its date.
     OUTCOMES = (State.APPROVED, State.DENIED, State.REJECTED, State.RETURNED, State.WITHDRAWN)
     # Opening a signature round moves the application to awaiting signature, and closing or
@@ -167,10 +183,7 @@ class Enrollment(models.Model):
             # Open revalidations by due date: a clock like any other.
             models.Index(
                 fields=["deadline"],
-                condition=models.Q(
-                    state__in=["preparing", "awaiting_signature", "submitted", "in_development"],
-                    deadline__isnull=False,
-                ),
+                condition=models.Q(state__in=_values(ENROLLMENT_OPEN), deadline__isnull=False),
                 name="wf_enrollment_due",
             ),
             # Denials whose reconsideration window is running: a clock like any other.
@@ -181,9 +194,7 @@ class Enrollment(models.Model):
             ),
             models.Index(
                 fields=["firm", "state_entered_at"],
-                condition=models.Q(
-                    state__in=["preparing", "awaiting_signature", "submitted", "in_development"]
-                ),
+                condition=models.Q(state__in=_values(ENROLLMENT_OPEN)),
                 name="wf_enrollment_open",
             ),
         ]
@@ -192,9 +203,7 @@ class Enrollment(models.Model):
             # enrollment" cannot open a second (workflows/migrations/0002 builds it online).
             models.UniqueConstraint(
                 fields=["profile", "kind"],
-                condition=models.Q(
-                    state__in=["preparing", "awaiting_signature", "submitted", "in_development"]
-                ),
+                condition=models.Q(state__in=_values(ENROLLMENT_OPEN)),
                 name="wf_enrollment_one_open_per_kind",
             ),
         ]
@@ -243,6 +252,27 @@ class Enrollment(models.Model):
         return [(state.value, state.label) for state in self.OUTCOMES if state in allowed]
 
 
+class AccessGrantState(models.TextChoices):
+    PREPARED = "prepared", "Prepared"
+    AWAITING_PROVIDER = "awaiting_provider", "Awaiting the provider"
+    PROVIDER_SAYS_DONE = "provider_says_done", "Provider says done"
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+GRANT_OPEN = (
+    AccessGrantState.PREPARED,
+    AccessGrantState.AWAITING_PROVIDER,
+    AccessGrantState.PROVIDER_SAYS_DONE,
+)
+# The provider's move (or they said they made it): reminders run, the deadline counts.
+GRANT_PENDING = (AccessGrantState.AWAITING_PROVIDER, AccessGrantState.PROVIDER_SAYS_DONE)
+# Open or active: the profile's one live attempt.
+GRANT_LIVE = (*GRANT_OPEN, AccessGrantState.ACTIVE)
+
+
 class AccessGrant(models.Model):
     """Giving the firm access to one profile's records in PECOS and NPPES."""
 
@@ -251,18 +281,10 @@ class AccessGrant(models.Model):
         ADD_STAFF = "add_staff", "Provider adds the firm as staff"
         ADD_SURROGATE = "add_surrogate", "Provider adds the firm as surrogate"
 
-    class State(models.TextChoices):
-        PREPARED = "prepared", "Prepared"
-        AWAITING_PROVIDER = "awaiting_provider", "Awaiting the provider"
-        PROVIDER_SAYS_DONE = "provider_says_done", "Provider says done"
-        ACTIVE = "active", "Active"
-        EXPIRED = "expired", "Expired"
-        REJECTED = "rejected", "Rejected"
-        CANCELLED = "cancelled", "Cancelled"
-
-    OPEN_STATES = (State.PREPARED, State.AWAITING_PROVIDER, State.PROVIDER_SAYS_DONE)
-    # The provider's move (or they said they made it): reminders run, the deadline counts.
-    PENDING_STATES = (State.AWAITING_PROVIDER, State.PROVIDER_SAYS_DONE)
+    State = AccessGrantState
+    OPEN_STATES = GRANT_OPEN
+    PENDING_STATES = GRANT_PENDING
+    LIVE_STATES = GRANT_LIVE
     # "Send again" is possible from these: a new attempt replaces the closed one.
     RETRYABLE_STATES = (State.EXPIRED, State.REJECTED)
     TRANSITIONS = {
@@ -317,9 +339,7 @@ class AccessGrant(models.Model):
             # One live attempt per profile: "send again" closes the old one first.
             models.UniqueConstraint(
                 fields=["profile"],
-                condition=models.Q(
-                    state__in=["prepared", "awaiting_provider", "provider_says_done", "active"]
-                ),
+                condition=models.Q(state__in=_values(GRANT_LIVE)),
                 name="wf_grant_one_live_per_profile",
             ),
             models.CheckConstraint(
@@ -332,14 +352,12 @@ class AccessGrant(models.Model):
             # The expiry scan: pending requests by deadline.
             models.Index(
                 fields=["deadline"],
-                condition=models.Q(state__in=["awaiting_provider", "provider_says_done"]),
+                condition=models.Q(state__in=_values(GRANT_PENDING)),
                 name="wf_grant_due",
             ),
             models.Index(
                 fields=["firm", "state_entered_at"],
-                condition=models.Q(
-                    state__in=["prepared", "awaiting_provider", "provider_says_done"]
-                ),
+                condition=models.Q(state__in=_values(GRANT_OPEN)),
                 name="wf_grant_open",
             ),
         ]
@@ -358,6 +376,22 @@ class AccessGrant(models.Model):
         )
 
 
+class SignatureRoundState(models.TextChoices):
+    AWAITING_SIGNATURE = "awaiting_signature", "Awaiting signature"
+    PROVIDER_SAYS_SIGNED = "provider_says_signed", "Provider says signed"
+    MAILED = "mailed", "Paper mailed"
+    CONFIRMED = "confirmed", "Signature confirmed"
+    RECEIVED = "received", "Paper received"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ROUND_OPEN = (
+    SignatureRoundState.AWAITING_SIGNATURE,
+    SignatureRoundState.PROVIDER_SAYS_SIGNED,
+    SignatureRoundState.MAILED,
+)
+
+
 class SignatureRound(models.Model):
     """One signature the provider owes on an enrollment: round 1, then one per revision."""
 
@@ -367,15 +401,8 @@ class SignatureRound(models.Model):
         UPLOAD = "upload", "Wet-signed certification statement, uploaded in PECOS"
         PAPER = "paper", "Wet-signed certification statement, mailed to the contractor (MAC)"
 
-    class State(models.TextChoices):
-        AWAITING_SIGNATURE = "awaiting_signature", "Awaiting signature"
-        PROVIDER_SAYS_SIGNED = "provider_says_signed", "Provider says signed"
-        MAILED = "mailed", "Paper mailed"
-        CONFIRMED = "confirmed", "Signature confirmed"
-        RECEIVED = "received", "Paper received"
-        CANCELLED = "cancelled", "Cancelled"
-
-    OPEN_STATES = (State.AWAITING_SIGNATURE, State.PROVIDER_SAYS_SIGNED, State.MAILED)
+    State = SignatureRoundState
+    OPEN_STATES = ROUND_OPEN
     TRANSITIONS = {
         State.AWAITING_SIGNATURE: {
             State.PROVIDER_SAYS_SIGNED,
@@ -412,9 +439,7 @@ class SignatureRound(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["enrollment"],
-                condition=models.Q(
-                    state__in=["awaiting_signature", "provider_says_signed", "mailed"]
-                ),
+                condition=models.Q(state__in=_values(ROUND_OPEN)),
                 name="wf_round_one_open_per_enrollment",
             ),
             models.UniqueConstraint(
@@ -424,9 +449,7 @@ class SignatureRound(models.Model):
         indexes = [
             models.Index(
                 fields=["deadline"],
-                condition=models.Q(
-                    state__in=["awaiting_signature", "provider_says_signed", "mailed"]
-                ),
+                condition=models.Q(state__in=_values(ROUND_OPEN)),
                 name="wf_round_due",
             ),
         ]
@@ -449,18 +472,23 @@ class SignatureRound(models.Model):
         return self.method == self.Method.PAPER
 
 
+class DevelopmentRequestState(models.TextChoices):
+    OPEN = "open", "Waiting for the response"
+    PROVIDER_SAYS_DONE = "provider_says_done", "Provider says done"
+    ANSWERED = "answered", "Answered (response sent to the contractor)"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+DEVELOPMENT_OPEN = (DevelopmentRequestState.OPEN, DevelopmentRequestState.PROVIDER_SAYS_DONE)
+
+
 class DevelopmentRequest(models.Model):
     """A contractor's letter asking for more information about a submitted application
     ("development"): what it asks, by when, and who must act. Several over an application's
     life are kept in order."""
 
-    class State(models.TextChoices):
-        OPEN = "open", "Waiting for the response"
-        PROVIDER_SAYS_DONE = "provider_says_done", "Provider says done"
-        ANSWERED = "answered", "Answered (response sent to the contractor)"
-        CANCELLED = "cancelled", "Cancelled"
-
-    OPEN_STATES = (State.OPEN, State.PROVIDER_SAYS_DONE)
+    State = DevelopmentRequestState
+    OPEN_STATES = DEVELOPMENT_OPEN
     TRANSITIONS = {
         State.OPEN: {State.PROVIDER_SAYS_DONE, State.ANSWERED, State.CANCELLED},
         State.PROVIDER_SAYS_DONE: {State.OPEN, State.ANSWERED, State.CANCELLED},
@@ -498,12 +526,12 @@ class DevelopmentRequest(models.Model):
         indexes = [
             models.Index(
                 fields=["deadline"],
-                condition=models.Q(state__in=["open", "provider_says_done"]),
+                condition=models.Q(state__in=_values(DEVELOPMENT_OPEN)),
                 name="wf_development_due",
             ),
             models.Index(
                 fields=["firm", "deadline"],
-                condition=models.Q(state__in=["open", "provider_says_done"]),
+                condition=models.Q(state__in=_values(DEVELOPMENT_OPEN)),
                 name="wf_development_open",
             ),
         ]
@@ -630,22 +658,33 @@ class CredentialKind(models.Model):
         return name[0].lower() + name[1:] if name[1:2].islower() else name
 
 
+class CredentialState(models.TextChoices):
+    REQUESTED = "requested", "Requested from the provider"
+    RECEIVED = "received", "Received, awaiting review"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected, asked again"
+    CANCELLED = "cancelled", "No longer needed"
+
+
+# Asked for, or on file: its clock runs (the request's due date, or its expiry).
+CREDENTIAL_LIVE = (
+    CredentialState.REQUESTED,
+    CredentialState.RECEIVED,
+    CredentialState.ACCEPTED,
+    CredentialState.REJECTED,
+)
+
+
 class Credential(models.Model):
     """One credential of a client's profile (a Texas license, the current malpractice COI,
     the CAQH attestation): its details, its dates, its files (every version kept) and where
     it stands. Its clock is the request's due date while the provider owes it, and its
     expiry while it is on file."""
 
-    class State(models.TextChoices):
-        REQUESTED = "requested", "Requested from the provider"
-        RECEIVED = "received", "Received, awaiting review"
-        ACCEPTED = "accepted", "Accepted"
-        REJECTED = "rejected", "Rejected, asked again"
-        CANCELLED = "cancelled", "No longer needed"
-
+    State = CredentialState
     # The provider owes it: a to-do, reminders before the due date.
     OWED_STATES = (State.REQUESTED, State.REJECTED)
-    LIVE_STATES = (State.REQUESTED, State.RECEIVED, State.ACCEPTED, State.REJECTED)
+    LIVE_STATES = CREDENTIAL_LIVE
     TRANSITIONS = {
         State.REQUESTED: {State.RECEIVED, State.ACCEPTED, State.CANCELLED},
         State.RECEIVED: {State.ACCEPTED, State.REJECTED, State.CANCELLED},
@@ -685,18 +724,12 @@ class Credential(models.Model):
         indexes = [
             models.Index(
                 fields=["deadline"],
-                condition=models.Q(
-                    state__in=["requested", "received", "accepted", "rejected"],
-                    deadline__isnull=False,
-                ),
+                condition=models.Q(state__in=_values(CREDENTIAL_LIVE), deadline__isnull=False),
                 name="wf_credential_due",
             ),
             models.Index(
                 fields=["firm", "deadline"],
-                condition=models.Q(
-                    state__in=["requested", "received", "accepted", "rejected"],
-                    deadline__isnull=False,
-                ),
+                condition=models.Q(state__in=_values(CREDENTIAL_LIVE), deadline__isnull=False),
                 name="wf_credential_open",
             ),
         ]
@@ -762,3 +795,78 @@ class CalendarFeed(models.Model):
 
     def __str__(self):
         return f"Calendar feed of {self.user}"
+
+
+class OpenStep(models.Model):
+    """One open step of a client's workflows that a stuck rule can list, as the transitions
+    left it: the stuck report (`reports/reports.py`) reads this table instead of the
+    workflows' own. Every transition rewrites its client's rows
+    (`workflows.open_steps.refresh_read_models`). What is decided by state alone is decided
+    here (a request already sent again has no row; a slow application with a development
+    request open has none); what depends on time (the firm's thresholds, "near its
+    deadline", an expiry within the month) is compared when the report reads it, so time
+    passing rewrites nothing."""
+
+    class Kind(models.TextChoices):
+        GRANT = "grant"
+        ROUND = "round"
+        DEVELOPMENT = "development"
+        ENROLLMENT = "enrollment"
+        CREDENTIAL = "credential"
+        CLIENT = "client"
+
+    class Rule(models.TextChoices):
+        """The stuck rule that may list the step (`reports/stuck.py` says when)."""
+
+        ACCESS_PENDING = "access_pending"
+        ACCESS_EXPIRED = "access_expired"
+        VERIFY = "verify"
+        VERIFY_ROUND = "verify_round"
+        SIGNATURE = "signature"
+        DEVELOPMENT = "development"
+        REJECTED = "rejected"
+        RECONSIDERATION = "reconsideration"
+        REVALIDATION = "revalidation"
+        CREDENTIAL = "credential"
+        DOCUMENT = "document"
+        DOCUMENT_REVIEW = "document_review"
+        PREPARING = "preparing"
+        SUBMITTED = "submitted"
+        IN_DEVELOPMENT = "in_development"
+        # One row per client with an open request or application: listed when the client
+        # is quiet and nothing else of theirs is.
+        IDLE_CLIENT = "idle_client"
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="+", db_index=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
+    profile = models.ForeignKey(Profile, null=True, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    object_id = models.BigIntegerField()
+    object_public_id = models.UUIDField()
+    rule = models.CharField(max_length=24, choices=Rule.choices)
+    stage = models.CharField(max_length=24)
+    holder = models.CharField(max_length=16, choices=Holder.choices)
+    # Since when the step is in the state the rule is about (a round: since it was
+    # opened); none for a client's open-work row (its last activity is the client's own).
+    # Not "entered_at": that is the report's name for what it shows.
+    since = models.DateTimeField(null=True)
+    # The object's own clock: a request's 30 days, a round's 20, a response or due date, a
+    # reconsideration window; an application's revalidation due date.
+    deadline = models.DateTimeField(null=True)
+    expires_on = models.DateField(null=True)  # a credential's expiry
+
+    class Meta:
+        indexes = [
+            # Each rule's items are one range scan: by how long they have waited, or by
+            # their clock.
+            models.Index(fields=["firm", "rule", "since"], name="wf_openstep_since"),
+            models.Index(fields=["firm", "rule", "deadline"], name="wf_openstep_deadline"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "object_id", "rule"], name="wf_openstep_one_per_rule"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.rule} {self.kind} {self.object_id}"

@@ -33,7 +33,8 @@ from . import services
 from .deadlines import end_of_day
 from .errors import TransitionError
 from .models import Enrollment
-from .notify import REVALIDATION_ALERT_KINDS, _long_date, _staff_message, civil_before
+from .notify.common import Clock, _long_date, _staff_message, reminders
+from .notify.credentials import REVALIDATION_ALERT_KINDS
 
 # A date CMS gave more than 60 days ago is a stay of enrollment already under way (or a
 # stale list): it is not a clock to start now; record what happened instead.
@@ -144,36 +145,31 @@ def due_alerts_schedule(enrollment: Enrollment) -> None:
     # The date, and the minute it was set: at most 32 characters with "before-365-".
     stamp = f"{enrollment.due_on}-{now:%y%m%d%H%M}"
     stakes = "A missed date leads to a stay of enrollment, then deactivation."
-    messages = []
-    for days in parse_day_list(firm.credential_reminder_days):
-        moment = civil_before(firm, deadline, days)
-        if moment < now:
-            continue
-        messages += _staff_message(
-            client,
-            enrollment,
-            kind="revalidation.due_alert",
-            step=f"before-{days}-{stamp}",
-            due=moment,
-            context={
-                "subject": f"{client.display_name}: Medicare revalidation due in {days} days",
-                "headline": "A Medicare revalidation is due soon",
-                "lines": [
-                    f"CMS set {due} as the revalidation due date of {client.display_name} "
-                    f"({label}).",
-                    f"Submit it in PECOS before then. {stakes}",
-                ],
-                "profile": label,
-                "deadline": deadline,
-            },
-        )
+    clock = Clock(firm, now, deadline=deadline, stamp=stamp)
+    messages = reminders(
+        client,
+        enrollment,
+        clock,
+        parse_day_list(firm.credential_reminder_days),
+        kind="revalidation.due_alert",
+        context=lambda days, moment: {
+            "subject": f"{client.display_name}: Medicare revalidation due in {days} days",
+            "headline": "A Medicare revalidation is due soon",
+            "lines": [
+                f"CMS set {due} as the revalidation due date of {client.display_name} ({label}).",
+                f"Submit it in PECOS before then. {stakes}",
+            ],
+            "profile": label,
+            "deadline": deadline,
+        },
+    )
     if deadline >= now:
         messages += _staff_message(
             client,
             enrollment,
             kind="revalidation.due_today",
             step=f"due-day-{stamp}",
-            due=max(civil_before(firm, deadline, 0), now),
+            due=clock.last_day(),
             context={
                 "subject": f"{client.display_name}: Medicare revalidation due today",
                 "headline": "A Medicare revalidation is due today",

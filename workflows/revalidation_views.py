@@ -8,8 +8,7 @@ from django.views.decorators.http import require_POST
 
 from clients.models import Profile
 from portal.access import firm_member_required, get_for_firm
-from portal.errors import DomainError
-from portal.feedback import form_errors
+from portal.feedback import attempt, form_errors
 
 from . import revalidation
 
@@ -89,11 +88,14 @@ def import_confirm(request):
         messages.error(request, "Due dates changed since the preview. Review the new preview.")
         request.session[SESSION_KEY] = {**stash, "fingerprint": plan.fingerprint}
         return _render(request, RevalidationListForm(), plan)
-    try:
-        counts = revalidation.apply(firm=request.firm, parsed=parsed, actor=request.user)
-    except DomainError as exc:
-        messages.error(request, f"Nothing was imported: {exc.message}")
+    done = attempt(
+        request,
+        lambda: revalidation.apply(firm=request.firm, parsed=parsed, actor=request.user),
+        refused="Nothing was imported: {}",
+    )
+    if not done:
         return redirect("revalidation_import")
+    counts = done.result
     del request.session[SESSION_KEY]
     messages.success(
         request,
@@ -121,14 +123,14 @@ def set_due(request, public_id):
     if due_on is None:
         messages.info(request, "No date given: CMS shows “TBD” until it sets one. Nothing changed.")
         return redirect("client_detail", public_id=profile.client.public_id)
-    try:
-        enrollment = revalidation.revalidation_set_due(
+    done = attempt(
+        request,
+        lambda: revalidation.revalidation_set_due(
             profile=profile, due_on=due_on, actor=request.user
-        )
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        if enrollment is None:
+        ),
+    )
+    if done:
+        if done.result is None:
             messages.info(
                 request,
                 f"A revalidation due on {due_on:%B %-d, %Y} is already closed for "

@@ -1,19 +1,17 @@
-"""Reads the caseload and client pages share. Each runs a fixed number of queries, whatever
-the number of clients: one for the page of clients, a handful of prefetches for their rows."""
+"""The caseload's query: which of the firm's clients a member sees, filtered and ordered, and
+each client's stored next deadline. A page of it is read as case files (`casefile`), in a
+fixed number of queries whatever the number of clients."""
 
-import copy
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.core.paginator import EmptyPage, Page, Paginator
 from django.db.models import (
     Case,
-    Count,
     DateTimeField,
     Exists,
     F,
     OuterRef,
-    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -23,10 +21,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Least, Lower
 from django.utils import timezone
 
-from clients.models import NO_DEADLINE, Client, Delegate, DelegateRole, Official, Profile
+from clients.models import NO_DEADLINE, Client
 from portal.models import Membership
 
-from .deadlines import status_of
+from .casefile import client_files
 from .models import (
     AccessGrant,
     Credential,
@@ -34,7 +32,6 @@ from .models import (
     Enrollment,
     Holder,
     SignatureRound,
-    Signer,
 )
 
 PAGE_SIZE = 25
@@ -317,49 +314,6 @@ def refresh_next_deadline(clients: QuerySet, **also) -> int:
     return clients.update(next_deadline=soonest_open_deadline(), **also)
 
 
-def row_prefetches() -> list[Prefetch]:
-    """Open workflows per client row: profiles, their grants, enrollments and open rounds."""
-    return [
-        Prefetch(
-            "profiles",
-            queryset=Profile.objects.select_related("organization").prefetch_related(
-                Prefetch(
-                    "access_grants",
-                    queryset=AccessGrant.objects.filter(
-                        state__in=[*AccessGrant.OPEN_STATES, AccessGrant.State.ACTIVE]
-                    ),
-                    to_attr="live_grants",
-                ),
-                Prefetch(
-                    "enrollments",
-                    queryset=Enrollment.objects.filter(
-                        Q(state__in=Enrollment.OPEN_STATES)
-                        | Q(state=Enrollment.State.REJECTED)
-                        | Q(reconsideration=Enrollment.Reconsideration.OPEN)
-                    ).prefetch_related(
-                        Prefetch(
-                            "rounds",
-                            queryset=SignatureRound.objects.filter(
-                                state__in=SignatureRound.OPEN_STATES
-                            ),
-                            to_attr="open_rounds",
-                        ),
-                        Prefetch(
-                            "development_requests",
-                            queryset=DevelopmentRequest.objects.filter(
-                                state__in=DevelopmentRequest.OPEN_STATES
-                            ),
-                            to_attr="open_developments",
-                        ),
-                    ),
-                    to_attr="open_enrollments",
-                ),
-                live_credentials_prefetch(),
-            ),
-        )
-    ]
-
-
 def caseload_matching(*, membership: Membership, filters: CaseloadFilters) -> QuerySet:
     """The clients the caseload shows for these filters (in scope for this member)."""
     queryset = Client.objects.filter(firm=membership.firm)
@@ -397,8 +351,8 @@ def caseload(
     page: int = 1,
     page_size: int = PAGE_SIZE,
 ) -> Page:
-    """One numbered page of the caseload in the filters' order (a page past the last one:
-    the last one). Its paginator knows the result count (one COUNT, which the page's
+    """One numbered page of the caseload in the filters' order, as case files (a page past
+    the last one: the last one). Its paginator knows the result count (one COUNT, which the page's
     "42 clients" needs anyway).
 
     Numbered pages are an OFFSET: page 20 reads the 475 index entries before it, in order
@@ -407,8 +361,7 @@ def caseload(
     keys of a tie follows an index of the firm's clients."""
     queryset = (
         caseload_matching(membership=membership, filters=filters)
-        .select_related("assigned_staff", "firm")
-        .prefetch_related(*row_prefetches())
+        .select_related("assigned_staff")
         .order_by(*caseload_order(filters.sort))
     )
     paginator = Paginator(queryset, page_size)
@@ -416,312 +369,8 @@ def caseload(
         found = paginator.page(page)
     except EmptyPage:
         found = paginator.page(paginator.num_pages)
-    found.object_list = list(found.object_list)
+    clients = list(found.object_list)
+    for client in clients:  # every one is the member's firm's: one instance, not one a row
+        client.firm = membership.firm
+    found.object_list = client_files(clients, delegates=False)
     return found
-
-
-@dataclass
-class OpenItem:
-    """One open workflow step of a client, as a caseload row shows it."""
-
-    label: str
-    state: str
-    holder: str
-    deadline: datetime | None
-    since: datetime
-    is_paper: bool = False
-
-
-def open_items(client: Client, profiles: list[Profile] | None = None) -> list[OpenItem]:
-    """From the prefetched rows: what is open for this client, soonest deadline first
-    (`profiles`: the client's, shaped as `row_prefetches` loads them, when not prefetched)."""
-    items = []
-    for profile in client.profiles.all() if profiles is None else profiles:
-        for grant in profile.live_grants:
-            if grant.state == AccessGrant.State.ACTIVE:
-                continue
-            holder = (
-                Holder.PROVIDER
-                if grant.state == AccessGrant.State.AWAITING_PROVIDER
-                else Holder.FIRM
-            )
-            items.append(
-                OpenItem(
-                    label=f"Access · {profile.label}",
-                    state=grant.get_state_display(),
-                    holder=Holder(holder).label,
-                    deadline=grant.deadline,
-                    since=grant.state_entered_at,
-                )
-            )
-        for enrollment in profile.open_enrollments:
-            rounds = enrollment.open_rounds
-            if enrollment.state == Enrollment.State.REJECTED:
-                items.append(
-                    OpenItem(
-                        label=f"{enrollment.get_kind_display()} · {profile.label}",
-                        state="Rejected: resubmit it corrected",
-                        holder=Holder.FIRM.label,
-                        deadline=None,
-                        since=enrollment.state_entered_at,
-                    )
-                )
-                continue
-            if enrollment.reconsideration_window_open:
-                items.append(
-                    OpenItem(
-                        label=f"Reconsideration · {profile.label}",
-                        state="Denied: reconsideration window open",
-                        holder=Holder.FIRM.label,
-                        deadline=enrollment.reconsideration_deadline,
-                        since=enrollment.state_entered_at,
-                    )
-                )
-                continue
-            for request in enrollment.open_developments:
-                holder = (
-                    Holder.PROVIDER
-                    if request.provider_must_act and request.state == DevelopmentRequest.State.OPEN
-                    else Holder.FIRM
-                )
-                items.append(
-                    OpenItem(
-                        label=f"Development request {request.number} · {profile.label}",
-                        state=request.get_state_display(),
-                        holder=Holder(holder).label,
-                        deadline=request.deadline,
-                        since=request.state_entered_at,
-                    )
-                )
-            if rounds:
-                signature_round = rounds[0]
-                holder = {
-                    SignatureRound.State.AWAITING_SIGNATURE: Holder.PROVIDER,
-                    SignatureRound.State.PROVIDER_SAYS_SIGNED: Holder.FIRM,
-                    SignatureRound.State.MAILED: Holder.CMS,
-                }[signature_round.state]
-                items.append(
-                    OpenItem(
-                        label=f"Signature round {signature_round.number} · {profile.label}",
-                        state=signature_round.get_state_display(),
-                        holder=Holder(holder).label,
-                        deadline=signature_round.deadline,
-                        since=signature_round.state_entered_at,
-                        is_paper=signature_round.is_paper,
-                    )
-                )
-            elif not enrollment.open_developments:
-                items.append(
-                    OpenItem(
-                        label=f"{enrollment.get_kind_display()} · {profile.label}",
-                        state=enrollment.get_state_display(),
-                        holder=enrollment.get_holder_display(),
-                        # a revalidation's due date, until it is submitted
-                        deadline=(
-                            enrollment.deadline if enrollment.revalidation_clock_runs else None
-                        ),
-                        since=enrollment.state_entered_at,
-                    )
-                )
-        items += _credential_items(client, profile)
-    items.sort(key=lambda item: (item.deadline is None, item.deadline or NO_DEADLINE))
-    return items
-
-
-@dataclass(frozen=True)
-class ClientSummary:
-    """The head of a client's page: what is open, what is late, who holds the ball."""
-
-    items: list[OpenItem]
-    overdue: int
-    by_holder: list[tuple[str, int]]  # ("Provider", 3), ... largest first
-
-    @property
-    def next_item(self) -> OpenItem | None:
-        return self.items[0] if self.items and self.items[0].deadline else None
-
-
-def client_summary(client: Client, profiles: list[Profile], now: datetime | None = None):
-    """`open_items` for a client loaded by `client_with_history`: the caseload's rule for
-    what is open, read from the page's full history (so one rule decides both)."""
-    now = now or timezone.now()
-    shaped = []
-    for profile in profiles:
-        view = copy.copy(profile)
-        view.live_grants = [
-            g
-            for g in profile.all_grants
-            if g.state in (*AccessGrant.OPEN_STATES, AccessGrant.State.ACTIVE)
-        ]
-        view.open_enrollments = []
-        for enrollment in profile.all_enrollments:
-            if not (
-                enrollment.state in (*Enrollment.OPEN_STATES, Enrollment.State.REJECTED)
-                or enrollment.reconsideration == Enrollment.Reconsideration.OPEN
-            ):
-                continue
-            open_enrollment = copy.copy(enrollment)
-            open_enrollment.open_rounds = [
-                r for r in enrollment.all_rounds if r.state in SignatureRound.OPEN_STATES
-            ]
-            open_enrollment.open_developments = [
-                d for d in enrollment.all_developments if d.state in DevelopmentRequest.OPEN_STATES
-            ]
-            view.open_enrollments.append(open_enrollment)
-        shaped.append(view)
-    items = open_items(client, shaped)
-    holders: dict[str, int] = {}
-    for item in items:
-        holders[item.holder] = holders.get(item.holder, 0) + 1
-    return ClientSummary(
-        items=items,
-        overdue=sum(1 for item in items if item.deadline and item.deadline < now),
-        by_holder=sorted(holders.items(), key=lambda pair: -pair[1]),
-    )
-
-
-# Credentials the caseload row shows: what the provider owes or sent, and one near or past
-# its expiry (on file and far from it: nothing to do).
-CREDENTIAL_ITEM_STATUSES = {
-    "requested": Holder.PROVIDER,
-    "rejected": Holder.PROVIDER,
-    "received": Holder.FIRM,
-    "expiring": Holder.PROVIDER,
-    "expired": Holder.PROVIDER,
-}
-
-
-def _credential_items(client: Client, profile: Profile) -> list[OpenItem]:
-    items = []
-    for credential in profile.live_credentials:
-        status, label = status_of(credential, client.firm)
-        if status not in CREDENTIAL_ITEM_STATUSES:
-            continue
-        items.append(
-            OpenItem(
-                label=f"{credential} · {profile.label}",
-                state=label,
-                holder=(
-                    Holder.FIRM
-                    if credential.state == Credential.State.RECEIVED
-                    else CREDENTIAL_ITEM_STATUSES[status]
-                ).label,
-                deadline=credential.deadline,
-                since=credential.state_entered_at,
-            )
-        )
-    return items
-
-
-def access_summary(client: Client) -> tuple[int, int]:
-    """(profiles with active access, profiles): "2 of 2 profiles connected"."""
-    profiles = list(client.profiles.all())
-    connected = sum(
-        1
-        for profile in profiles
-        if any(g.state == AccessGrant.State.ACTIVE for g in profile.live_grants)
-    )
-    return connected, len(profiles)
-
-
-def live_credentials_prefetch(to_attr: str = "live_credentials") -> Prefetch:
-    """A profile's credentials that are not cancelled, with their kind and how many
-    versions of their document are kept."""
-    return Prefetch(
-        "credentials",
-        queryset=Credential.objects.filter(state__in=Credential.LIVE_STATES)
-        .select_related("kind")
-        .annotate(file_count=Count("files")),
-        to_attr=to_attr,
-    )
-
-
-def signer_prefetch() -> Prefetch:
-    """A round's signers, with the officials they sign as (for rounds prefetched)."""
-    return Prefetch(
-        "signers",
-        queryset=Signer.objects.select_related("official__organization").order_by("pk"),
-    )
-
-
-def client_with_history(enrollment_order: str = "-created_at") -> QuerySet:
-    """A client with everything its page and its status report show, in a fixed number of
-    queries whatever it holds: firm, assigned staff, portal account; profiles with their
-    organization, every access grant (newest first), every enrollment (with its assignee)
-    and its rounds; active delegates with their roles and the roles' profiles."""
-    return Client.objects.select_related("firm", "assigned_staff", "user").prefetch_related(
-        Prefetch(
-            "profiles",
-            queryset=Profile.objects.select_related("organization").prefetch_related(
-                Prefetch(
-                    "organization__officials",
-                    queryset=Official.objects.filter(is_active=True).select_related(
-                        "organization", "delegate"
-                    ),
-                    to_attr="active_officials",
-                ),
-                Prefetch(
-                    "access_grants",
-                    queryset=AccessGrant.objects.order_by("-created_at"),
-                    to_attr="all_grants",
-                ),
-                Prefetch(
-                    "enrollments",
-                    queryset=Enrollment.objects.select_related("assigned_staff")
-                    .order_by(enrollment_order)
-                    .prefetch_related(
-                        Prefetch(
-                            "rounds",
-                            queryset=SignatureRound.objects.order_by("number").prefetch_related(
-                                signer_prefetch()
-                            ),
-                            to_attr="all_rounds",
-                        ),
-                        Prefetch(
-                            "development_requests",
-                            queryset=DevelopmentRequest.objects.order_by("number"),
-                            to_attr="all_developments",
-                        ),
-                    ),
-                    to_attr="all_enrollments",
-                ),
-                live_credentials_prefetch(),
-            ),
-        ),
-        Prefetch(
-            "delegates",
-            queryset=Delegate.objects.filter(is_active=True).prefetch_related(
-                Prefetch(
-                    "roles", queryset=DelegateRole.objects.select_related("profile__organization")
-                )
-            ),
-        ),
-    )
-
-
-@dataclass
-class CredentialRow:
-    """A credential as the client page and the status report list it."""
-
-    credential: Credential
-    profile: Profile
-    status: str  # requested, received, accepted, rejected, expiring, expired
-    status_label: str
-
-
-def credential_rows(profiles, firm, *, now: datetime | None = None) -> list[CredentialRow]:
-    """From the prefetched `live_credentials`: the client's credentials, soonest clock first
-    (those without one last, by name)."""
-    rows = [
-        CredentialRow(credential, profile, *status_of(credential, firm, now))
-        for profile in profiles
-        for credential in profile.live_credentials
-    ]
-    rows.sort(
-        key=lambda row: (
-            row.credential.deadline is None,
-            row.credential.deadline or NO_DEADLINE,
-            row.credential.kind.name,
-        )
-    )
-    return rows

@@ -18,7 +18,7 @@ from portal import audit
 from portal.errors import DomainError
 from portal.models import AuditEvent, Firm, User
 
-from . import notify
+from . import moves, notify
 from .deadlines import (
     development_due_on,
     end_of_day,
@@ -36,6 +36,7 @@ from .models import (
     SignatureRound,
     Signer,
 )
+from .open_steps import refresh_read_models
 from .rules import (
     UNDO_WINDOW,
     Party,
@@ -46,7 +47,6 @@ from .rules import (
     refusal,
     signer_refusal,
 )
-from .selectors import refresh_next_deadline
 
 # --- the one transition mechanism -------------------------------------------------------
 
@@ -73,7 +73,7 @@ def _record(verb: str, obj: Model, *, actor: User | None, data: dict) -> None:
         client_uuid=client.public_id,
         data=data,
     )
-    refresh_next_deadline(Client.objects.filter(pk=client.pk), last_activity_at=timezone.now())
+    refresh_read_models(Client.objects.filter(pk=client.pk), last_activity_at=timezone.now())
 
 
 def _lock(obj):
@@ -313,8 +313,7 @@ def grant_mark_active(*, grant: AccessGrant, actor: User) -> AccessGrant:
 def grant_not_yet_done(*, grant: AccessGrant, actor: User, reason: str = "") -> AccessGrant:
     """Staff could not see the access the provider reported: back to the provider."""
     grant = _lock(grant)
-    if grant.state != AccessGrant.State.PROVIDER_SAYS_DONE:
-        raise TransitionError("Only a step the provider reported done can be sent back.")
+    moves.ensure(moves.GRANT_MOVES["not-yet"], grant)
     grant = _move(
         grant,
         AccessGrant.State.AWAITING_PROVIDER,
@@ -384,7 +383,7 @@ def grants_expire(*, ids: list[int], now: datetime | None = None) -> list[Access
             for grant in grants
         ]
     )
-    refresh_next_deadline(
+    refresh_read_models(
         Client.objects.filter(pk__in={g.profile.client_id for g in grants}), last_activity_at=now
     )
     for grant in grants:
@@ -1181,10 +1180,7 @@ def round_confirm(*, signature_round: SignatureRound, actor: User) -> SignatureR
     """Staff saw every signature (electronic, or the uploaded statement) in PECOS: the
     application goes to the contractor."""
     signature_round = _lock(signature_round)
-    if signature_round.is_mailed_method:
-        raise TransitionError(
-            "A statement mailed to the contractor is closed by recording it received."
-        )
+    moves.ensure(moves.ROUND_MOVES["confirm"], signature_round)
     return _close_round_and_submit(
         signature_round,
         SignatureRound.State.CONFIRMED,
@@ -1199,10 +1195,7 @@ def signer_confirm(*, signer: Signer, actor: User) -> Signer:
     """Staff saw this signer's signature in PECOS; the last one completes the round."""
     signature_round = _lock(signer.signature_round)
     signer = _lock(signer)
-    if signature_round.is_mailed_method:
-        raise TransitionError(
-            "A statement mailed to the contractor is closed by recording it received."
-        )
+    moves.ensure(moves.SIGNER_CONFIRM, signer)
     if not signature_round.is_open:
         raise TransitionError(
             f"Can't confirm it: this round is {signature_round.get_state_display().lower()}."
@@ -1230,16 +1223,8 @@ def signer_confirm(*, signer: Signer, actor: User) -> Signer:
 def round_not_yet_signed(*, signature_round: SignatureRound, actor: User, reason: str = ""):
     """Staff could not see the signatures reported: back to the signers who said so."""
     signature_round = _lock(signature_round)
-    if signature_round.state not in (
-        SignatureRound.State.AWAITING_SIGNATURE,
-        SignatureRound.State.PROVIDER_SAYS_SIGNED,
-    ):
-        raise TransitionError(
-            f"Can't send it back: this round is {signature_round.get_state_display().lower()}."
-        )
+    moves.ensure(moves.ROUND_MOVES["not-yet"], signature_round)
     claimed = list(signature_round.signers.filter(state=Signer.State.SAYS_SIGNED))
-    if not claimed:
-        raise TransitionError("Only a round the provider reported signed can be sent back.")
     for signer in claimed:
         _move(
             _lock(signer),
@@ -1267,8 +1252,7 @@ def round_not_yet_signed(*, signature_round: SignatureRound, actor: User, reason
 def round_mark_mailed(*, signature_round: SignatureRound, actor: User) -> SignatureRound:
     """Staff know the signed statement is in the mail to the contractor."""
     signature_round = _lock(signature_round)
-    if not signature_round.is_mailed_method:
-        raise TransitionError("Only a statement signed for the contractor by mail is mailed.")
+    moves.ensure(moves.ROUND_MOVES["mailed"], signature_round)
     signature_round = _move(
         signature_round,
         SignatureRound.State.MAILED,
@@ -1374,7 +1358,7 @@ def development_open(
         raise TransitionError("Say what the contractor asks for: whoever answers sees it.")
     if holder not in (Holder.FIRM, Holder.PROVIDER):
         raise TransitionError("Choose who must act: the firm or the provider.")
-    if enrollment.state not in (Enrollment.State.SUBMITTED, Enrollment.State.IN_DEVELOPMENT):
+    if enrollment.state not in Enrollment.DEVELOPMENT_STATES:
         raise TransitionError(
             "A development request follows a submission; this enrollment is "
             f"{enrollment.get_state_display().lower()}."
@@ -1502,8 +1486,7 @@ def development_not_yet_done(
 ) -> DevelopmentRequest:
     """Staff did not get what the provider reported: back to the provider."""
     request = _lock(request)
-    if request.state != DevelopmentRequest.State.PROVIDER_SAYS_DONE:
-        raise TransitionError("Only a request the provider reported done can be sent back.")
+    moves.ensure(moves.DEVELOPMENT_MOVES["not-yet"], request)
     request = _move(
         request,
         DevelopmentRequest.State.OPEN,

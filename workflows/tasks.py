@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import services
+from . import open_steps, services
 
 
 @shared_task(ignore_result=True)
@@ -13,3 +13,10 @@ def expire_due_grants() -> int:
 def lapse_due_reconsiderations() -> int:
     """Beat, hourly: reconsideration windows past their deadline close (nothing was filed)."""
     return services.reconsiderations_lapse_due()
+
+
+@shared_task(ignore_result=True)
+def reconcile_open_steps() -> int:
+    """Beat, daily: each firm's open steps (the stuck report's table) checked against its
+    workflows and repaired; a repair is logged (it means a write went around the services)."""
+    return open_steps.reconcile_all()

@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from portal.models import AuditEvent
 
+from .casefile import ProfileFile
 from .models import (
     AccessGrant,
     Credential,
@@ -146,15 +147,21 @@ def _target_id(obj) -> str:
     return str(getattr(obj, "public_id", None) or obj.pk)  # as portal.audit stores it
 
 
-def profile_target_ids(profile) -> list[str]:
-    """Every audit target of one profile, from what `client_with_history` loaded: the
+def profile_target_ids(profile_file: ProfileFile) -> list[str]:
+    """Every audit target of one profile, from its case file (loaded with history): the
     profile, its organization and officials, grants, enrollments with their rounds,
     signers and development requests, and credentials (the timeline's filter by profile)."""
-    targets = [profile, *profile.all_grants, *profile.live_credentials]
+    profile = profile_file.profile
+    targets = [
+        profile,
+        *(step.grant for step in profile_file.grants),
+        *profile_file.credentials,
+        *profile_file.officials,
+    ]
     if profile.organization:
-        targets += [profile.organization, *profile.organization.active_officials]
-    for enrollment in profile.all_enrollments:
-        targets += [enrollment, *enrollment.all_developments]
-        for signature_round in enrollment.all_rounds:
-            targets += [signature_round, *signature_round.signers.all()]
+        targets.append(profile.organization)
+    for enrollment_file in profile_file.enrollments:
+        targets += [enrollment_file.enrollment, *(d.request for d in enrollment_file.developments)]
+        for round_step in enrollment_file.rounds:
+            targets += [round_step.signature_round, *(s.signer for s in round_step.signers)]
     return [_target_id(target) for target in targets]

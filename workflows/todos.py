@@ -8,19 +8,17 @@ password. Each carries the profile it is for, the exact steps, its deadline and 
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Prefetch
 from django.utils import timezone
 
-from clients.models import Client, CMSRole, Delegate, DelegateRole, IAController, Profile
+from clients.models import Client, CMSRole, IAController, Profile
 
 from . import steps
+from .casefile import ClientFile, ProfileFile
 from .deadlines import days_left, renewal_horizon
 from .models import (
     AccessGrant,
     Credential,
     DevelopmentRequest,
-    Enrollment,
-    Holder,
     SignatureRound,
     Signer,
 )
@@ -35,7 +33,6 @@ from .rules import (
     roles_allowed,
     signer_refusal,
 )
-from .selectors import live_credentials_prefetch, signer_prefetch
 
 
 @dataclass
@@ -89,7 +86,8 @@ class Todo:
 
 
 def party_for(user, client: Client) -> Party | None:
-    """How `user` stands towards `client`'s to-dos: as the provider, a delegate, or not at all."""
+    """How `user` stands towards `client`'s to-dos: as the provider, a delegate, or not at
+    all (reads `client.delegates.all()`, which the case file prefetches)."""
     if client.user_id == user.pk:
         return Party(name=client.display_name, is_provider=True)
     for delegate in client.delegates.all():
@@ -103,60 +101,6 @@ def party_for(user, client: Client) -> Party | None:
     return None
 
 
-def client_queryset_for_todos():
-    """Everything the to-do list reads, in a fixed number of queries."""
-    return Client.objects.select_related("firm", "assigned_staff").prefetch_related(
-        Prefetch(
-            "profiles",
-            queryset=Profile.objects.select_related("organization").prefetch_related(
-                Prefetch(
-                    "access_grants",
-                    queryset=AccessGrant.objects.filter(
-                        state__in=[
-                            AccessGrant.State.AWAITING_PROVIDER,
-                            AccessGrant.State.PROVIDER_SAYS_DONE,
-                        ]
-                    ),
-                    to_attr="pending_grants",
-                ),
-                Prefetch(
-                    "enrollments",
-                    queryset=Enrollment.objects.filter(
-                        state__in=Enrollment.OPEN_STATES
-                    ).prefetch_related(
-                        Prefetch(
-                            "rounds",
-                            queryset=SignatureRound.objects.filter(
-                                state__in=SignatureRound.OPEN_STATES
-                            ).prefetch_related(signer_prefetch()),
-                            to_attr="open_rounds",
-                        ),
-                        Prefetch(
-                            "development_requests",
-                            queryset=DevelopmentRequest.objects.filter(
-                                state__in=DevelopmentRequest.OPEN_STATES,
-                                holder=Holder.PROVIDER,
-                            ),
-                            to_attr="open_developments",
-                        ),
-                    ),
-                    to_attr="open_enrollments",
-                ),
-                live_credentials_prefetch(),
-            ),
-        ),
-        Prefetch(
-            "delegates",
-            queryset=Delegate.objects.filter(is_active=True).prefetch_related(
-                Prefetch(
-                    "roles",
-                    queryset=DelegateRole.objects.select_related("profile__organization"),
-                )
-            ),
-        ),
-    )
-
-
 def _sign_title(signature_round: SignatureRound, signer: Signer, profile: Profile) -> str:
     number = signature_round.number
     if signer.role == Signer.Role.PROVIDER:
@@ -165,10 +109,10 @@ def _sign_title(signature_round: SignatureRound, signer: Signer, profile: Profil
     return f"Sign round {number} as {signer.get_role_display()} of {organization.legal_name}"
 
 
-def _who_may(step: Step, profile: Profile, requested_role: str, client: Client) -> str:
+def _who_may(step: Step, profile: Profile, requested_role: str, case: ClientFile) -> str:
     allowed = roles_allowed(step, profile, requested_role)
-    names = [client.display_name]
-    for delegate in client.delegates.all():
+    names = [case.client.display_name]
+    for delegate in case.delegates:
         role = next((r.cms_role for r in delegate.roles.all() if r.profile_id == profile.pk), None)
         if role in allowed:
             names.append(f"{delegate.name} ({CMSRole(role).label})")
@@ -176,12 +120,13 @@ def _who_may(step: Step, profile: Profile, requested_role: str, client: Client) 
 
 
 def todos_for(
-    client: Client, party: Party | None, *, now: datetime | None = None, about: bool = False
+    case: ClientFile, party: Party | None, *, now: datetime | None = None, about: bool = False
 ) -> list[Todo]:
-    """The provider-side to-dos of `client`, as `party` sees them (None: read-only, for
+    """The provider-side to-dos of a client's case file, as `party` sees them (None: read-only, for
     staff or the status report). `about`: titled about the provider ("Sign round 2 of
     Ana's application"), as staff pages speak; a delegate's always are."""
     now = now or timezone.now()
+    client = case.client
     firm = client.firm
     todos: list[Todo] = []
 
@@ -192,7 +137,7 @@ def todos_for(
             title=steps.TITLES[step],
             profile=profile,
             steps=step_list,
-            who_may=_who_may(step, profile, requested_role, client),
+            who_may=_who_may(step, profile, requested_role, case),
             can_act=can,
             refusal=""
             if can or party is None
@@ -201,7 +146,7 @@ def todos_for(
         )
 
     # The provider's own I&A login: one to-do per person, whatever their profiles.
-    individual = next(p for p in client.profiles.all() if p.is_individual)
+    individual = case.individual.profile
     if client.ia_controller in (IAController.SOMEONE_ELSE, IAController.REGAIN_CLAIMED):
         todos.append(
             make(
@@ -216,8 +161,9 @@ def todos_for(
         todos.append(
             make(Step.RESET_PASSWORD, individual, steps.reset_password(), person_step="ia-password")
         )
-    for profile in client.profiles.all():
-        for grant in profile.pending_grants:
+    for profile_file in case.profiles:
+        profile = profile_file.profile
+        for grant in profile_file.pending_grants:
             step = grant_step(grant)
             step_list = steps.for_grant(grant, firm=firm, assigned_staff=client.assigned_staff)
             todos.append(
@@ -233,8 +179,9 @@ def todos_for(
                     claimed=grant.state == AccessGrant.State.PROVIDER_SAYS_DONE,
                 )
             )
-        for enrollment in profile.open_enrollments:
-            for signature_round in enrollment.open_rounds:
+        for enrollment_file in profile_file.open_enrollments:
+            for round_step in enrollment_file.open_rounds:
+                signature_round = round_step.signature_round
                 for signer in signature_round.signers.all():
                     if signer.has_signed:
                         continue
@@ -260,7 +207,8 @@ def todos_for(
                             claimed=signer.state == Signer.State.SAYS_SIGNED,
                         )
                     )
-            for request in enrollment.open_developments:
+            for development_step in enrollment_file.open_developments:
+                request = development_step.request
                 if not request.provider_must_act:
                     continue
                 todos.append(
@@ -278,9 +226,9 @@ def todos_for(
                         claimed=request.state == DevelopmentRequest.State.PROVIDER_SAYS_DONE,
                     )
                 )
-    for profile in client.profiles.all():
+    for profile_file in case.profiles:
         todos += _credential_todos(
-            client, profile, make, now, for_provider=party is None or party.is_provider
+            client, profile_file, make, now, for_provider=party is None or party.is_provider
         )
     for todo in todos:
         claim = todo.grant or todo.signer or todo.development
@@ -304,14 +252,15 @@ def spoken_about(title: str, first_name: str) -> str:
 
 
 def _credential_todos(
-    client: Client, profile: Profile, make, now: datetime, *, for_provider: bool = True
+    client: Client, profile_file: ProfileFile, make, now: datetime, *, for_provider: bool = True
 ) -> list[Todo]:
     """A document asked for (or refused, with why), a credential to renew before it expires,
     a CAQH re-attestation due; one being reviewed waits with the credentialer."""
     firm = client.firm
     horizon = renewal_horizon(firm)
     todos = []
-    for credential in profile.live_credentials:
+    profile = profile_file.profile
+    for credential in profile_file.credentials:
         renewal = credential.state == Credential.State.ACCEPTED
         if renewal and (
             credential.deadline is None or days_left(firm, credential.deadline, now) > horizon

@@ -17,6 +17,7 @@ from portal.feedback import attempt, form_errors
 from portal.models import Membership, Role
 
 from . import credentials, services
+from .casefile import client_files
 from .forms import (
     CaseloadFilterForm,
     ChangeStateForm,
@@ -42,12 +43,10 @@ from .selectors import (
     CASELOAD_SORTS,
     SORT_CHOICES,
     STAGES,
-    access_summary,
     caseload,
-    open_items,
     parse_sort,
 )
-from .todos import client_queryset_for_todos, party_for, todos_for
+from .todos import party_for, todos_for
 
 
 def _back_to_client(client_public_id):
@@ -87,10 +86,7 @@ def caseload_page(request):
         request,
         "workflows/caseload.html",
         {
-            "rows": [
-                {"client": client, "items": open_items(client), "access": access_summary(client)}
-                for client in page
-            ],
+            "cases": page.object_list,
             "filters": filters,
             "stages": STAGES,
             "holders": Holder.choices,
@@ -498,24 +494,28 @@ def development_action(request, public_id, action):
 
 def todos_page(request):
     """What the provider (or a delegate) has to do, for each client they act for."""
-    clients = list(
-        client_queryset_for_todos().filter(
+    cases = client_files(
+        Client.objects.select_related("firm", "assigned_staff").filter(
             pk__in=clients_visible_to(request.membership).values("pk")
         )
     )
     sections = []
-    for client in clients:
+    for case in cases:
+        client = case.client
         party = party_for(request.user, client)
-        todos = todos_for(client, party)
+        todos = todos_for(case, party)
         sections.append(
             {
                 "client": client,
+                "case": case,
                 "party": party,
                 "todos": [todo for todo in todos if not todo.claimed],
                 "waiting": [todo for todo in todos if todo.claimed],
                 # The provider manages who at their office may act for them.
                 "delegate_form": (
-                    DelegateForm(profiles=client.profiles.all(), auto_id=f"c{client.pk}_%s")
+                    DelegateForm(
+                        profiles=[p.profile for p in case.profiles], auto_id=f"c{client.pk}_%s"
+                    )
                     if party is not None and party.is_provider
                     else None
                 ),

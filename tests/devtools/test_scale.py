@@ -28,9 +28,10 @@ from reports.stuck import StuckRules
 from tests.audit_verbs import recorded_verbs
 from workflows import credentials, revalidation
 from workflows import services as workflow_services
+from workflows.casefile import client_file
 from workflows.models import AccessGrant, Enrollment, SignatureRound
 from workflows.services import grants_due_for_expiry
-from workflows.todos import client_queryset_for_todos, party_for, todos_for
+from workflows.todos import party_for, todos_for
 
 BASE = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 TINY = scale.SIZES["tiny"]
@@ -228,9 +229,9 @@ def test_benchmark_members_and_provider(runs):
     assert loads["bench-350@scale-001.example"] == 350
     assert loads["bench-busiest@scale-001.example"] == TINY.busiest == max(loads.values())
     provider = User.objects.get(email="bench-provider@scale-001.example")
-    client = client_queryset_for_todos().get(user=provider)
-    assert client.firm == firm
-    todos = todos_for(client, party_for(provider, client), now=BASE)
+    case = client_file(Client.objects.get(user=provider))
+    assert case.client.firm == firm
+    todos = todos_for(case, party_for(provider, case.client), now=BASE)
     assert any(todo.can_act and todo.grant for todo in todos)
 
 

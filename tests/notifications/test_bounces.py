@@ -187,12 +187,12 @@ def test_telling_people_of_a_bounce_never_stops_delivery(
 ):
     """A bug on the domain side: the message still fails at once, the mark stays, the admins
     still have the failed message's alert, and the rest of the batch goes out."""
-    from workflows import notify
+    from workflows.notify import bounces
 
     def broken(mark, notification):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(notify, "address_bouncing", broken)
+    monkeypatch.setattr(bounces, "address_bouncing", broken)
     refusing.add(rivera.email)
     schedule([email_to(northwind, rivera.email), email_to(northwind, "fine@clinic.test")])
     counts = delivery.deliver_due()
@@ -205,12 +205,12 @@ def test_telling_people_of_a_bounce_never_stops_delivery(
 def test_the_soft_time_limit_inside_a_bounce_receiver_is_not_swallowed(
     rivera, northwind, refusing, monkeypatch
 ):
-    from workflows import notify
+    from workflows.notify import bounces
 
     def out_of_time(mark, notification):
         raise SoftTimeLimitExceeded()
 
-    monkeypatch.setattr(notify, "address_bouncing", out_of_time)
+    monkeypatch.setattr(bounces, "address_bouncing", out_of_time)
     refusing.add(rivera.email)
     schedule([email_to(northwind, rivera.email)])
     with pytest.raises(SoftTimeLimitExceeded):
@@ -296,7 +296,7 @@ def test_a_bounce_whose_mark_cannot_be_written_is_not_failed_without_it(
     """Review of issue 12's change: the row was failed before the mark was written, so a
     failure in between (the soft time limit, the database) left a failed message and no mark,
     for good. Now both are one transaction: the row comes back and the next sweep marks it."""
-    from workflows import notify
+    from workflows.notify import bounces
 
     def out_of_time(mark, notification):
         raise SoftTimeLimitExceeded()
@@ -304,7 +304,7 @@ def test_a_bounce_whose_mark_cannot_be_written_is_not_failed_without_it(
     refusing.add(rivera.email)
     schedule([email_to(northwind, rivera.email)])
     with monkeypatch.context() as late:
-        late.setattr(notify, "address_bouncing", out_of_time)
+        late.setattr(bounces, "address_bouncing", out_of_time)
         with pytest.raises(SoftTimeLimitExceeded):
             delivery.deliver_due()
     row = Notification.objects.get(channel="email")

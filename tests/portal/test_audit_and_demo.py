@@ -108,11 +108,13 @@ def test_the_demo_shows_the_cms_rules_at_work():
     reassignment = SignatureRound.objects.get(
         enrollment__profile__client__last_name="Okafor", enrollment__kind="reassignment"
     )
+    from clients.models import Client
+    from workflows.casefile import client_file
     from workflows.models import AccessGrant
-    from workflows.todos import client_queryset_for_todos, todos_for
+    from workflows.todos import todos_for
 
     surrogate = AccessGrant.objects.get(method="add_surrogate", profile__client__last_name="Okafor")
-    todos = todos_for(client_queryset_for_todos().get(pk=surrogate.profile.client_id), None)
+    todos = todos_for(client_file(Client.objects.get(pk=surrogate.profile.client_id)), None)
     steps = next(t.steps for t in todos if t.grant == surrogate)
     assert any("Northwind Credentialing Services LLC" in step for step in steps)
     assert sorted(reassignment.signers.values_list("role", "state")) == [

@@ -85,3 +85,18 @@ def test_deploy_check_fails_when_production_has_no_shared_cache():
     )
     assert result.returncode != 0
     assert "portal.E001" in result.stderr
+
+
+@pytest.mark.django_db
+def test_postgresql_connections_do_not_jit_compile_queries():
+    """At a 30,000-client firm PostgreSQL's JIT compiled the stuck report's and the expiry
+    scan's queries, taking longer than running them."""
+    from django.db import connection
+
+    from tests.conftest import skip_or_fail
+
+    if connection.vendor != "postgresql":
+        skip_or_fail("a PostgreSQL setting: set DATABASE_URL to a PostgreSQL database")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"

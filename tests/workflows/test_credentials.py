@@ -24,10 +24,11 @@ from tests.workflows.documents import (
     upload,
 )
 from workflows import credentials as services
+from workflows.casefile import client_file
 from workflows.errors import TransitionError
 from workflows.models import Credential, CredentialFile
 from workflows.rules import Party
-from workflows.todos import client_queryset_for_todos, todos_for
+from workflows.todos import todos_for
 
 pytestmark = pytest.mark.django_db
 
@@ -66,8 +67,7 @@ def requested(client, staff, code="malpractice", **extra):
 
 
 def client_todos(client, party):
-    fresh = client_queryset_for_todos().get(pk=client.pk)
-    return todos_for(fresh, party)
+    return todos_for(client_file(Client.objects.get(pk=client.pk)), party)
 
 
 # --- the catalogue ----------------------------------------------------------------------

@@ -9,15 +9,16 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from clients.models import CMSRole, Profile
+from clients.models import Client, CMSRole, Profile
 from notifications.models import Notification
 from reports.reports import ReportFilters, stuck_report
 from tests.workflows.conftest import LETTERS_NOW
 from workflows import services
+from workflows.casefile import client_file
 from workflows.errors import NotAllowed, TransitionError
 from workflows.models import DevelopmentRequest, Enrollment
 from workflows.rules import Party
-from workflows.todos import client_queryset_for_todos, party_for, todos_for
+from workflows.todos import party_for, todos_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("letters_now")]
 NOW = LETTERS_NOW
@@ -114,8 +115,9 @@ def test_answering_the_last_open_request_returns_the_application_to_the_contract
 def test_the_provider_gets_a_to_do_only_when_they_must_act(rivera, submitted, northwind_staff):
     open_request(submitted, northwind_staff, holder="firm", asked="Corrected address")
     mine = open_request(submitted, northwind_staff, asked="Your malpractice certificate")
-    client = client_queryset_for_todos().get(pk=rivera.pk)
-    todos = [t for t in todos_for(client, party_for(rivera.user, client)) if t.development]
+    case = client_file(Client.objects.get(pk=rivera.pk))
+    party = party_for(rivera.user, case.client)
+    todos = [t for t in todos_for(case, party) if t.development]
     assert [t.development.pk for t in todos] == [mine.pk]
     todo = todos[0]
     assert todo.can_act

@@ -58,17 +58,15 @@ NOT_IN_METHOD = {
 
 
 # Where workflows decide what to tell whom (the revalidation alerts live beside their import).
-MESSAGE_MODULES = ["notify.py", "revalidation.py"]
+WORKFLOWS = Path(settings.BASE_DIR) / "workflows"
+MESSAGE_MODULES = [*sorted((WORKFLOWS / "notify").glob("*.py")), WORKFLOWS / "revalidation.py"]
 
 
 def kinds_in_notify() -> set[str]:
     return {
         kind
         for module in MESSAGE_MODULES
-        for kind in re.findall(
-            r'kind="([a-z_]+\.[a-z_.]+)"',
-            (Path(settings.BASE_DIR) / "workflows" / module).read_text(),
-        )
+        for kind in re.findall(r'kind="([a-z_]+\.[a-z_.]+)"', module.read_text())
     }
 
 
@@ -308,7 +306,7 @@ def test_every_message_reads_right(rivera, northwind_staff, workflow, method, pr
 
 
 def test_the_scenarios_cover_every_notification_kind(northwind, northwind_staff):
-    """A new kind in workflows/notify.py fails here until a scenario above sends it."""
+    """A new kind in workflows/notify/ fails here until a scenario above sends it."""
     for index, (workflow, method) in enumerate(SCENARIOS):
         client = make_client(northwind, actor=northwind_staff, last_name=f"Scenario{index}")
         give_portal_account(client)

@@ -4,9 +4,11 @@ per profile; an expired or
 rejected grant never becomes active again; every open clock has a deadline; an enrollment in
 development has an open development request, and one with an outcome has no open round or
 request; every state change has exactly one event; the client's stored next deadline (the
-caseload's order) is the soonest open clock."""
+caseload's order) is the soonest open clock, and its open steps (the stuck report's rows)
+are what a rebuild gives."""
 
 import contextlib
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -20,7 +22,7 @@ from clients.models import Client
 from portal.errors import DomainError
 from portal.models import AuditEvent
 from tests.clients.factories import make_client
-from workflows import services
+from workflows import open_steps, services
 from workflows.models import AccessGrant, DevelopmentRequest, Enrollment, SignatureRound
 from workflows.rules import Party
 from workflows.selectors import soonest_open_deadline
@@ -222,6 +224,7 @@ def check_invariants(profile, enrollment):
     assert live.count() <= 1
     client = Client.objects.annotate(computed=soonest_open_deadline()).get(pk=profile.client_id)
     assert client.next_deadline == client.computed
+    assert open_steps.differences(Client.objects.filter(pk=profile.client_id)) == ([], Counter())
     enrollment.refresh_from_db()
     open_requests = DevelopmentRequest.objects.filter(
         enrollment=enrollment, state__in=DevelopmentRequest.OPEN_STATES

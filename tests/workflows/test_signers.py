@@ -8,14 +8,15 @@ from django.apps import apps as django_apps
 from django.urls import reverse
 
 from clients import services as client_services
-from clients.models import Official, Organization, Profile
+from clients.models import Client, Official, Organization, Profile
 from notifications.models import Notification
 from tests.clients.factories import add_organization
 from workflows import services
+from workflows.casefile import client_file
 from workflows.errors import NotAllowed, TransitionError
 from workflows.models import Enrollment, SignatureRound, Signer
 from workflows.rules import Party
-from workflows.todos import client_queryset_for_todos, party_for, todos_for
+from workflows.todos import party_for, todos_for
 
 pytestmark = pytest.mark.django_db
 
@@ -178,8 +179,8 @@ def test_each_signer_has_their_own_to_do_and_reminders(rivera, group, northwind_
     signature_round = services.round_open(
         enrollment=enrollment, actor=northwind_staff, official=group.officials.get()
     )
-    client = client_queryset_for_todos().get(pk=rivera.pk)
-    theirs = [t for t in todos_for(client, party_for(delegate, client)) if t.signer]
+    case = client_file(Client.objects.get(pk=rivera.pk))
+    theirs = [t for t in todos_for(case, party_for(delegate, case.client)) if t.signer]
     assert [(t.title, t.can_act) for t in theirs] == [
         ("Sign round 1 of Ana's application", False),  # a delegate's list says whose
         ("Sign round 1 as Delegated Official of Lakeside Medical Group", True),

@@ -1,0 +1,370 @@
+"""Each client's open steps as the stuck report reads them (`OpenStep`), kept by the
+transitions the way `Client.next_deadline` is.
+
+`refresh_read_models` is what a transition calls: it recomputes the client's next deadline,
+then rewrites the client's open steps, a fixed number of queries whatever the number of
+clients (one UPDATE, one DELETE, one INSERT ... SELECT). `reconcile` compares
+a firm's rows with what they should be and repairs the difference (the daily task and the
+`rebuild_open_steps` command).
+"""
+
+import logging
+from collections import Counter
+from functools import partial
+
+from django.db import connection, transaction
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    DateField,
+    DateTimeField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast
+
+from clients.models import Client
+from portal.models import Firm
+
+from .models import (
+    AccessGrant,
+    Credential,
+    DevelopmentRequest,
+    Enrollment,
+    Holder,
+    OpenStep,
+    SignatureRound,
+)
+from .selectors import refresh_next_deadline
+
+logger = logging.getLogger(__name__)
+
+FIELDS = [
+    "firm_id",
+    "client_id",
+    "profile_id",
+    "kind",
+    "object_id",
+    "object_public_id",
+    "rule",
+    "stage",
+    "holder",
+    "since",
+    "deadline",
+    "expires_on",
+]
+Kind, Rule = OpenStep.Kind, OpenStep.Rule
+
+
+def refresh_read_models(clients: QuerySet, **also) -> None:
+    """After any change to these clients' workflows: their next deadline (the caseload) and
+    their open steps (the stuck report). The UPDATE comes first: it locks the clients' rows,
+    so two transitions on one client rewrite its steps one after the other."""
+    refresh_next_deadline(clients, **also)
+    refresh_open_steps(clients)
+
+
+def refresh_open_steps(clients: QuerySet) -> None:
+    """Rewrite these clients' open steps from their workflows: one DELETE, one INSERT."""
+    OpenStep.objects.filter(client__in=clients).delete()
+    _insert(open_steps_of(clients))
+
+
+def fill_open_steps() -> None:
+    """Every client's open steps, from nothing (the scale seeder, a database reused from
+    before the table): one DELETE, one INSERT ... SELECT over whole tables."""
+    OpenStep.objects.all().delete()
+    _insert(open_steps_of(Client.objects.all()))
+
+
+def _insert(rows: QuerySet) -> None:
+    sql, params = rows.query.sql_with_params()
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(OpenStep._meta.get_field(name).column) for name in FIELDS)
+    # The ORM's own SELECT, wrapped: names from the model, values as parameters.
+    insert = f"INSERT INTO {quote(OpenStep._meta.db_table)} ({columns}) {sql}"
+    with connection.cursor() as cursor:
+        cursor.execute(insert, params)
+
+
+def _through(condition: Q, path: str) -> Q:
+    """`condition` about a model, said from the model that reaches it through `path`."""
+    return Q(**{f"{path}__{lookup}": value for lookup, value in condition.children})
+
+
+def _text(value: str) -> Value:
+    return Value(value, output_field=CharField())
+
+
+def _null(field) -> Cast:
+    # Typed: PostgreSQL resolves a UNION's column types pair by pair, and two bare NULLs
+    # make a text column that a later date cannot join.
+    return Cast(Value(None), field)
+
+
+def _step(
+    queryset: QuerySet,
+    *,
+    client: str,
+    kind: str,
+    rule,
+    stage=None,
+    holder,
+    since: str | None = "state_entered_at",
+    deadline: str | None = "deadline",
+    expires_on: str | None = None,
+) -> QuerySet:
+    """One source of open steps, shaped to FIELDS (all annotations, so their order holds).
+    `client`: the path to the step's client ("" for the client itself)."""
+    rule = _text(rule) if isinstance(rule, str) else rule
+    columns = {
+        "firm_id": F("firm_id"),
+        "client_id": F(f"{client}_id") if client else F("pk"),
+        "profile_id": F(f"{client.removesuffix('__client')}_id")
+        if client
+        else _null(BigIntegerField()),
+        "kind": _text(kind),
+        "object_id": F("pk"),
+        "object_public_id": F("public_id"),
+        "rule": rule,
+        "stage": stage if stage is not None else rule,
+        "holder": _text(holder) if isinstance(holder, str) else holder,
+        "since": F(since) if since else _null(DateTimeField()),
+        "deadline": F(deadline) if deadline else _null(DateTimeField()),
+        "expires_on": F(expires_on) if expires_on else _null(DateField()),
+    }
+    return (
+        queryset.order_by()
+        .annotate(**{f"step_{name}": value for name, value in columns.items()})
+        .values(*(f"step_{name}" for name in FIELDS))
+    )
+
+
+def open_steps_of(clients: QuerySet) -> QuerySet:
+    """What these clients' open steps are now: one UNION ALL of a query per kind of step.
+
+    Only state decides here; the report compares times when it reads the rows."""
+    mine = Q(profile__client__in=clients)
+    grants = AccessGrant.objects.filter(mine)
+    rounds = SignatureRound.objects.filter(_through(mine, "enrollment"))
+    developments = DevelopmentRequest.objects.filter(_through(mine, "enrollment"))
+    enrollments = Enrollment.objects.filter(mine)
+    credentials = Credential.objects.filter(mine)
+    # Each kind of step, and the way from it to its client.
+    of_grant = partial(_step, client="profile__client", kind=Kind.GRANT)
+    of_round = partial(_step, client="enrollment__profile__client", kind=Kind.ROUND)
+    of_request = partial(_step, client="enrollment__profile__client", kind=Kind.DEVELOPMENT)
+    of_enrollment = partial(_step, client="profile__client", kind=Kind.ENROLLMENT)
+    of_credential = partial(_step, client="profile__client", kind=Kind.CREDENTIAL)
+    mailed = Value(SignatureRound.State.MAILED)
+    parts = [
+        of_grant(
+            grants.filter(state=AccessGrant.State.AWAITING_PROVIDER),
+            rule=Rule.ACCESS_PENDING,
+            holder=Holder.PROVIDER,
+        ),
+        # Expired or rejected and not sent again (sending again is a transition of the
+        # same profile: it rewrites this row away).
+        of_grant(
+            grants.filter(state__in=AccessGrant.RETRYABLE_STATES).exclude(
+                Exists(AccessGrant.objects.filter(previous=OuterRef("pk")))
+            ),
+            rule=Rule.ACCESS_EXPIRED,
+            holder=Holder.FIRM,
+        ),
+        of_grant(
+            grants.filter(state=AccessGrant.State.PROVIDER_SAYS_DONE),
+            rule=Rule.VERIFY,
+            holder=Holder.FIRM,
+        ),
+        of_round(
+            rounds.filter(state=SignatureRound.State.PROVIDER_SAYS_SIGNED),
+            rule=Rule.VERIFY_ROUND,
+            stage=_text("verify"),
+            holder=Holder.FIRM,
+        ),
+        # Every open round not yet with the firm to verify: waiting for the provider, or a
+        # statement in the mail to the contractor (CMS counts 20 days for all of them).
+        of_round(
+            rounds.filter(
+                state__in=[SignatureRound.State.AWAITING_SIGNATURE, SignatureRound.State.MAILED]
+            ),
+            rule=Rule.SIGNATURE,
+            stage=Case(
+                When(state=mailed, then=_text("paper")),
+                default=_text("signature"),
+                output_field=CharField(),
+            ),
+            holder=Case(
+                When(state=mailed, then=_text(Holder.CMS)),
+                default=_text(Holder.PROVIDER),
+                output_field=CharField(),
+            ),
+            since="opened_at",
+        ),
+        of_request(
+            developments.filter(state__in=DevelopmentRequest.OPEN_STATES),
+            rule=Rule.DEVELOPMENT,
+            holder=Case(
+                When(
+                    holder=Holder.PROVIDER,
+                    state=DevelopmentRequest.State.OPEN,
+                    then=_text(Holder.PROVIDER),
+                ),
+                default=_text(Holder.FIRM),
+                output_field=CharField(),
+            ),
+        ),
+        of_enrollment(
+            enrollments.filter(state=Enrollment.State.REJECTED),
+            rule=Rule.REJECTED,
+            holder=Holder.FIRM,
+        ),
+        of_enrollment(
+            enrollments.filter(reconsideration=Enrollment.Reconsideration.OPEN),
+            rule=Rule.RECONSIDERATION,
+            holder=Holder.FIRM,
+            deadline="reconsideration_deadline",
+        ),
+        of_enrollment(
+            enrollments.filter(
+                state__in=Enrollment.REVALIDATION_CLOCK_STATES, deadline__isnull=False
+            ),
+            rule=Rule.REVALIDATION,
+            holder=F("holder"),
+        ),
+        # A slow stage, unless a development request is open (it has its own clock). The
+        # deadline kept is the revalidation's: one prepared near its due date is listed by
+        # that clock (compared when the report reads it).
+        of_enrollment(
+            enrollments.filter(
+                state__in=[
+                    Enrollment.State.PREPARING,
+                    Enrollment.State.SUBMITTED,
+                    Enrollment.State.IN_DEVELOPMENT,
+                ]
+            ).exclude(
+                Exists(
+                    DevelopmentRequest.objects.filter(
+                        enrollment=OuterRef("pk"), state__in=DevelopmentRequest.OPEN_STATES
+                    )
+                )
+            ),
+            rule=F("state"),
+            stage=F("state"),
+            holder=F("holder"),
+        ),
+        of_credential(
+            credentials.filter(state__in=Credential.LIVE_STATES, expires_on__isnull=False),
+            rule=Rule.CREDENTIAL,
+            holder=Case(
+                When(state=Credential.State.RECEIVED, then=_text(Holder.FIRM)),
+                default=_text(Holder.PROVIDER),
+                output_field=CharField(),
+            ),
+            expires_on="expires_on",
+        ),
+        of_credential(
+            credentials.filter(state__in=Credential.OWED_STATES, deadline__isnull=False),
+            rule=Rule.DOCUMENT,
+            holder=Holder.PROVIDER,
+            expires_on="expires_on",
+        ),
+        of_credential(
+            credentials.filter(state=Credential.State.RECEIVED),
+            rule=Rule.DOCUMENT_REVIEW,
+            holder=Holder.FIRM,
+            expires_on="expires_on",
+        ),
+        # The client itself, when it has an open request or application: the quiet-client
+        # rule lists it when nothing of it has moved for a while and no other row is stuck.
+        _step(
+            # (Sets of ids, not EXISTS per client: PostgreSQL estimates those so high that it
+            # compiles the statement, 1.5 s, for a batch of 500 clients.)
+            Client.objects.filter(pk__in=clients).filter(
+                Q(pk__in=grants.filter(state__in=AccessGrant.OPEN_STATES).values("profile__client"))
+                | Q(
+                    pk__in=enrollments.filter(state__in=Enrollment.OPEN_STATES).values(
+                        "profile__client"
+                    )
+                )
+            ),
+            client="",
+            kind=Kind.CLIENT,
+            rule=Rule.IDLE_CLIENT,
+            holder=Holder.FIRM,
+            since=None,
+            deadline=None,
+        ),
+    ]
+    return parts[0].union(*parts[1:], all=True).order_by()
+
+
+# --- reconciling ------------------------------------------------------------------------
+
+RECONCILE_BATCH = 2000
+
+
+def differences(clients: QuerySet) -> tuple[list[int], Counter]:
+    """How these clients' kept open steps differ from what their workflows say now: the
+    ids of the rows kept and not due (stale), and the rows due and not kept (missing)."""
+    kept: dict[tuple, list[int]] = {}
+    for pk, *row in OpenStep.objects.filter(client__in=clients).values_list("pk", *FIELDS):
+        kept.setdefault(tuple(row), []).append(pk)
+    due = Counter(tuple(row.values()) for row in open_steps_of(clients))
+    stale = [pk for row, pks in kept.items() for pk in pks[due.get(row, 0) :]]
+    return stale, due - Counter({row: len(pks) for row, pks in kept.items()})
+
+
+def reconcile(firm: Firm, *, batch_size: int = RECONCILE_BATCH) -> dict[str, int]:
+    """Make the firm's open steps what its workflows say, and count what that took.
+
+    1. Take the firm's clients `batch_size` at a time, each batch in one transaction that
+       locks their rows (as a transition's refresh does), so no transition rewrites their
+       steps meanwhile.
+    2. Compare the rows kept with the rows due (`differences`).
+    3. Delete the stale rows and insert the missing ones: a table in order is not rewritten.
+    Returns {"clients", "stale", "missing"}; safe to run again at any time.
+    """
+    ids = list(Client.objects.filter(firm=firm).order_by("pk").values_list("pk", flat=True))
+    total = {"clients": len(ids), "stale": 0, "missing": 0}
+    for start in range(0, len(ids), batch_size):
+        with transaction.atomic():
+            clients = Client.objects.filter(pk__in=ids[start : start + batch_size])
+            list(clients.select_for_update().values_list("pk", flat=True))
+            stale, missing = differences(clients)
+            OpenStep.objects.filter(pk__in=stale).delete()
+            OpenStep.objects.bulk_create(
+                (OpenStep(**dict(zip(FIELDS, row, strict=True))) for row in missing.elements()),
+                batch_size=1000,
+            )
+            total["stale"] += len(stale)
+            total["missing"] += missing.total()
+    # Ids and counts only: nothing about the clients themselves goes to the logs.
+    if total["stale"] or total["missing"]:
+        logger.warning(
+            "open steps of firm %s repaired: %d stale rows removed, %d missing rows added "
+            "(%d clients)",
+            firm.pk,
+            total["stale"],
+            total["missing"],
+            total["clients"],
+        )
+    else:
+        logger.info("open steps of firm %s in order (%d clients)", firm.pk, total["clients"])
+    return total
+
+
+def reconcile_all() -> int:
+    """Every firm's open steps, firm by firm; returns how many rows had to be fixed."""
+    fixed = 0
+    for firm in Firm.objects.order_by("pk"):
+        result = reconcile(firm)
+        fixed += result["stale"] + result["missing"]
+    return fixed
