@@ -21,6 +21,7 @@ from .models import (
     Organization,
     Profile,
 )
+from .signals import client_reassigned
 
 CLIENT_FIELDS = ("first_name", "last_name", "credentials", "npi", "email", "phone", "notes")
 
@@ -110,6 +111,8 @@ def client_update(*, client: Client, actor: User, **fields) -> Client:
         address_edited.send(
             sender=Client, firm=client.firm, old=old_email, new=client.email, actor=actor
         )
+    if "assigned_staff" in changed:
+        client_reassigned.send(sender=Client, client=client)
     record("client.updated", client, actor=actor, fields=sorted(changed))
     return client
 

@@ -93,15 +93,17 @@ class Notification(models.Model):
                 condition=models.Q(channel="in_app"),
                 name="notif_inbox",
             ),
-            # The unread count every page shows: only the unread rows, read from the index.
+            # The unread count every page shows: only the unread rows, read from the index,
+            # in the firm the person acts in (without the firm, PostgreSQL combined it with
+            # the firm's index: 16 ms a page for a staff member with 8,000 unread at L).
             models.Index(
-                fields=["recipient", "due_at"],
+                fields=["recipient", "firm", "due_at"],
                 condition=models.Q(
                     channel="in_app",
                     read_at__isnull=True,
                     state__in=[state.value for state in IN_INBOX],
                 ),
-                name="notif_unread",
+                name="notif_unread_in_firm",
             ),
         ]
 

@@ -211,7 +211,7 @@ def firm_export(*, firm: Firm, requested_by: User) -> Iterator[bytes]:
                 writer = csv.writer(text)
                 writer.writerow([header for header, _ in sheet.columns()])
                 for row in sheet.rows(firm):
-                    writer.writerow([_cell(value, zone) for value in row])
+                    writer.writerow([csv_cell(value, zone) for value in row])
                     count += 1
                     if pipe.size >= FLUSH_BYTES:
                         yield from pipe.take()
@@ -269,7 +269,9 @@ def _manifest(firm, requested_by, generated_at, files, documents) -> dict:
     }
 
 
-def _cell(value, zone: ZoneInfo):
+def csv_cell(value, zone: ZoneInfo):
+    """One value as a CSV cell: moments in the firm's zone, ISO dates, and no formula
+    injection (a cell a spreadsheet would run is quoted)."""
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -26,7 +26,6 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
-    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -36,8 +35,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
-from clients.models import Client
-from portal.models import Firm, Membership
+from portal.models import Firm, Membership, User
 from workflows.models import Holder, OpenStep
 
 from .stuck import AGE_BUCKETS, REASONS, STAGES, StuckRules
@@ -288,9 +286,9 @@ def _shown(queryset: QuerySet) -> QuerySet:
         client_last=F("client__last_name"),
         client_credentials=F("client__credentials"),
         organization=F("profile__organization__legal_name"),
-        assignee_public_id=F("client__assigned_staff__public_id"),
-        assignee_name=F("client__assigned_staff__full_name"),
-        assignee_email=F("client__assigned_staff__email"),
+        assignee_public_id=F("assignee__public_id"),
+        assignee_name=F("assignee__full_name"),
+        assignee_email=F("assignee__email"),
         last_activity=F("client__last_activity_at"),
     ).values(*COLUMNS)
 
@@ -298,14 +296,10 @@ def _shown(queryset: QuerySet) -> QuerySet:
 # --- filters, page, counts -------------------------------------------------------------
 
 
-def _filtered(steps: QuerySet, filters: ReportFilters, *, firm: Firm, scope_staff, now) -> QuerySet:
+def _filtered(steps: QuerySet, filters: ReportFilters, *, scope_staff, now) -> QuerySet:
     for staff in (scope_staff, filters.staff):
-        if staff:  # their clients: one index range, hashed
-            steps = steps.filter(
-                client__in=Client.objects.filter(firm=firm, assigned_staff__public_id=staff).values(
-                    "pk"
-                )
-            )
+        if staff:  # their clients' steps
+            steps = steps.filter(assignee__public_id=staff)
     if filters.stage:
         steps = steps.filter(stage=filters.stage)
     if filters.holder:
@@ -421,13 +415,13 @@ class StuckReport:
 
     def counts(self) -> dict:
         """Headline, stage x age bucket, per staff member and per holder, from one query:
-        each part grouped by stage, age bucket, holder and assignee (the assignee's id: the
-        name and email follow from it), the clients joined once, the parts UNIONed."""
+        each part grouped by stage, age bucket, holder and assignee id, the parts UNIONed
+        (the steps' own rows need no client: only the quiet clients' part joins theirs);
+        then the assignees' names, one row each."""
         rows = []
         for part in self.parts:
             rows.append(
-                part.filter(client__firm=self.firm)  # the clients' side: the firm's own
-                .annotate(
+                part.annotate(
                     bucket=_bucket("entered_at", self.now),
                     runs_out=Case(
                         When(
@@ -438,18 +432,18 @@ class StuckReport:
                         default=Value(0),
                         output_field=IntegerField(),
                     ),
-                    assignee=F("client__assigned_staff"),
                 )
                 .values("stage", "bucket", "runs_out", "holder", "assignee")
-                .annotate(
-                    n=Count("pk"),
-                    assignee_public_id=Max(Cast("client__assigned_staff__public_id", CharField())),
-                    assignee_name=Max("client__assigned_staff__full_name"),
-                    assignee_email=Max("client__assigned_staff__email"),
-                )
+                .annotate(n=Count("pk"))
                 .order_by()
             )
-        rows = rows[0].union(*rows[1:], all=True)
+        rows = list(rows[0].union(*rows[1:], all=True))
+        assignees = {
+            user.pk: user
+            for user in User.objects.filter(pk__in={row["assignee"] for row in rows}).only(
+                "public_id", "full_name", "email"
+            )
+        }
         by_stage: dict[str, dict[str, int]] = {}
         by_staff: dict[str, dict] = {}
         by_holder: dict[str, int] = {}
@@ -461,12 +455,13 @@ class StuckReport:
             stage = by_stage.setdefault(row["stage"], {label: 0 for label, *_ in AGE_BUCKETS})
             stage[row["bucket"]] += n
             by_holder[row["holder"]] = by_holder.get(row["holder"], 0) + n
-            key = row["assignee_public_id"] or ""
+            assignee = assignees.get(row["assignee"])
+            key = str(assignee.public_id) if assignee else ""
             staff = by_staff.setdefault(
                 key,
                 {
                     "public_id": key,
-                    "name": row["assignee_name"] or row["assignee_email"] or "Unassigned",
+                    "name": assignee.display_name if assignee else "Unassigned",
                     "n": 0,
                 },
             )
@@ -520,7 +515,7 @@ def stuck_report(
     scope = None if membership.is_admin else membership.user.public_id
 
     def filtered(part: QuerySet) -> QuerySet:
-        return _filtered(part, filters, firm=firm, scope_staff=scope, now=now)
+        return _filtered(part, filters, scope_staff=scope, now=now)
 
     return StuckReport(
         firm=firm,

@@ -20,7 +20,7 @@ from notifications.models import Notification
 from notifications.outbox import Message, schedule
 from portal.models import User
 from workflows.casefile import ClientFile, CredentialRow, OpenItem, ProfileFile, client_file
-from workflows.deadlines import days_left
+from workflows.deadlines import days_since
 from workflows.models import DevelopmentRequest, Enrollment, Holder, SignatureRound
 from workflows.todos import Todo, todos_for
 
@@ -92,7 +92,7 @@ def status_report(client: Client, *, now: datetime | None = None) -> StatusRepor
         enrollments=[
             EnrollmentLine(
                 e.enrollment,
-                days_in_state=days_left(firm, now, e.enrollment.state_entered_at),
+                days_in_state=days_since(firm, e.enrollment.state_entered_at, now),
                 open_requests=[d.request for d in e.open_developments],
             )
             for e in enrollment_files

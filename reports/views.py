@@ -14,6 +14,7 @@ from portal.models import Membership
 from workflows.models import Holder
 
 from .durations import expected_completion, stage_durations, weekly_trend
+from .export import csv_cell
 from .forms import StuckFilterForm
 from .reports import ReportFilters, stuck_report
 from .stuck import AGE_BUCKETS, REASONS, STAGES
@@ -115,18 +116,6 @@ def stuck_report_page(request):
     )
 
 
-def csv_cell(value) -> str:
-    """ISO dates; and no formula injection: a cell a spreadsheet would run is quoted."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    text = str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
 class _Echo:
     def write(self, value):
         return value
@@ -144,11 +133,12 @@ def stuck_report_csv(request):
         data={name: value for name, value in vars(filters).items() if value},
     )
     writer = csv.writer(_Echo())
+    zone = request.firm.zone
 
     def lines():
         yield writer.writerow([name for name, _ in CSV_COLUMNS])
         for row in report.iter_rows():
-            yield writer.writerow([csv_cell(row[key]) for _, key in CSV_COLUMNS])
+            yield writer.writerow([csv_cell(row[key], zone) for _, key in CSV_COLUMNS])
 
     stamp = timezone.now().astimezone(request.firm.zone).strftime("%Y-%m-%d")
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from django.db.models import Count, Prefetch, Q, prefetch_related_objects
+from django.db.models import Count, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from clients.models import NO_DEADLINE, Client, Delegate, DelegateRole, Official, Profile
@@ -33,12 +33,14 @@ from .models import (
     Holder,
     SignatureRound,
     Signer,
+    started_again,
 )
 from .moves import DEVELOPMENT_MOVES, GRANT_MOVES, ROUND_MOVES, SIGNER_CONFIRM, allowed
 
 
 class NotLoaded(LookupError):
-    """A part of the case file was asked of one loaded without it (`history`, `delegates`)."""
+    """A part of the case file was asked of one loaded without it (`history`, `delegates`,
+    `signers`)."""
 
 
 # --- steps ------------------------------------------------------------------------------
@@ -59,8 +61,20 @@ class SignerStep:
 @dataclass(frozen=True)
 class RoundStep:
     signature_round: SignatureRound
-    signers: list[SignerStep]
-    actions: frozenset[str]  # ROUND_MOVES allowed now
+    _signers: list[SignerStep] | None  # None: loaded without signers (signers=False)
+    _actions: frozenset[str] | None  # ROUND_MOVES allowed now (some read the signers)
+
+    @property
+    def signers(self) -> list[SignerStep]:
+        if self._signers is None:
+            raise NotLoaded("signers were not loaded with this case file (signers=False).")
+        return self._signers
+
+    @property
+    def actions(self) -> frozenset[str]:
+        if self._actions is None:
+            raise NotLoaded("a round's moves need its signers (signers=False).")
+        return self._actions
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,8 @@ class EnrollmentFile:
     def may_open_round(self) -> bool:
         """A signature round (the first, a revision, or a corrected resubmission)."""
         state = Enrollment.State(self.enrollment.state)
+        if state == Enrollment.State.REJECTED:
+            return self.resubmits
         return Enrollment.State.AWAITING_SIGNATURE in Enrollment.TRANSITIONS[state]
 
     @property
@@ -97,8 +113,11 @@ class EnrollmentFile:
 
     @property
     def resubmits(self) -> bool:
-        """A round opened now is the corrected resubmission of a rejected application."""
-        return self.enrollment.state == Enrollment.State.REJECTED
+        """A round opened now is the corrected resubmission of a rejected application (one
+        not followed by a newer application of its kind: `started_again`)."""
+        return (
+            self.enrollment.state == Enrollment.State.REJECTED and not self.enrollment.started_again
+        )
 
     @property
     def may_record_development(self) -> bool:
@@ -166,12 +185,15 @@ class ProfileFile:
         ]
 
     @property
-    def open_revalidation(self) -> Enrollment | None:
+    def current_revalidation(self) -> Enrollment | None:
+        """The revalidation that carries the profile's due date: open, or rejected and to
+        resubmit (the one a new due date updates)."""
         return next(
             (
                 e.enrollment
-                for e in self.open_enrollments
+                for e in self.enrollments
                 if e.enrollment.kind == Enrollment.Kind.REVALIDATION
+                and (e.enrollment.is_open or e.resubmits)
             ),
             None,
         )
@@ -343,7 +365,8 @@ def _enrollment_items(enrollment_file: EnrollmentFile, profile: Profile) -> list
                 label=f"{enrollment.get_kind_display()} · {profile.label}",
                 state="Rejected: resubmit it corrected",
                 holder=Holder.FIRM.label,
-                deadline=None,
+                # a revalidation's due date still runs: a rejection did not meet it
+                deadline=enrollment.deadline if enrollment.revalidation_clock_runs else None,
                 since=enrollment.state_entered_at,
             )
         ]
@@ -430,31 +453,54 @@ def renewal_horizon_of(firms) -> int:
     return max((renewal_horizon(firm) for firm in firms), default=0)
 
 
-def _prefetches(
-    firms: Iterable, history: bool, delegates: bool, enrollment_order: str
-) -> list[Prefetch]:
-    signers = Prefetch(
-        "signers",
-        queryset=Signer.objects.select_related("official__organization").order_by("pk"),
-    )
+def _grouped(children: QuerySet, field: str, parents: dict) -> dict[int, list]:
+    """`children` by the id of their `field` (in the queryset's order), each given that
+    parent, so that reading `child.<field>` costs no query."""
+    foreign_key = children.model._meta.get_field(field)
+    groups: dict[int, list] = {}
+    for child in children:
+        parent_id = getattr(child, foreign_key.attname)
+        foreign_key.set_cached_value(child, parents[parent_id])
+        groups.setdefault(parent_id, []).append(child)
+    return groups
+
+
+@dataclass
+class _Loaded:
+    """The parts of the case files of some clients, by their parent's id."""
+
+    profiles: dict[int, list[Profile]]
+    grants: dict[int, list[AccessGrant]]
+    enrollments: dict[int, list[Enrollment]]
+    rounds: dict[int, list[SignatureRound]]
+    developments: dict[int, list[DevelopmentRequest]]
+    credentials: dict[int, list[Credential]]
+    officials: dict[int, list[Official]]  # by organization (with history)
+    signers: bool
+
+
+def _load(
+    clients: list[Client],
+    firms: Iterable,
+    *,
+    history: bool,
+    delegates: bool,
+    signers: bool,
+    enrollment_order: str,
+) -> _Loaded:
+    """One query per part, each filtered by the ids the part above it found. (Django's
+    prefetch_related did the same with a third more time spent in its machinery, and hung
+    its results on the instances: docs/performance.md.)"""
     grants = AccessGrant.objects.order_by("-created_at")
-    enrollments = Enrollment.objects.order_by(enrollment_order)
+    enrollments = Enrollment.objects.annotate(started_again=started_again()).order_by(
+        enrollment_order
+    )
     rounds = SignatureRound.objects.order_by("number")
     developments = DevelopmentRequest.objects.order_by("number")
     credentials = Credential.objects.filter(state__in=Credential.LIVE_STATES).select_related("kind")
-    profile_parts = []
     if history:
         credentials = credentials.annotate(file_count=Count("files"))
         enrollments = enrollments.select_related("assigned_staff")
-        profile_parts.append(
-            Prefetch(
-                "organization__officials",
-                queryset=Official.objects.filter(is_active=True).select_related(
-                    "organization", "delegate"
-                ),
-                to_attr="active_officials",
-            )
-        )
     else:
         grants = grants.filter(state__in=AccessGrant.LIVE_STATES)
         enrollments = enrollments.filter(
@@ -472,30 +518,55 @@ def _prefetches(
             | Q(deadline__lte=near)
             | Q(expires_on__lte=near.date())
         )
-    profiles = Profile.objects.select_related("organization").prefetch_related(
-        *profile_parts,
-        Prefetch("access_grants", queryset=grants, to_attr="loaded_grants"),
-        Prefetch(
-            "enrollments",
-            queryset=enrollments.prefetch_related(
-                Prefetch(
-                    "rounds", queryset=rounds.prefetch_related(signers), to_attr="loaded_rounds"
-                ),
-                Prefetch(
-                    "development_requests", queryset=developments, to_attr="loaded_developments"
-                ),
-            ),
-            to_attr="loaded_enrollments",
-        ),
-        Prefetch("credentials", queryset=credentials, to_attr="loaded_credentials"),
+    by_client = {client.pk: client for client in clients}
+    profiles = Profile.objects.filter(client__in=list(by_client)).select_related("organization")
+    profiles = _grouped(profiles, "client", by_client)
+    by_profile = {profile.pk: profile for group in profiles.values() for profile in group}
+    profile_ids = list(by_profile)
+    enrollments = _grouped(enrollments.filter(profile__in=profile_ids), "profile", by_profile)
+    by_enrollment = {e.pk: e for group in enrollments.values() for e in group}
+    rounds = _grouped(
+        rounds.filter(enrollment__in=list(by_enrollment)), "enrollment", by_enrollment
     )
-    prefetches = [Prefetch("profiles", queryset=profiles)]
+    if signers:  # `signature_round.signers.all()`, as the moves and the to-dos read them
+        prefetch_related_objects(
+            [r for group in rounds.values() for r in group],
+            Prefetch(
+                "signers",
+                queryset=Signer.objects.select_related("official__organization").order_by("pk"),
+            ),
+        )
+    officials = {}
+    if history:
+        organizations = {
+            p.organization_id: p.organization for p in by_profile.values() if p.organization_id
+        }
+        officials = _grouped(
+            Official.objects.filter(is_active=True, organization__in=list(organizations))
+            .select_related("delegate")
+            .order_by("role", "name"),
+            "organization",
+            organizations,
+        )
     if delegates:  # `client.delegates.all()`: the active ones, as `party_for` reads them
         active = Delegate.objects.filter(is_active=True).prefetch_related(
             Prefetch("roles", queryset=DelegateRole.objects.select_related("profile__organization"))
         )
-        prefetches.append(Prefetch("delegates", queryset=active))
-    return prefetches
+        prefetch_related_objects(clients, Prefetch("delegates", queryset=active))
+    return _Loaded(
+        profiles=profiles,
+        grants=_grouped(grants.filter(profile__in=profile_ids), "profile", by_profile),
+        enrollments=enrollments,
+        rounds=rounds,
+        developments=_grouped(
+            developments.filter(enrollment__in=list(by_enrollment)),
+            "enrollment",
+            by_enrollment,
+        ),
+        credentials=_grouped(credentials.filter(profile__in=profile_ids), "profile", by_profile),
+        officials=officials,
+        signers=signers,
+    )
 
 
 def client_files(
@@ -503,36 +574,44 @@ def client_files(
     *,
     history: bool = False,
     delegates: bool = True,
+    signers: bool = True,
     enrollment_order: str = "-created_at",
 ) -> list[ClientFile]:
     """The case files of `clients` (loaded with their firm and assigned staff), in their
     order: one query per part of the tree, whatever the number of clients. `delegates`:
-    load the active delegates and their roles (who may act; the caseload shows neither)."""
+    load the active delegates and their roles (who may act; the caseload shows neither).
+    `signers`: load each round's signers, which its moves need (the caseload shows
+    neither)."""
     clients = list(clients)
     firms = {client.firm_id: client.firm for client in clients}.values()
-    prefetch_related_objects(clients, *_prefetches(firms, history, delegates, enrollment_order))
-    return [_client_file(client, history, delegates) for client in clients]
+    loaded = _load(
+        clients,
+        firms,
+        history=history,
+        delegates=delegates,
+        signers=signers,
+        enrollment_order=enrollment_order,
+    )
+    return [_client_file(client, loaded, history, delegates) for client in clients]
 
 
 def client_file(client: Client, *, history: bool = False, **options) -> ClientFile:
     return client_files([client], history=history, **options)[0]
 
 
-def _client_file(client: Client, history: bool, delegates: bool) -> ClientFile:
+def _client_file(client: Client, loaded: _Loaded, history: bool, delegates: bool) -> ClientFile:
     profiles = []
-    for profile in client.profiles.all():
-        grants = profile.loaded_grants
+    for profile in loaded.profiles.get(client.pk, []):
+        grants = loaded.grants.get(profile.pk, [])
         profiles.append(
             ProfileFile(
                 profile=profile,
                 grants=[GrantStep(g, _grant_actions(g)) for g in grants],
-                enrollments=[_enrollment_file(e) for e in profile.loaded_enrollments],
-                credentials=profile.loaded_credentials,
-                officials=(
-                    profile.organization.active_officials
-                    if history and profile.organization
-                    else []
-                ),
+                enrollments=[
+                    _enrollment_file(e, loaded) for e in loaded.enrollments.get(profile.pk, [])
+                ],
+                credentials=loaded.credentials.get(profile.pk, []),
+                officials=loaded.officials.get(profile.organization_id, []),
                 history=history,
                 _retryable=[
                     g
@@ -554,15 +633,18 @@ def _grant_actions(grant: AccessGrant) -> frozenset[str]:
     return allowed(GRANT_MOVES, grant) if grant.is_open else frozenset()
 
 
-def _enrollment_file(enrollment: Enrollment) -> EnrollmentFile:
+def _enrollment_file(enrollment: Enrollment, loaded: _Loaded) -> EnrollmentFile:
     rounds = []
-    for signature_round in enrollment.loaded_rounds:
+    for signature_round in loaded.rounds.get(enrollment.pk, []):
+        if not loaded.signers:
+            rounds.append(RoundStep(signature_round, _signers=None, _actions=None))
+            continue
         signers = list(signature_round.signers.all())
         several = len(signers) > 1 and signature_round.is_open
         rounds.append(
             RoundStep(
-                signature_round=signature_round,
-                signers=[
+                signature_round,
+                _signers=[
                     SignerStep(
                         signer,
                         may_confirm=several
@@ -571,7 +653,7 @@ def _enrollment_file(enrollment: Enrollment) -> EnrollmentFile:
                     )
                     for signer in signers
                 ],
-                actions=allowed(ROUND_MOVES, signature_round)
+                _actions=allowed(ROUND_MOVES, signature_round)
                 if signature_round.is_open
                 else frozenset(),
             )
@@ -581,6 +663,6 @@ def _enrollment_file(enrollment: Enrollment) -> EnrollmentFile:
         rounds=rounds,
         developments=[
             DevelopmentStep(d, allowed(DEVELOPMENT_MOVES, d) if d.is_open else frozenset())
-            for d in enrollment.loaded_developments
+            for d in loaded.developments.get(enrollment.pk, [])
         ],
     )

@@ -44,6 +44,11 @@ def days_left(firm: Firm, deadline: datetime, now: datetime) -> int:
     return (deadline.astimezone(firm.zone).date() - now.astimezone(firm.zone).date()).days
 
 
+def days_since(firm: Firm, moment: datetime, now: datetime) -> int:
+    """Whole calendar days since the moment's date, in the firm's time zone (0 = today)."""
+    return days_left(firm, now, moment)
+
+
 # --- credentials: one clock each ----------------------------------------------------------
 
 

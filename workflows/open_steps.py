@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from functools import partial
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -40,8 +40,9 @@ from .models import (
     Holder,
     OpenStep,
     SignatureRound,
+    started_again,
 )
-from .selectors import refresh_next_deadline
+from .selectors import refresh_next_deadline, soonest_open_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ FIELDS = [
     "since",
     "deadline",
     "expires_on",
+    "assignee_id",
 ]
 Kind, Rule = OpenStep.Kind, OpenStep.Rule
 
@@ -65,15 +67,28 @@ Kind, Rule = OpenStep.Kind, OpenStep.Rule
 def refresh_read_models(clients: QuerySet, **also) -> None:
     """After any change to these clients' workflows: their next deadline (the caseload) and
     their open steps (the stuck report). The UPDATE comes first: it locks the clients' rows,
-    so two transitions on one client rewrite its steps one after the other."""
+    so two transitions on one client rewrite its steps one after the other (a bulk caller
+    locks its clients first: `lock_in_order`)."""
     refresh_next_deadline(clients, **also)
     refresh_open_steps(clients)
+
+
+def lock_in_order(clients: QuerySet) -> None:
+    """Lock these clients' rows in id order: every bulk write (the expiry scan, the
+    reconcile) takes them in this one order, so two of them over the same clients wait for
+    each other instead of deadlocking."""
+    list(clients.select_for_update().order_by("pk").values_list("pk", flat=True))
 
 
 def refresh_open_steps(clients: QuerySet) -> None:
     """Rewrite these clients' open steps from their workflows: one DELETE, one INSERT."""
     OpenStep.objects.filter(client__in=clients).delete()
     _insert(open_steps_of(clients))
+
+
+def reassigned(sender, client: Client, **kwargs) -> None:
+    """The client's steps follow it to its new staff member (`clients.signals`)."""
+    OpenStep.objects.filter(client=client).update(assignee=client.assigned_staff_id)
 
 
 def fill_open_steps() -> None:
@@ -138,6 +153,7 @@ def _step(
         "since": F(since) if since else _null(DateTimeField()),
         "deadline": F(deadline) if deadline else _null(DateTimeField()),
         "expires_on": F(expires_on) if expires_on else _null(DateField()),
+        "assignee_id": F(f"{client}__assigned_staff_id") if client else F("assigned_staff_id"),
     }
     return (
         queryset.order_by()
@@ -222,7 +238,7 @@ def open_steps_of(clients: QuerySet) -> QuerySet:
             ),
         ),
         of_enrollment(
-            enrollments.filter(state=Enrollment.State.REJECTED),
+            enrollments.filter(state=Enrollment.State.REJECTED).exclude(started_again()),
             rule=Rule.REJECTED,
             holder=Holder.FIRM,
         ),
@@ -326,34 +342,45 @@ def reconcile(firm: Firm, *, batch_size: int = RECONCILE_BATCH) -> dict[str, int
     """Make the firm's open steps what its workflows say, and count what that took.
 
     1. Take the firm's clients `batch_size` at a time, each batch in one transaction that
-       locks their rows (as a transition's refresh does), so no transition rewrites their
-       steps meanwhile.
+       locks their rows in id order (as a bulk refresh does: `lock_in_order`), so no
+       transition rewrites their steps meanwhile.
     2. Compare the rows kept with the rows due (`differences`).
     3. Delete the stale rows and insert the missing ones: a table in order is not rewritten.
-    Returns {"clients", "stale", "missing"}; safe to run again at any time.
+    4. The same for the clients' stored next deadline (the caseload's order and filters):
+       only the clients whose value is wrong are written.
+    Returns {"clients", "stale", "missing", "next_deadline"}; safe to run again at any time.
     """
     ids = list(Client.objects.filter(firm=firm).order_by("pk").values_list("pk", flat=True))
-    total = {"clients": len(ids), "stale": 0, "missing": 0}
+    total = {"clients": len(ids), "stale": 0, "missing": 0, "next_deadline": 0}
     for start in range(0, len(ids), batch_size):
         with transaction.atomic():
             clients = Client.objects.filter(pk__in=ids[start : start + batch_size])
-            list(clients.select_for_update().values_list("pk", flat=True))
+            lock_in_order(clients)
             stale, missing = differences(clients)
             OpenStep.objects.filter(pk__in=stale).delete()
             OpenStep.objects.bulk_create(
                 (OpenStep(**dict(zip(FIELDS, row, strict=True))) for row in missing.elements()),
                 batch_size=1000,
             )
+            wrong = list(
+                clients.annotate(due=soonest_open_deadline())
+                .exclude(next_deadline=F("due"))
+                .values_list("pk", flat=True)
+            )
+            if wrong:
+                refresh_next_deadline(Client.objects.filter(pk__in=wrong))
             total["stale"] += len(stale)
             total["missing"] += missing.total()
+            total["next_deadline"] += len(wrong)
     # Ids and counts only: nothing about the clients themselves goes to the logs.
-    if total["stale"] or total["missing"]:
+    if total["stale"] or total["missing"] or total["next_deadline"]:
         logger.warning(
-            "open steps of firm %s repaired: %d stale rows removed, %d missing rows added "
-            "(%d clients)",
+            "open steps of firm %s repaired: %d stale rows removed, %d missing rows added, "
+            "%d next deadlines corrected (%d clients)",
             firm.pk,
             total["stale"],
             total["missing"],
+            total["next_deadline"],
             total["clients"],
         )
     else:
@@ -362,9 +389,15 @@ def reconcile(firm: Firm, *, batch_size: int = RECONCILE_BATCH) -> dict[str, int
 
 
 def reconcile_all() -> int:
-    """Every firm's open steps, firm by firm; returns how many rows had to be fixed."""
+    """Every firm's open steps, firm by firm; returns how many rows had to be fixed. A firm
+    that fails (a lock timeout, a deadlock) is logged and left for the next run: the others
+    are still reconciled."""
     fixed = 0
     for firm in Firm.objects.order_by("pk"):
-        result = reconcile(firm)
-        fixed += result["stale"] + result["missing"]
+        try:
+            result = reconcile(firm)
+        except DatabaseError:
+            logger.exception("open steps of firm %s not reconciled; next run tries again", firm.pk)
+            continue
+        fixed += result["stale"] + result["missing"] + result["next_deadline"]
     return fixed

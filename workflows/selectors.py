@@ -32,6 +32,7 @@ from .models import (
     Enrollment,
     Holder,
     SignatureRound,
+    started_again,
 )
 
 PAGE_SIZE = 25
@@ -86,7 +87,9 @@ STAGE_FILTERS = {
     "in_development": lambda: Exists(_open_enrollments(state=Enrollment.State.IN_DEVELOPMENT)),
     "reconsideration": lambda: Exists(_reconsideration_open()),
     "rejected": lambda: Exists(
-        Enrollment.objects.filter(profile__client=OuterRef("pk"), state=Enrollment.State.REJECTED)
+        Enrollment.objects.filter(
+            profile__client=OuterRef("pk"), state=Enrollment.State.REJECTED
+        ).exclude(started_again())
     ),
     "revalidation": lambda: Exists(
         Enrollment.objects.filter(
@@ -372,5 +375,5 @@ def caseload(
     clients = list(found.object_list)
     for client in clients:  # every one is the member's firm's: one instance, not one a row
         client.firm = membership.firm
-    found.object_list = client_files(clients, delegates=False)
+    found.object_list = client_files(clients, delegates=False, signers=False)
     return found

@@ -33,10 +33,12 @@ from .models import (
     DevelopmentRequest,
     Enrollment,
     Holder,
+    OpenStep,
     SignatureRound,
     Signer,
+    started_again,
 )
-from .open_steps import refresh_read_models
+from .open_steps import lock_in_order, refresh_read_models
 from .rules import (
     UNDO_WINDOW,
     Party,
@@ -212,6 +214,14 @@ def grant_create(
         requested_role=requested_role,
         pecos=pecos,
         nppes=nppes,
+        # A new request after an expired or rejected one is its next attempt, however it
+        # was started: the old one is then settled ("Send again" and the stuck report
+        # read the link).
+        previous=AccessGrant.objects.filter(
+            profile=profile, state__in=AccessGrant.RETRYABLE_STATES, next_attempt__isnull=True
+        )
+        .order_by("-created_at")
+        .first(),
     )
     try:
         with transaction.atomic():
@@ -383,9 +393,9 @@ def grants_expire(*, ids: list[int], now: datetime | None = None) -> list[Access
             for grant in grants
         ]
     )
-    refresh_read_models(
-        Client.objects.filter(pk__in={g.profile.client_id for g in grants}), last_activity_at=now
-    )
+    clients = Client.objects.filter(pk__in={g.profile.client_id for g in grants})
+    lock_in_order(clients)
+    refresh_read_models(clients, last_activity_at=now)
     for grant in grants:
         grant.state, grant.state_entered_at = AccessGrant.State.EXPIRED, now
     notify.grants_expired(grants)
@@ -1054,13 +1064,11 @@ def round_open_revision(
         )
     if (
         enrollment.state == Enrollment.State.REJECTED
-        and Enrollment.objects.filter(
-            profile=enrollment.profile, kind=enrollment.kind, state__in=Enrollment.OPEN_STATES
-        ).exists()
+        and Enrollment.objects.filter(started_again(), pk=enrollment.pk).exists()
     ):
         raise TransitionError(
-            f"{enrollment.profile.label} already has an open "
-            f"{enrollment.get_kind_display().lower()}: continue that one instead."
+            f"{enrollment.profile.label} has a newer {enrollment.get_kind_display().lower()}, "
+            "started after this one was rejected: continue that one instead."
         )
     return _open_round(
         enrollment,
@@ -1676,6 +1684,7 @@ def member_caseload_release(*, firm: Firm, user: User, actor: User) -> int:
     """
     count = Client.objects.filter(firm=firm, assigned_staff=user).update(assigned_staff=None)
     Enrollment.objects.filter(firm=firm, assigned_staff=user).update(assigned_staff=None)
+    OpenStep.objects.filter(firm=firm, assignee=user).update(assignee=None)
     cancelled = outbox.cancel_to_person(firm_id=firm.pk, user_id=user.pk)
     audit.record(
         "caseload.released",

@@ -1,4 +1,5 @@
 from celery import shared_task
+from celery.signals import beat_init
 
 from . import open_steps, services
 
@@ -20,3 +21,11 @@ def reconcile_open_steps() -> int:
     """Beat, daily: each firm's open steps (the stuck report's table) checked against its
     workflows and repaired; a repair is logged (it means a write went around the services)."""
     return open_steps.reconcile_all()
+
+
+@beat_init.connect(dispatch_uid="workflows.reconcile_on_beat_start")
+def reconcile_when_beat_starts(sender=None, **kwargs) -> None:
+    """Beat starts after every deploy: the open steps are reconciled then too, so a table
+    new in this release (or a backup restored from before it) is filled within minutes
+    rather than at the next daily run."""
+    reconcile_open_steps.delay()

@@ -31,6 +31,16 @@ def age(moment, now=None) -> str:
     return ""
 
 
+@register.filter
+def iso(moment) -> str:
+    """A moment for a `<time datetime>` attribute, in the active (the firm's) zone, to the
+    second: "2026-12-04T15:30:00-0500". What `date:'Y-m-d\\TH:i:sO'` says, a tenth of its
+    cost (a caseload page formats fifty of them)."""
+    if not moment:
+        return ""
+    return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
 # A deadline this many days away or nearer is "due soon" (a warning); past it, overdue.
 DUE_SOON_DAYS = 7
 

@@ -344,6 +344,20 @@ def test_csv_is_exactly_the_filtered_report_with_iso_dates_and_no_formulas(
     assert datetime.fromisoformat(parsed[0]["entered_stage"]).tzinfo is not None
 
 
+def test_csv_times_are_in_the_firms_zone(as_user, northwind, northwind_admin):
+    """A moment is written as the firm's clock shows it (an evening deadline in Chicago is
+    that evening in the file, not the next morning in UTC)."""
+    _client, grant = request_sent(northwind, northwind_admin, 25)
+    with time_machine.travel(NOW, tick=False):
+        response = as_user(northwind_admin).get(reverse("stuck_report_csv"))
+        body = b"".join(response.streaming_content).decode()
+    row = next(csv.DictReader(io.StringIO(body)))
+    for column in ("entered_stage", "deadline", "last_activity"):
+        moment = datetime.fromisoformat(row[column])
+        assert moment.utcoffset() == moment.astimezone(northwind.zone).utcoffset(), column
+    assert row["deadline"] == grant.deadline.astimezone(northwind.zone).isoformat()
+
+
 def test_csv_streams_one_query_in_chunks(northwind, northwind_admin, django_assert_num_queries):
     for index in range(7):
         request_sent(northwind, northwind_admin, 20, last=f"S{index}", method="add_staff")
@@ -382,14 +396,15 @@ def test_report_page_query_budget_does_not_grow(
     client = as_user(northwind_admin)
     client.get(reverse("stuck_report"))
     # session, user, membership (+firm, second factor, unread count), the page of items
-    # (one UNION), staff list, counts (one grouped UNION); stage durations and the weekly
-    # trend come from the cache the first request filled (they are two more queries then)
-    with django_assert_num_queries(6):
+    # (one UNION), staff list, counts (one grouped UNION) and the names of the staff they
+    # count; stage durations and the weekly trend come from the cache the first request
+    # filled (they are two more queries then)
+    with django_assert_num_queries(7):
         assert client.get(reverse("stuck_report")).status_code == 200
     from django.core.cache import cache
 
     cache.clear()
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         assert client.get(reverse("stuck_report")).status_code == 200
 
 
@@ -448,8 +463,8 @@ def test_the_reports_queries_do_not_grow_with_the_firm(
     mixed_firm(northwind, northwind_admin, clients)
     report = report_for(northwind_admin)
     # the page (each list ranked in the table, the chosen rows joined to their clients),
-    # the counts (one UNION)
-    with django_assert_num_queries(2):
+    # the counts (one UNION) and the names of the staff they count
+    with django_assert_num_queries(3):
         rows, _ = report.rows()
         counts = report.counts()
     assert counts["total"] == 3 * clients

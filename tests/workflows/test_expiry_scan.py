@@ -33,10 +33,10 @@ def test_scan_queries_do_not_grow_with_rows(
 ):
     due_requests(northwind, northwind_staff, count)
     # find due ids, lock and read them with their clients, expire them (one UPDATE), the
-    # events (one INSERT), clients' last activity, their open steps (one DELETE, one
-    # INSERT), notifications: cancel reminders, read clients and staff, insert messages;
-    # then one more look that finds nothing due
-    with django_assert_num_queries(13):
+    # events (one INSERT), lock their clients in id order, clients' last activity, their
+    # open steps (one DELETE, one INSERT), notifications: cancel reminders, read clients
+    # and staff, insert messages; then one more look that finds nothing due
+    with django_assert_num_queries(14):
         assert services.grants_expire_due() == count
     assert AccessGrant.objects.filter(state="expired").count() == count
 
@@ -56,7 +56,7 @@ def test_unassigned_clients_in_several_firms_cost_one_admin_lookup(
     for firm, actor in ((northwind, northwind_staff), (bluebird, bluebird_admin)):
         due_requests(firm, actor, count)
     Client.objects.update(assigned_staff=None)
-    with django_assert_num_queries(14):  # the scan above, plus one query for the admins
+    with django_assert_num_queries(15):  # the scan above, plus one query for the admins
         assert services.grants_expire_due() == 2 * count
     staff_alerts = Notification.objects.filter(kind="grant.expired_staff", channel="in_app")
     assert set(staff_alerts.values_list("recipient", flat=True)) == {

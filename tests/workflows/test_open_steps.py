@@ -4,13 +4,18 @@ and the daily task repair rows changed around the services, and say how many."""
 
 import io
 import logging
+import re
 from datetime import timedelta
 
 import pytest
 import time_machine
+from celery.signals import beat_init
 from django.core.management import call_command
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from clients import services as client_services
 from clients.models import Client
 from tests.workflows.documents import upload
 from workflows import credentials, open_steps, revalidation, services, tasks
@@ -174,3 +179,86 @@ def test_the_daily_task_repairs_and_logs_counts_only(rivera, northwind_staff, ca
     logged = " ".join(record.getMessage() for record in caplog.records)
     assert "Rivera" not in logged
     assert rivera.email not in logged
+
+
+def test_reassigning_a_client_moves_its_steps_to_the_new_staff_member(
+    rivera, northwind, northwind_staff, northwind_admin
+):
+    individual = rivera.profiles.get(kind="individual")
+    services.grant_create(profile=individual, method="connection_request", actor=northwind_staff)
+    assert set(OpenStep.objects.filter(client=rivera).values_list("assignee", flat=True)) == {
+        northwind_staff.pk
+    }
+    client_services.client_update(client=rivera, actor=northwind_admin, assigned_staff=None)
+    assert_in_step(rivera)
+    assert set(OpenStep.objects.filter(client=rivera).values_list("assignee", flat=True)) == {None}
+    client_services.client_update(
+        client=rivera, actor=northwind_admin, assigned_staff=northwind_admin
+    )
+    assert_in_step(rivera)
+
+
+def test_a_released_caseload_leaves_its_steps_unassigned(
+    rivera, northwind, northwind_staff, northwind_admin
+):
+    individual = rivera.profiles.get(kind="individual")
+    services.grant_create(profile=individual, method="connection_request", actor=northwind_staff)
+    services.member_caseload_release(firm=northwind, user=northwind_staff, actor=northwind_admin)
+    assert_in_step(rivera)
+    assert not OpenStep.objects.filter(assignee=northwind_staff).exists()
+
+
+def test_reconciling_repairs_the_next_deadline_too(rivera, northwind_staff):
+    individual = rivera.profiles.get(kind="individual")
+    grant = services.grant_create(
+        profile=individual, method="connection_request", actor=northwind_staff
+    )
+    Client.objects.filter(pk=rivera.pk).update(next_deadline=grant.deadline + timedelta(days=9))
+    result = open_steps.reconcile(rivera.firm)
+    rivera.refresh_from_db()
+    assert rivera.next_deadline == grant.deadline
+    assert result["next_deadline"] == 1
+
+
+def test_reconciling_locks_the_clients_in_id_order(rivera, northwind_staff):
+    """The order every bulk refresh locks clients in: two batches over the same clients
+    (the expiry scan and the daily reconcile) cannot deadlock."""
+    with CaptureQueriesContext(connection) as captured:
+        open_steps.reconcile(rivera.firm)
+    locks = [q["sql"] for q in captured.captured_queries if "FOR UPDATE" in q["sql"]]
+    assert locks
+    # the id is the one column selected: "ORDER BY 1" is the id
+    assert all(
+        re.search(r'SELECT "clients_client"."id" .* ORDER BY 1 ASC FOR UPDATE', sql)
+        for sql in locks
+    ), locks
+
+
+def test_one_firm_that_fails_to_reconcile_does_not_stop_the_others(
+    rivera, bluebird, northwind_staff, monkeypatch, caplog
+):
+    individual = rivera.profiles.get(kind="individual")
+    services.enrollment_create(profile=individual, kind="initial", actor=northwind_staff)
+    OpenStep.objects.filter(client=rivera).delete()
+    real = open_steps.reconcile
+
+    def failing_first(firm, **options):
+        if firm == bluebird:
+            raise OperationalError("deadlock detected")
+        return real(firm, **options)
+
+    monkeypatch.setattr(open_steps, "reconcile", failing_first)
+    with caplog.at_level(logging.ERROR, logger="workflows.open_steps"):
+        assert open_steps.reconcile_all() == 2
+    assert_in_step(rivera)
+    assert any(f"firm {bluebird.pk}" in r.getMessage() for r in caplog.records)
+
+
+def test_beat_starting_reconciles_the_open_steps(rivera, northwind_staff):
+    """After a deploy (the table new, or a backup restored from before it), the rows are
+    rebuilt when beat starts, not a day later."""
+    individual = rivera.profiles.get(kind="individual")
+    services.enrollment_create(profile=individual, kind="initial", actor=northwind_staff)
+    OpenStep.objects.all().delete()
+    beat_init.send(sender=None)
+    assert_in_step(rivera)
