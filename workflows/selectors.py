@@ -22,9 +22,10 @@ from django.db.models.functions import Coalesce, Least, Lower
 from django.utils import timezone
 
 from clients.models import NO_DEADLINE, Client
-from portal.models import Membership
+from portal.models import Firm, Membership
 
 from .casefile import client_files
+from .deadlines import renewal_horizon
 from .models import (
     AccessGrant,
     Credential,
@@ -131,15 +132,26 @@ def _reconsideration_open():
     )
 
 
+def _credentials_to_renew(firm: Firm):
+    """On file (or with its renewal asked for) and near or past its expiry, as `status_of`
+    reads it: the provider's to renew, unless they sent a document the firm has to review."""
+    horizon = timezone.now().astimezone(firm.zone).date() + timedelta(days=renewal_horizon(firm))
+    return _credentials(state__in=Credential.LIVE_STATES, expires_on__lte=horizon).exclude(
+        state=Credential.State.RECEIVED
+    )
+
+
+# Who holds the ball, as the case file's open items say it (`casefile.open_items`).
 HOLDER_FILTERS = {
-    Holder.PROVIDER: lambda: (
+    Holder.PROVIDER: lambda firm: (
         STAGE_FILTERS["access_pending"]()
         | STAGE_FILTERS["signature_pending"]()
         | Exists(_open_enrollments(holder=Holder.PROVIDER))
         | Exists(_open_development(holder=Holder.PROVIDER, state=DevelopmentRequest.State.OPEN))
         | Exists(_credentials(state__in=Credential.OWED_STATES))
+        | Exists(_credentials_to_renew(firm))
     ),
-    Holder.FIRM: lambda: (
+    Holder.FIRM: lambda firm: (
         STAGE_FILTERS["verify"]()
         | Exists(_open_grants(state=AccessGrant.State.PREPARED))
         | Exists(_open_enrollments(holder=Holder.FIRM))
@@ -148,7 +160,7 @@ HOLDER_FILTERS = {
         | STAGE_FILTERS["rejected"]()
         | Exists(_credentials(state=Credential.State.RECEIVED))
     ),
-    Holder.CMS: lambda: (
+    Holder.CMS: lambda firm: (
         Exists(_open_enrollments(holder=Holder.CMS))
         | Exists(_open_rounds(state=SignatureRound.State.MAILED))
     ),
@@ -329,7 +341,7 @@ def caseload_matching(*, membership: Membership, filters: CaseloadFilters) -> Qu
     if filters.stage in STAGE_FILTERS:
         queryset = queryset.filter(STAGE_FILTERS[filters.stage]())
     if filters.holder in HOLDER_FILTERS:
-        queryset = queryset.filter(HOLDER_FILTERS[filters.holder]())
+        queryset = queryset.filter(HOLDER_FILTERS[filters.holder](membership.firm))
     if filters.q:
         term = filters.q.strip()
         queryset = queryset.filter(

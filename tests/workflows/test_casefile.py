@@ -16,6 +16,7 @@ from workflows import moves, services, views
 from workflows.casefile import NotLoaded, client_file
 from workflows.models import AccessGrant, SignatureRound
 from workflows.rules import Party
+from workflows.selectors import CaseloadFilters, caseload_matching
 
 pytestmark = pytest.mark.django_db
 
@@ -299,3 +300,19 @@ def test_an_overdue_clock_is_counted_in_the_header(rivera, northwind_staff):
     assert case.overdue == 1
     assert case.next_item.label == "Access · Individual profile"
     assert case.by_holder == [("Provider", 1)]
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "holder"), [(10, "Provider"), (-3, "Provider"), (200, None)]
+)
+def test_the_caseload_holder_filter_finds_what_the_case_file_says_the_holder_holds(
+    rivera, northwind_staff, expires_in, holder
+):
+    """A credential on file near or past its expiry is the provider's to renew: the
+    caseload's "Ball with: provider" filter finds the client the row says it for."""
+    on_file(rivera, northwind_staff, expires_in=expires_in)
+    holders = dict(case_of(rivera).by_holder)
+    assert ("Provider" in holders) is (holder == "Provider")
+    membership = northwind_staff.memberships.get()
+    found = caseload_matching(membership=membership, filters=CaseloadFilters(holder="provider"))
+    assert found.filter(pk=rivera.pk).exists() is (holder == "Provider")
