@@ -72,7 +72,7 @@ class Client(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_activity_at = models.DateTimeField(default=timezone.now)
     # The soonest deadline of the client's open access requests and signature rounds, kept
-    # by the workflow transitions (workflows.selectors.soonest_open_deadline), so the
+    # by the workflow transitions (workflows.open_steps.soonest_open_deadline), so the
     # caseload's "most urgent first" is an index seek, not a sort of every client.
     next_deadline = models.DateTimeField(default=NO_DEADLINE, editable=False)
 

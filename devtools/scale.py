@@ -61,8 +61,7 @@ from workflows.demo import FIRST as DEMO_FIRST
 from workflows.demo import LAST as DEMO_LAST
 from workflows.models import AccessGrant, Enrollment, Holder, OpenStep, SignatureRound, Signer
 from workflows.notify import Clock
-from workflows.open_steps import fill_open_steps
-from workflows.selectors import refresh_next_deadline
+from workflows.open_steps import fill_open_steps, refresh_next_deadline
 
 
 @dataclass(frozen=True)

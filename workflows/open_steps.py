@@ -1,5 +1,5 @@
-"""Each client's open steps as the stuck report reads them (`OpenStep`), kept by the
-transitions the way `Client.next_deadline` is.
+"""The read models the transitions keep: each client's next deadline (`Client.next_deadline`,
+the caseload's order and filters) and its open steps (`OpenStep`, the stuck report's rows).
 
 `refresh_read_models` is what a transition calls: it recomputes the client's next deadline,
 then rewrites the client's open steps, a fixed number of queries whatever the number of
@@ -24,12 +24,13 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce, Least
 
-from clients.models import Client
+from clients.models import NO_DEADLINE, Client
 from portal.models import Firm
 
 from .models import (
@@ -42,7 +43,6 @@ from .models import (
     SignatureRound,
     started_again,
 )
-from .selectors import refresh_next_deadline, soonest_open_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,94 @@ FIELDS = [
     "assignee_id",
 ]
 Kind, Rule = OpenStep.Kind, OpenStep.Rule
+
+
+# --- the client's next deadline (the caseload) ------------------------------------------
+
+
+def soonest_open_deadline(
+    grants=AccessGrant,
+    rounds=SignatureRound,
+    developments=DevelopmentRequest,
+    enrollments=Enrollment,
+    credentials=Credential,
+) -> Least:
+    """Each client's soonest open clock (an access request's, a signature round's, a
+    development response's, a denial's reconsideration window, a revalidation's due date, a
+    credential's request or expiry), or NO_DEADLINE: the value Client.next_deadline keeps.
+    The models can be a migration's."""
+    grant_deadline = Subquery(
+        grants.objects.filter(
+            profile__client=OuterRef("pk"),
+            state__in=AccessGrant.OPEN_STATES,
+            deadline__isnull=False,
+        )
+        .order_by("deadline")
+        .values("deadline")[:1],
+        output_field=DateTimeField(),
+    )
+    round_deadline = Subquery(
+        rounds.objects.filter(
+            enrollment__profile__client=OuterRef("pk"), state__in=SignatureRound.OPEN_STATES
+        )
+        .order_by("deadline")
+        .values("deadline")[:1],
+        output_field=DateTimeField(),
+    )
+    development_deadline = Subquery(
+        developments.objects.filter(
+            enrollment__profile__client=OuterRef("pk"),
+            state__in=DevelopmentRequest.OPEN_STATES,
+        )
+        .order_by("deadline")
+        .values("deadline")[:1],
+        output_field=DateTimeField(),
+    )
+    reconsideration_deadline = Subquery(
+        enrollments.objects.filter(
+            profile__client=OuterRef("pk"), reconsideration=Enrollment.Reconsideration.OPEN
+        )
+        .order_by("reconsideration_deadline")
+        .values("reconsideration_deadline")[:1],
+        output_field=DateTimeField(),
+    )
+    revalidation_deadline = Subquery(
+        enrollments.objects.filter(
+            profile__client=OuterRef("pk"),
+            state__in=Enrollment.REVALIDATION_CLOCK_STATES,
+            deadline__isnull=False,
+        )
+        .order_by("deadline")
+        .values("deadline")[:1],
+        output_field=DateTimeField(),
+    )
+    credential_deadline = Subquery(
+        credentials.objects.filter(
+            profile__client=OuterRef("pk"),
+            state__in=Credential.LIVE_STATES,
+            deadline__isnull=False,
+        )
+        .order_by("deadline")
+        .values("deadline")[:1],
+        output_field=DateTimeField(),
+    )
+    none = Value(NO_DEADLINE, output_field=DateTimeField())
+    return Least(
+        Coalesce(grant_deadline, none),
+        Coalesce(round_deadline, none),
+        Coalesce(development_deadline, none),
+        Coalesce(reconsideration_deadline, none),
+        Coalesce(revalidation_deadline, none),
+        Coalesce(credential_deadline, none),
+    )
+
+
+def refresh_next_deadline(clients: QuerySet, **also) -> int:
+    """Recompute the stored next deadline of these clients (one UPDATE), with other fields."""
+    return clients.update(next_deadline=soonest_open_deadline(), **also)
+
+
+# --- the open steps (the stuck report) -----------------------------------------------
 
 
 def refresh_read_models(clients: QuerySet, **also) -> None:

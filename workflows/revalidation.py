@@ -4,7 +4,7 @@ CMS sets each provider's revalidation due date at the end of a month, posts it u
 months ahead and shows "TBD" before; a missed date leads to a stay of enrollment, then
 deactivation. Here a revalidation is an enrollment of kind revalidation on a profile: its
 `due_on` is CMS's date, its `deadline` the end of that day in the firm's zone, the clock the
-caseload sorts by (`selectors.soonest_open_deadline`).
+caseload sorts by (`open_steps.soonest_open_deadline`).
 
 - `revalidation_set_due` records one profile's date and schedules the staff alerts before it.
 - `parse_csv` reads CMS's "Revalidation Due Date List" file (one line per enrollment: an NPI

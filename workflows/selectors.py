@@ -8,17 +8,14 @@ from datetime import timedelta
 from django.core.paginator import EmptyPage, Page, Paginator
 from django.db.models import (
     Case,
-    DateTimeField,
     Exists,
     F,
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
-    Value,
     When,
 )
-from django.db.models.functions import Coalesce, Least, Lower
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from clients.models import NO_DEADLINE, Client
@@ -245,88 +242,6 @@ def caseload_order(sort: str) -> list:
     if key == "activity":
         return [way("last_activity_at"), way("pk")]
     return [way("next_deadline"), way("last_activity_at"), way("pk")]
-
-
-def soonest_open_deadline(
-    grants=AccessGrant,
-    rounds=SignatureRound,
-    developments=DevelopmentRequest,
-    enrollments=Enrollment,
-    credentials=Credential,
-) -> Least:
-    """Each client's soonest open clock (an access request's, a signature round's, a
-    development response's, a denial's reconsideration window, a revalidation's due date, a
-    credential's request or expiry), or NO_DEADLINE: the value Client.next_deadline keeps.
-    The models can be a migration's."""
-    grant_deadline = Subquery(
-        grants.objects.filter(
-            profile__client=OuterRef("pk"),
-            state__in=AccessGrant.OPEN_STATES,
-            deadline__isnull=False,
-        )
-        .order_by("deadline")
-        .values("deadline")[:1],
-        output_field=DateTimeField(),
-    )
-    round_deadline = Subquery(
-        rounds.objects.filter(
-            enrollment__profile__client=OuterRef("pk"), state__in=SignatureRound.OPEN_STATES
-        )
-        .order_by("deadline")
-        .values("deadline")[:1],
-        output_field=DateTimeField(),
-    )
-    development_deadline = Subquery(
-        developments.objects.filter(
-            enrollment__profile__client=OuterRef("pk"),
-            state__in=DevelopmentRequest.OPEN_STATES,
-        )
-        .order_by("deadline")
-        .values("deadline")[:1],
-        output_field=DateTimeField(),
-    )
-    reconsideration_deadline = Subquery(
-        enrollments.objects.filter(
-            profile__client=OuterRef("pk"), reconsideration=Enrollment.Reconsideration.OPEN
-        )
-        .order_by("reconsideration_deadline")
-        .values("reconsideration_deadline")[:1],
-        output_field=DateTimeField(),
-    )
-    revalidation_deadline = Subquery(
-        enrollments.objects.filter(
-            profile__client=OuterRef("pk"),
-            state__in=Enrollment.REVALIDATION_CLOCK_STATES,
-            deadline__isnull=False,
-        )
-        .order_by("deadline")
-        .values("deadline")[:1],
-        output_field=DateTimeField(),
-    )
-    credential_deadline = Subquery(
-        credentials.objects.filter(
-            profile__client=OuterRef("pk"),
-            state__in=Credential.LIVE_STATES,
-            deadline__isnull=False,
-        )
-        .order_by("deadline")
-        .values("deadline")[:1],
-        output_field=DateTimeField(),
-    )
-    none = Value(NO_DEADLINE, output_field=DateTimeField())
-    return Least(
-        Coalesce(grant_deadline, none),
-        Coalesce(round_deadline, none),
-        Coalesce(development_deadline, none),
-        Coalesce(reconsideration_deadline, none),
-        Coalesce(revalidation_deadline, none),
-        Coalesce(credential_deadline, none),
-    )
-
-
-def refresh_next_deadline(clients: QuerySet, **also) -> int:
-    """Recompute the stored next deadline of these clients (one UPDATE), with other fields."""
-    return clients.update(next_deadline=soonest_open_deadline(), **also)
 
 
 def caseload_matching(*, membership: Membership, filters: CaseloadFilters) -> QuerySet:

@@ -14,7 +14,7 @@ from portal.npi import npi_with_check_digit
 from tests.clients.factories import make_client
 from workflows import services
 from workflows.models import AccessGrant
-from workflows.selectors import refresh_next_deadline
+from workflows.open_steps import refresh_next_deadline
 
 pytestmark = pytest.mark.django_db
 

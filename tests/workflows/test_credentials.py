@@ -368,7 +368,7 @@ def test_an_expired_license_is_the_clients_next_deadline_and_urgent(rivera, nort
     Credential.objects.filter(pk=license_.pk).update(expires_on=today(firm) - timedelta(days=7))
     license_.refresh_from_db()
     services._set_clock(license_)
-    from workflows.selectors import refresh_next_deadline
+    from workflows.open_steps import refresh_next_deadline
 
     refresh_next_deadline(Client.objects.filter(pk=rivera.pk))
     rivera.refresh_from_db()

@@ -24,8 +24,8 @@ from portal.models import AuditEvent
 from tests.clients.factories import make_client
 from workflows import open_steps, services
 from workflows.models import AccessGrant, DevelopmentRequest, Enrollment, SignatureRound
+from workflows.open_steps import soonest_open_deadline
 from workflows.rules import Party
-from workflows.selectors import soonest_open_deadline
 
 ACTIONS = [
     "grant_create",
