@@ -79,7 +79,18 @@ def _record(verb: str, obj: Model, *, actor: User | None, data: dict) -> None:
 
 
 def _lock(obj):
-    """Re-read `obj` under a row lock (SQLite: the IMMEDIATE transaction already serializes)."""
+    """Re-read `obj` under a row lock (SQLite: the IMMEDIATE transaction already serializes).
+
+    Rows are locked parent first: a round, a development request or a signer after its
+    application, and every one of them before the client (which `_record` locks). A service
+    that moves a round and then its application, and one that edits the application, then
+    wait for each other instead of deadlocking."""
+    if isinstance(obj, SignatureRound | DevelopmentRequest):
+        Enrollment.objects.select_for_update().filter(pk=obj.enrollment_id).exists()
+    elif isinstance(obj, Signer):
+        Enrollment.objects.select_for_update(of=("self",)).filter(
+            rounds=obj.signature_round_id
+        ).exists()
     related = {
         AccessGrant: ("firm", "profile__client", "profile__organization"),
         SignatureRound: (
