@@ -26,6 +26,7 @@ BIG_TABLES = {
     "workflows_enrollment",
     "workflows_signatureround",
     "workflows_developmentrequest",
+    "workflows_openstep",
     "portal_auditevent",
     "notifications_notification",
 }

@@ -34,6 +34,7 @@ from .models import (
     Enrollment,
     SignatureRound,
     Signer,
+    revalidation_clock_running,
 )
 from .todos import party_for, todos_for
 
@@ -150,7 +151,7 @@ CLOCKS = [
     ),
     Clock(
         "revalidation",
-        lambda: Enrollment.objects.filter(state__in=Enrollment.REVALIDATION_CLOCK_STATES),
+        lambda: Enrollment.objects.filter(revalidation_clock_running()),
         "profile",
         "deadline",
         (),

@@ -226,7 +226,11 @@ class Enrollment(models.Model):
 
     @property
     def revalidation_clock_runs(self) -> bool:
-        return self.deadline is not None and self.state in self.REVALIDATION_CLOCK_STATES
+        """`revalidation_clock_running` for one application: a rejected one started again is
+        known as such when loaded with `started_again` (the case file does)."""
+        if self.deadline is None or self.state not in self.REVALIDATION_CLOCK_STATES:
+            return False
+        return not (self.state == self.State.REJECTED and getattr(self, "started_again", False))
 
     @property
     def reconsideration_window_open(self) -> bool:
@@ -252,16 +256,28 @@ class Enrollment(models.Model):
         return [(state.value, state.label) for state in self.OUTCOMES if state in allowed]
 
 
-def started_again() -> models.Exists:
-    """An application of the same kind was started later for the same profile (an
-    expression on an Enrollment queryset). A rejected application it follows is settled:
-    the firm started over instead of resubmitting it, so it is no longer "to resubmit"."""
+def started_again(enrollments=None) -> models.Exists:
+    """An application of the same kind was started after this one for the same profile, and
+    not withdrawn (an expression on an Enrollment queryset; `enrollments`: a migration's
+    model). A rejected application it follows is settled: the firm started over instead of
+    resubmitting it, so it is no longer "to resubmit", and the newer one carries a
+    revalidation's due date."""
+    enrollments = enrollments or Enrollment
     return models.Exists(
-        Enrollment.objects.filter(
-            profile=models.OuterRef("profile"),
-            kind=models.OuterRef("kind"),
-            created_at__gt=models.OuterRef("created_at"),
+        enrollments.objects.filter(profile=models.OuterRef("profile"), kind=models.OuterRef("kind"))
+        .exclude(state=EnrollmentState.WITHDRAWN)
+        .filter(
+            models.Q(created_at__gt=models.OuterRef("created_at"))
+            | models.Q(created_at=models.OuterRef("created_at"), pk__gt=models.OuterRef("pk"))
         )
+    )
+
+
+def revalidation_clock_running(enrollments=None) -> models.Q:
+    """The revalidations whose due date still runs (`Enrollment.revalidation_clock_runs`, as
+    a query): a date set, not submitted yet, and not a rejected one started again."""
+    return models.Q(state__in=Enrollment.REVALIDATION_CLOCK_STATES, deadline__isnull=False) & ~(
+        models.Q(state=EnrollmentState.REJECTED) & models.Q(started_again(enrollments))
     )
 
 

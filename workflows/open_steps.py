@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from functools import partial
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -41,6 +41,7 @@ from .models import (
     Holder,
     OpenStep,
     SignatureRound,
+    revalidation_clock_running,
     started_again,
 )
 
@@ -115,9 +116,7 @@ def soonest_open_deadline(
     )
     revalidation_deadline = Subquery(
         enrollments.objects.filter(
-            profile__client=OuterRef("pk"),
-            state__in=Enrollment.REVALIDATION_CLOCK_STATES,
-            deadline__isnull=False,
+            revalidation_clock_running(enrollments), profile__client=OuterRef("pk")
         )
         .order_by("deadline")
         .values("deadline")[:1],
@@ -337,9 +336,7 @@ def open_steps_of(clients: QuerySet) -> QuerySet:
             deadline="reconsideration_deadline",
         ),
         of_enrollment(
-            enrollments.filter(
-                state__in=Enrollment.REVALIDATION_CLOCK_STATES, deadline__isnull=False
-            ),
+            enrollments.filter(revalidation_clock_running()),
             rule=Rule.REVALIDATION,
             holder=F("holder"),
         ),
@@ -474,18 +471,3 @@ def reconcile(firm: Firm, *, batch_size: int = RECONCILE_BATCH) -> dict[str, int
     else:
         logger.info("open steps of firm %s in order (%d clients)", firm.pk, total["clients"])
     return total
-
-
-def reconcile_all() -> int:
-    """Every firm's open steps, firm by firm; returns how many rows had to be fixed. A firm
-    that fails (a lock timeout, a deadlock) is logged and left for the next run: the others
-    are still reconciled."""
-    fixed = 0
-    for firm in Firm.objects.order_by("pk"):
-        try:
-            result = reconcile(firm)
-        except DatabaseError:
-            logger.exception("open steps of firm %s not reconciled; next run tries again", firm.pk)
-            continue
-        fixed += result["stale"] + result["missing"] + result["next_deadline"]
-    return fixed

@@ -30,6 +30,7 @@ from .models import (
     Enrollment,
     Holder,
     SignatureRound,
+    revalidation_clock_running,
     started_again,
 )
 
@@ -90,11 +91,7 @@ STAGE_FILTERS = {
         ).exclude(started_again())
     ),
     "revalidation": lambda: Exists(
-        Enrollment.objects.filter(
-            profile__client=OuterRef("pk"),
-            state__in=Enrollment.REVALIDATION_CLOCK_STATES,
-            deadline__isnull=False,
-        )
+        Enrollment.objects.filter(revalidation_clock_running(), profile__client=OuterRef("pk"))
     ),
     "credential_expiring": lambda: Exists(
         _credentials(

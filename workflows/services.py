@@ -545,7 +545,33 @@ def enrollment_create(
             "continue that one, or withdraw it first."
         ) from None
     _record("enrollment.created", enrollment, actor=actor, data={"to": enrollment.state})
+    # A rejected application of this kind is now settled (`started_again`): a
+    # revalidation's due date (CMS's, the provider's) moves to the new one, alerts and all.
+    for replaced in (
+        Enrollment.objects.filter(profile=profile, kind=kind, state=Enrollment.State.REJECTED)
+        .annotate(started_again=started_again())
+        .filter(started_again=True)
+        .order_by("-created_at")
+    ):
+        notify.revalidation_clock_moved(replaced)
+        due_on = replaced.due_on
+        if (
+            due_on
+            and enrollment.due_on is None
+            and not _revalidation().due_refusal(enrollment.firm, due_on)
+        ):
+            enrollment = _revalidation().revalidation_set_due(
+                profile=profile, due_on=due_on, actor=actor
+            )
     return enrollment
+
+
+def _revalidation():
+    """Revalidation due dates (which build on these services): a new application started
+    over a rejected one takes its date, so imported late."""
+    from . import revalidation
+
+    return revalidation
 
 
 def _close_open_work(enrollment: Enrollment, *, actor: User, because: str) -> None:
@@ -1693,8 +1719,14 @@ def member_caseload_release(*, firm: Firm, user: User, actor: User) -> int:
     2. Messages already waiting in the outbox for them are cancelled.
     Returns how many clients were theirs.
     """
-    count = Client.objects.filter(firm=firm, assigned_staff=user).update(assigned_staff=None)
-    Enrollment.objects.filter(firm=firm, assigned_staff=user).update(assigned_staff=None)
+    # Parent rows first, each kind in id order (`_lock`, `lock_in_order`): no deadlock with
+    # a transition, the expiry scan or the reconcile running meanwhile.
+    enrollments = Enrollment.objects.filter(firm=firm, assigned_staff=user)
+    list(enrollments.select_for_update().order_by("pk").values_list("pk", flat=True))
+    clients = Client.objects.filter(firm=firm, assigned_staff=user)
+    lock_in_order(clients)
+    count = clients.update(assigned_staff=None)
+    enrollments.update(assigned_staff=None)
     OpenStep.objects.filter(firm=firm, assignee=user).update(assignee=None)
     cancelled = outbox.cancel_to_person(firm_id=firm.pk, user_id=user.pk)
     audit.record(

@@ -1,7 +1,14 @@
+import logging
+
 from celery import shared_task
 from celery.signals import beat_init
+from django.db import DatabaseError
+
+from portal.models import Firm
 
 from . import open_steps, services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
@@ -18,9 +25,29 @@ def lapse_due_reconsiderations() -> int:
 
 @shared_task(ignore_result=True)
 def reconcile_open_steps() -> int:
-    """Beat, daily: each firm's open steps (the stuck report's table) checked against its
-    workflows and repaired; a repair is logged (it means a write went around the services)."""
-    return open_steps.reconcile_all()
+    """Beat, daily: each firm's read models (its open steps, its clients' next deadlines)
+    checked against its workflows and repaired, one task per firm, so that a large firm
+    has a task's time to itself and a failing one holds up no other. A repair is logged
+    (it means a write went around the services). Returns how many firms were queued."""
+    firms = list(Firm.objects.order_by("pk").values_list("pk", flat=True))
+    for firm_id in firms:
+        reconcile_firm_open_steps.delay(firm_id)
+    return len(firms)
+
+
+@shared_task(ignore_result=True)
+def reconcile_firm_open_steps(firm_id: int) -> int:
+    """One firm of `reconcile_open_steps`: how many rows and next deadlines it repaired."""
+    firm = Firm.objects.filter(pk=firm_id).first()
+    if firm is None:
+        return 0  # deleted since it was queued
+    try:
+        result = open_steps.reconcile(firm)
+    except DatabaseError:
+        # Ids only in the log; the next run tries again.
+        logger.exception("open steps of firm %s not reconciled; the next run tries again", firm_id)
+        return 0
+    return result["stale"] + result["missing"] + result["next_deadline"]
 
 
 @beat_init.connect(dispatch_uid="workflows.reconcile_on_beat_start")

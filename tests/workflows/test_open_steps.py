@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from clients import services as client_services
 from clients.models import Client
+from tests.clients.factories import make_client
 from tests.workflows.documents import upload
 from workflows import credentials, open_steps, revalidation, services, tasks
 from workflows.models import Credential, Enrollment, OpenStep
@@ -168,8 +169,9 @@ def test_the_daily_task_repairs_and_logs_counts_only(rivera, northwind_staff, ca
     services.enrollment_create(profile=individual, kind="initial", actor=northwind_staff)
     OpenStep.objects.filter(client=rivera).delete()
     with caplog.at_level(logging.INFO, logger="workflows.open_steps"):
-        assert tasks.reconcile_open_steps() == 2  # the application and the open work
-        assert tasks.reconcile_open_steps() == 0
+        assert tasks.reconcile_open_steps() == 1  # one task per firm
+    assert_in_step(rivera)
+    assert tasks.reconcile_firm_open_steps(rivera.firm.pk) == 0  # nothing left to repair
     assert_in_step(rivera)
     repaired = [r for r in caplog.records if "repaired" in r.getMessage()]
     assert len(repaired) == 1
@@ -235,23 +237,28 @@ def test_reconciling_locks_the_clients_in_id_order(rivera, northwind_staff):
 
 
 def test_one_firm_that_fails_to_reconcile_does_not_stop_the_others(
-    rivera, bluebird, northwind_staff, monkeypatch, caplog
+    rivera, bluebird, bluebird_admin, northwind_staff, monkeypatch, caplog
 ):
+    """One task per firm: a firm whose batch fails halfway (a deadlock, a lock timeout) is
+    logged by its id and left for the next run; the others are reconciled."""
     individual = rivera.profiles.get(kind="individual")
     services.enrollment_create(profile=individual, kind="initial", actor=northwind_staff)
     OpenStep.objects.filter(client=rivera).delete()
-    real = open_steps.reconcile
+    real = open_steps.differences
 
-    def failing_first(firm, **options):
-        if firm == bluebird:
+    def failing_for_bluebird(clients):
+        result = real(clients)  # its queries have run: the batch fails halfway
+        if clients.filter(firm=bluebird).exists():
             raise OperationalError("deadlock detected")
-        return real(firm, **options)
+        return result
 
-    monkeypatch.setattr(open_steps, "reconcile", failing_first)
-    with caplog.at_level(logging.ERROR, logger="workflows.open_steps"):
-        assert open_steps.reconcile_all() == 2
+    make_client(bluebird, actor=bluebird_admin, last_name="Blue")
+    monkeypatch.setattr(open_steps, "differences", failing_for_bluebird)
+    with caplog.at_level(logging.ERROR, logger="workflows.tasks"):
+        assert tasks.reconcile_open_steps() == 2
     assert_in_step(rivera)
-    assert any(f"firm {bluebird.pk}" in r.getMessage() for r in caplog.records)
+    failed = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert failed == [f"open steps of firm {bluebird.pk} not reconciled; the next run tries again"]
 
 
 def test_beat_starting_reconciles_the_open_steps(rivera, northwind_staff):

@@ -11,7 +11,8 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from clients.models import Client
+from clients.models import NO_DEADLINE, Client
+from notifications.models import Notification
 from portal.errors import DomainError
 from tests.workflows.test_casefile import case_of, individual
 from tests.workflows.test_open_steps import assert_in_step
@@ -48,8 +49,10 @@ def test_a_closed_request_says_the_day_it_closed_not_its_deadline(as_user, river
     with time_machine.travel(start + timedelta(days=5), tick=False):
         services.grant_record_rejected(grant=grant, actor=northwind_staff, reason="Wrong NPI")
         page = as_user(northwind_staff).get(reverse("client_detail", args=[rivera.public_id]))
-    # The day it was rejected, not its day-30 deadline (Apr 1), which it never reached.
-    assert re.search(r"rejected on <time[^>]*>Mar 7, 2026</time>", page.content.decode())
+    # The day it was rejected, not its day-30 deadline, which it never reached.
+    rejected_on = (start + timedelta(days=5)).astimezone(rivera.firm.zone)
+    shown = f"{rejected_on:%b} {rejected_on.day}, {rejected_on.year}"
+    assert re.search(rf"rejected on <time[^>]*>{shown}</time>", page.content.decode())
 
 
 def rejected(profile, staff, kind="initial") -> Enrollment:
@@ -121,3 +124,33 @@ def test_a_met_revalidation_date_gets_no_due_badge(as_user, rivera, northwind_st
     services.enrollment_change_state(enrollment=enrollment, to="submitted", actor=northwind_staff)
     text = as_user(northwind_staff).get(reverse("client_detail", args=[rivera.public_id]))
     assert "days overdue" not in text.content.decode()
+
+
+def test_a_revalidation_started_over_a_rejected_one_takes_its_due_date(rivera, northwind_staff):
+    """The due date is CMS's, the provider's: a new revalidation started instead of
+    resubmitting the rejected one carries it, alerts and all, and the rejected one's clock
+    stops everywhere (the caseload's order, the stuck report, the calendar)."""
+    profile = individual(rivera)
+    due = timezone.localdate(timezone=rivera.firm.zone) + timedelta(days=40)
+    old = revalidation.revalidation_set_due(profile=profile, due_on=due, actor=northwind_staff)
+    services.enrollment_change_state(enrollment=old, to="submitted", actor=northwind_staff)
+    services.enrollment_record_outcome(
+        enrollment=old, outcome="rejected", actor=northwind_staff, reason="Unsigned"
+    )
+
+    new = services.enrollment_create(profile=profile, kind="revalidation", actor=northwind_staff)
+
+    new.refresh_from_db()
+    assert new.due_on == due
+    assert case_of(rivera).individual.current_revalidation == new
+    revalidations = OpenStep.objects.filter(client=rivera, rule=Rule.REVALIDATION)
+    assert list(revalidations.values_list("object_id", flat=True)) == [new.pk]
+    assert_in_step(rivera)
+    alerts = Notification.objects.filter(kind__startswith="revalidation.", state="scheduled")
+    assert alerts.filter(subject_id=str(new.public_id)).exists()
+    assert not alerts.filter(subject_id=str(old.public_id)).exists()
+
+    services.enrollment_change_state(enrollment=new, to="submitted", actor=northwind_staff)
+    rivera.refresh_from_db()
+    assert rivera.next_deadline == NO_DEADLINE  # the date met; the rejected one counts for nothing
+    assert not Client.objects.filter(STAGE_FILTERS["revalidation"](), pk=rivera.pk).exists()
