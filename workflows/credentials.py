@@ -26,7 +26,7 @@ from .deadlines import clock_of, days_left, expiry_of, renewal_horizon
 from .errors import TransitionError
 from .files import check_upload, stored_name
 from .models import Credential, CredentialFile, CredentialKind, SignatureRound
-from .open_steps import refresh_read_models
+from .open_steps import one_refresh, refresh_read_models
 from .rules import Party, Step
 from .services import _ensure_may, _lock, _move, _record
 
@@ -103,6 +103,7 @@ def catalogue(firm: Firm, *, active_only: bool = True) -> list[CredentialKind]:
 
 
 @transaction.atomic
+@one_refresh
 def credential_kind_add(
     *,
     firm: Firm,
@@ -138,6 +139,7 @@ def credential_kind_add(
 
 
 @transaction.atomic
+@one_refresh
 def credential_kind_set_active(*, kind: CredentialKind, actor: User, active: bool):
     """Take a kind out of the catalogue's choices (credentials of that kind stay), or back."""
     if kind.is_active == active:
@@ -271,6 +273,7 @@ def _add_file(credential: Credential, upload, *, actor: User) -> CredentialFile:
 
 
 @transaction.atomic
+@one_refresh
 def credential_add(
     *,
     profile: Profile,
@@ -311,6 +314,7 @@ def credential_add(
 
 
 @transaction.atomic
+@one_refresh
 def credential_request(
     *,
     profile: Profile,
@@ -411,6 +415,7 @@ def statement_no_longer_needed(*, signature_round: SignatureRound, actor: User |
 
 
 @transaction.atomic
+@one_refresh
 def credential_request_renewal(
     *, credential: Credential, actor: User, note: str = "", due_on: date | None = None
 ) -> Credential:
@@ -437,6 +442,7 @@ def _ensure_party_may(credential: Credential, party: Party | None) -> None:
 
 
 @transaction.atomic
+@one_refresh
 def credential_upload(
     *, credential: Credential, upload, actor: User, party: Party | None = None
 ) -> Credential:
@@ -467,6 +473,7 @@ def credential_upload(
 
 
 @transaction.atomic
+@one_refresh
 def credential_claim_attested(*, credential: Credential, party: Party, actor: User):
     """The provider's side says they re-attested in CAQH ProView: staff check and record the
     new date."""
@@ -489,6 +496,7 @@ def credential_claim_attested(*, credential: Credential, party: Party, actor: Us
 
 
 @transaction.atomic
+@one_refresh
 def credential_accept(
     *,
     credential: Credential,
@@ -529,6 +537,7 @@ def credential_accept(
 
 
 @transaction.atomic
+@one_refresh
 def credential_reject(*, credential: Credential, actor: User, reason: str) -> Credential:
     """Staff refuse what arrived, saying why: the provider's to-do reopens with the reason."""
     credential = _lock(credential)
@@ -552,6 +561,7 @@ def credential_reject(*, credential: Credential, actor: User, reason: str) -> Cr
 
 
 @transaction.atomic
+@one_refresh
 def credential_cancel(
     *, credential: Credential, actor: User | None, reason: str = ""
 ) -> Credential:

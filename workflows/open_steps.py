@@ -10,7 +10,8 @@ a firm's rows with what they should be and repairs the difference (the daily tas
 
 import logging
 from collections import Counter
-from functools import partial
+from contextvars import ContextVar
+from functools import partial, wraps
 
 from django.db import connection, transaction
 from django.db.models import (
@@ -29,6 +30,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Cast, Coalesce, Least
+from django.utils import timezone
 
 from clients.models import NO_DEADLINE, Client
 from portal.models import Firm
@@ -149,6 +151,44 @@ def refresh_next_deadline(clients: QuerySet, **also) -> int:
 
 
 # --- the open steps (the stuck report) -----------------------------------------------
+
+
+# The clients a service has changed so far, while it runs (`one_refresh`); None outside.
+_changed: ContextVar[set[int] | None] = ContextVar("read_models_changed", default=None)
+
+
+def client_changed(client_id: int) -> None:
+    """A transition changed this client (`services._record`): its read models now, or once
+    at the end of the service that made it (`one_refresh`)."""
+    changed = _changed.get()
+    if changed is not None:
+        changed.add(client_id)
+        return
+    refresh_read_models(Client.objects.filter(pk=client_id), last_activity_at=timezone.now())
+
+
+def one_refresh(service):
+    """A service that moves several steps (a round's signers, the round, its application)
+    refreshes its clients' read models once, when it is done, inside its transaction (put
+    it under `@transaction.atomic`); a service it calls waits for the outermost one."""
+
+    @wraps(service)
+    def run(*args, **kwargs):
+        if _changed.get() is not None:
+            return service(*args, **kwargs)
+        token = _changed.set(set())
+        try:
+            result = service(*args, **kwargs)
+            changed = _changed.get()
+        finally:
+            _changed.reset(token)
+        if changed:
+            refresh_read_models(
+                Client.objects.filter(pk__in=changed), last_activity_at=timezone.now()
+            )
+        return result
+
+    return run
 
 
 def refresh_read_models(clients: QuerySet, **also) -> None:

@@ -35,6 +35,7 @@ from .errors import TransitionError
 from .models import Enrollment, started_again
 from .notify.common import Clock, _long_date, _staff_message, reminders
 from .notify.credentials import REVALIDATION_ALERT_KINDS
+from .open_steps import one_refresh
 
 # A date CMS gave more than 60 days ago is a stay of enrollment already under way (or a
 # stale list): it is not a clock to start now; record what happened instead.
@@ -73,6 +74,7 @@ def due_refusal(firm: Firm, due_on: date, today: date | None = None) -> str | No
 
 
 @transaction.atomic
+@one_refresh
 def revalidation_set_due(
     *, profile: Profile, due_on: date | None, actor: User | None
 ) -> Enrollment | None:
@@ -431,6 +433,7 @@ def plan(*, firm: Firm, parsed: ParsedList) -> RevalidationPlan:
 
 
 @transaction.atomic
+@one_refresh
 def apply(*, firm: Firm, parsed: ParsedList, actor: User | None) -> dict[str, int]:
     """Write every new and changed date of the list for `firm`, all or nothing."""
     planned = plan(firm=firm, parsed=parsed)

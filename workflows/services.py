@@ -38,7 +38,7 @@ from .models import (
     Signer,
     started_again,
 )
-from .open_steps import lock_in_order, refresh_read_models
+from .open_steps import client_changed, lock_in_order, one_refresh, refresh_read_models
 from .rules import (
     UNDO_WINDOW,
     Party,
@@ -75,7 +75,7 @@ def _record(verb: str, obj: Model, *, actor: User | None, data: dict) -> None:
         client_uuid=client.public_id,
         data=data,
     )
-    refresh_read_models(Client.objects.filter(pk=client.pk), last_activity_at=timezone.now())
+    client_changed(client.pk)
 
 
 def _lock(obj):
@@ -197,6 +197,7 @@ def _cms_moment(firm, on: date | None, *, what: str) -> datetime:
 
 
 @transaction.atomic
+@one_refresh
 def grant_create(
     *,
     profile: Profile,
@@ -248,6 +249,7 @@ def grant_create(
 
 
 @transaction.atomic
+@one_refresh
 def grant_send(*, grant: AccessGrant, actor: User, sent_on: date | None = None) -> AccessGrant:
     """The firm sent the connection request (or asked the provider to add it) in I&A, today
     or on `sent_on`: the clock runs from then."""
@@ -277,6 +279,7 @@ def _ensure_may(party: Party, step: Step, profile: Profile, requested_role: str 
 
 
 @transaction.atomic
+@one_refresh
 def grant_claim_done(*, grant: AccessGrant, party: Party, actor: User) -> AccessGrant:
     """The provider (or a delegate allowed to) says "I've done this": staff verify next."""
     grant = _lock(grant)
@@ -300,6 +303,7 @@ def grant_claim_done(*, grant: AccessGrant, party: Party, actor: User) -> Access
 
 
 @transaction.atomic
+@one_refresh
 def grant_firm_not_found(*, grant: AccessGrant, party: Party, actor: User) -> AccessGrant:
     """ "I can't find you": the provider could not find the firm to add it as surrogate.
     The step stays open; staff are asked to send a connection request instead."""
@@ -320,6 +324,7 @@ def grant_firm_not_found(*, grant: AccessGrant, party: Party, actor: User) -> Ac
 
 
 @transaction.atomic
+@one_refresh
 def grant_mark_active(*, grant: AccessGrant, actor: User) -> AccessGrant:
     """Staff checked in PECOS: access works."""
     grant = _lock(grant)
@@ -331,6 +336,7 @@ def grant_mark_active(*, grant: AccessGrant, actor: User) -> AccessGrant:
 
 
 @transaction.atomic
+@one_refresh
 def grant_not_yet_done(*, grant: AccessGrant, actor: User, reason: str = "") -> AccessGrant:
     """Staff could not see the access the provider reported: back to the provider."""
     grant = _lock(grant)
@@ -348,6 +354,7 @@ def grant_not_yet_done(*, grant: AccessGrant, actor: User, reason: str = "") -> 
 
 
 @transaction.atomic
+@one_refresh
 def grant_expire(*, grant: AccessGrant, now: datetime | None = None) -> AccessGrant:
     """Day 30 passed without approval: CMS rejected the request automatically."""
     now = now or timezone.now()
@@ -367,6 +374,7 @@ def grants_due_for_expiry(now: datetime):
 
 
 @transaction.atomic
+@one_refresh
 def grants_expire(*, ids: list[int], now: datetime | None = None) -> list[AccessGrant]:
     """Expire these pending requests whose deadline passed, each exactly once, in bulk.
 
@@ -432,6 +440,7 @@ def grants_expire_due(*, now: datetime | None = None, batch_size: int = 2000) ->
 
 
 @transaction.atomic
+@one_refresh
 def grant_record_rejected(*, grant: AccessGrant, actor: User, reason: str = "") -> AccessGrant:
     grant = _lock(grant)
     grant = _move(
@@ -447,6 +456,7 @@ def grant_record_rejected(*, grant: AccessGrant, actor: User, reason: str = "") 
 
 
 @transaction.atomic
+@one_refresh
 def grant_record_expired(*, grant: AccessGrant, actor: User) -> AccessGrant:
     """Staff saw in I&A that the request expired (before the scan did)."""
     grant = _lock(grant)
@@ -463,6 +473,7 @@ def grant_record_expired(*, grant: AccessGrant, actor: User) -> AccessGrant:
 
 
 @transaction.atomic
+@one_refresh
 def grant_cancel(*, grant: AccessGrant, actor: User, reason: str = "") -> AccessGrant:
     grant = _lock(grant)
     grant = _move(
@@ -478,6 +489,7 @@ def grant_cancel(*, grant: AccessGrant, actor: User, reason: str = "") -> Access
 
 
 @transaction.atomic
+@one_refresh
 def grant_send_again(*, grant: AccessGrant, actor: User) -> AccessGrant:
     """A new attempt after an expiry or rejection, linked to the old one; history stays."""
     grant = _lock(grant)
@@ -516,6 +528,7 @@ def grant_send_again(*, grant: AccessGrant, actor: User) -> AccessGrant:
 
 
 @transaction.atomic
+@one_refresh
 def enrollment_create(
     *, profile: Profile, kind: str, actor: User, assigned_staff: User | None = None
 ) -> Enrollment:
@@ -601,6 +614,7 @@ def _close_open_work(enrollment: Enrollment, *, actor: User, because: str) -> No
 
 
 @transaction.atomic
+@one_refresh
 def enrollment_change_state(
     *, enrollment: Enrollment, to: str, actor: User, reason: str = ""
 ) -> Enrollment:
@@ -644,6 +658,7 @@ EFFECTIVE_DATE_MAX_DAYS_AHEAD = 365
 
 
 @transaction.atomic
+@one_refresh
 def enrollment_record_outcome(
     *,
     enrollment: Enrollment,
@@ -730,6 +745,7 @@ def _reconsideration_move(enrollment: Enrollment, to: str, *, action: str) -> No
 
 
 @transaction.atomic
+@one_refresh
 def reconsideration_record_filed(
     *, enrollment: Enrollment, actor: User, filed_on: date | None = None
 ) -> Enrollment:
@@ -756,6 +772,7 @@ def reconsideration_record_filed(
 
 
 @transaction.atomic
+@one_refresh
 def reconsideration_decline(*, enrollment: Enrollment, actor: User, reason: str) -> Enrollment:
     """The provider and the firm decided not to ask for reconsideration: the window closes."""
     enrollment = _lock(enrollment)
@@ -774,6 +791,7 @@ def reconsideration_decline(*, enrollment: Enrollment, actor: User, reason: str)
 
 
 @transaction.atomic
+@one_refresh
 def reconsideration_record_decision(
     *,
     enrollment: Enrollment,
@@ -863,6 +881,7 @@ def _reconsideration_set(enrollment, *, actor, verb, to, data, **fields) -> Enro
 
 
 @transaction.atomic
+@one_refresh
 def enrollment_update(
     *,
     enrollment: Enrollment,
@@ -1043,6 +1062,7 @@ def _round_closed(signature_round: SignatureRound, *, actor: User | None) -> Non
 
 
 @transaction.atomic
+@one_refresh
 def round_open(
     *,
     enrollment: Enrollment,
@@ -1074,6 +1094,7 @@ def round_open(
 
 
 @transaction.atomic
+@one_refresh
 def round_open_revision(
     *,
     enrollment: Enrollment,
@@ -1120,6 +1141,7 @@ def round_open_revision(
 
 
 @transaction.atomic
+@one_refresh
 def round_claim_signed(*, signature_round: SignatureRound, party: Party, actor: User):
     """The party says they signed: the first of the round's signers they sign as."""
     signers = list(signature_round.signers.select_related("official").order_by("pk"))
@@ -1133,6 +1155,7 @@ def round_claim_signed(*, signature_round: SignatureRound, party: Party, actor: 
 
 
 @transaction.atomic
+@one_refresh
 def signer_claim_signed(*, signer: Signer, party: Party, actor: User) -> Signer:
     """ "I've signed" from one signer. When every signer has said so (or was verified), the
     round waits for the firm to verify (or, mailed, for the contractor to receive it)."""
@@ -1221,6 +1244,7 @@ def _close_round_and_submit(signature_round, to, *, actor, verb, action):
 
 
 @transaction.atomic
+@one_refresh
 def round_confirm(*, signature_round: SignatureRound, actor: User) -> SignatureRound:
     """Staff saw every signature (electronic, or the uploaded statement) in PECOS: the
     application goes to the contractor."""
@@ -1236,6 +1260,7 @@ def round_confirm(*, signature_round: SignatureRound, actor: User) -> SignatureR
 
 
 @transaction.atomic
+@one_refresh
 def signer_confirm(*, signer: Signer, actor: User) -> Signer:
     """Staff saw this signer's signature in PECOS; the last one completes the round."""
     signature_round = _lock(signer.signature_round)
@@ -1265,6 +1290,7 @@ def signer_confirm(*, signer: Signer, actor: User) -> Signer:
 
 
 @transaction.atomic
+@one_refresh
 def round_not_yet_signed(*, signature_round: SignatureRound, actor: User, reason: str = ""):
     """Staff could not see the signatures reported: back to the signers who said so."""
     signature_round = _lock(signature_round)
@@ -1294,6 +1320,7 @@ def round_not_yet_signed(*, signature_round: SignatureRound, actor: User, reason
 
 
 @transaction.atomic
+@one_refresh
 def round_mark_mailed(*, signature_round: SignatureRound, actor: User) -> SignatureRound:
     """Staff know the signed statement is in the mail to the contractor."""
     signature_round = _lock(signature_round)
@@ -1320,6 +1347,7 @@ def round_mark_mailed(*, signature_round: SignatureRound, actor: User) -> Signat
 
 
 @transaction.atomic
+@one_refresh
 def round_mark_received(*, signature_round: SignatureRound, actor: User) -> SignatureRound:
     signature_round = _lock(signature_round)
     return _close_round_and_submit(
@@ -1332,6 +1360,7 @@ def round_mark_received(*, signature_round: SignatureRound, actor: User) -> Sign
 
 
 @transaction.atomic
+@one_refresh
 def round_cancel(*, signature_round: SignatureRound, actor: User, reason: str = ""):
     signature_round = _lock(signature_round)
     notify.round_waiting_stopped(signature_round)
@@ -1384,6 +1413,7 @@ def _open_development(enrollment: Enrollment) -> DevelopmentRequest | None:
 
 
 @transaction.atomic
+@one_refresh
 def development_open(
     *,
     enrollment: Enrollment,
@@ -1501,6 +1531,7 @@ def _development_done(
 
 
 @transaction.atomic
+@one_refresh
 def development_claim_done(
     *, request: DevelopmentRequest, party: Party, actor: User
 ) -> DevelopmentRequest:
@@ -1526,6 +1557,7 @@ def development_claim_done(
 
 
 @transaction.atomic
+@one_refresh
 def development_not_yet_done(
     *, request: DevelopmentRequest, actor: User, reason: str = ""
 ) -> DevelopmentRequest:
@@ -1546,6 +1578,7 @@ def development_not_yet_done(
 
 
 @transaction.atomic
+@one_refresh
 def development_record_answered(
     *, request: DevelopmentRequest, actor: User, responded_on: date | None = None
 ) -> DevelopmentRequest:
@@ -1574,6 +1607,7 @@ def development_record_answered(
 
 
 @transaction.atomic
+@one_refresh
 def development_cancel(
     *, request: DevelopmentRequest, actor: User, reason: str = ""
 ) -> DevelopmentRequest:
@@ -1607,6 +1641,7 @@ def _ensure_undoable(obj, claimed_state: str) -> None:
 
 
 @transaction.atomic
+@one_refresh
 def grant_undo_claim(*, grant: AccessGrant, party: Party, actor: User) -> AccessGrant:
     grant = _lock(grant)
     _ensure_may(party, grant_step(grant), grant.profile, grant.requested_role)
@@ -1625,6 +1660,7 @@ def grant_undo_claim(*, grant: AccessGrant, party: Party, actor: User) -> Access
 
 
 @transaction.atomic
+@one_refresh
 def signer_undo_claim(*, signer: Signer, party: Party, actor: User) -> Signer:
     signature_round = _lock(signer.signature_round)
     signer = _lock(signer)
@@ -1659,6 +1695,7 @@ def signer_undo_claim(*, signer: Signer, party: Party, actor: User) -> Signer:
 
 
 @transaction.atomic
+@one_refresh
 def development_undo_claim(
     *, request: DevelopmentRequest, party: Party, actor: User
 ) -> DevelopmentRequest:
@@ -1687,6 +1724,7 @@ def _individual_profile(client: Client) -> Profile:
 
 
 @transaction.atomic
+@one_refresh
 def ia_regain_claim(*, client: Client, party: Party, actor: User) -> Client:
     """The provider says they control their I&A login again: staff check it next."""
     _ensure_may(party, Step.REGAIN_CONTROL, _individual_profile(client))
@@ -1699,6 +1737,7 @@ def ia_regain_claim(*, client: Client, party: Party, actor: User) -> Client:
 
 
 @transaction.atomic
+@one_refresh
 def ia_password_reset_done(*, client: Client, party: Party, actor: User) -> Client:
     _ensure_may(party, Step.RESET_PASSWORD, _individual_profile(client))
     try:
@@ -1711,6 +1750,7 @@ def ia_password_reset_done(*, client: Client, party: Party, actor: User) -> Clie
 
 
 @transaction.atomic
+@one_refresh
 def member_caseload_release(*, firm: Firm, user: User, actor: User) -> int:
     """A member was deactivated: nothing more about the firm's clients goes to them.
 

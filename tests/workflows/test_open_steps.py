@@ -269,3 +269,21 @@ def test_beat_starting_reconciles_the_open_steps(rivera, northwind_staff):
     OpenStep.objects.all().delete()
     beat_init.send(sender=None)
     assert_in_step(rivera)
+
+
+def test_a_service_that_moves_several_steps_refreshes_the_read_models_once(rivera, northwind_staff):
+    """Confirming a round moves its signer, the round and the application: three events,
+    one rewrite of the client's next deadline and open steps, at the end (review of issue
+    15, item 8)."""
+    individual = rivera.profiles.get(kind="individual")
+    enrollment = services.enrollment_create(
+        profile=individual, kind="initial", actor=northwind_staff
+    )
+    signature_round = services.round_open(enrollment=enrollment, actor=northwind_staff)
+    with CaptureQueriesContext(connection) as captured:
+        services.round_confirm(signature_round=signature_round, actor=northwind_staff)
+    sql = [q["sql"] for q in captured.captured_queries]
+    assert sum(s.startswith('INSERT INTO "portal_auditevent"') for s in sql) == 3
+    assert sum(s.startswith('DELETE FROM "workflows_openstep"') for s in sql) == 1
+    assert sum(s.startswith('UPDATE "clients_client" SET "next_deadline"') for s in sql) == 1
+    assert_in_step(rivera)
