@@ -273,12 +273,18 @@ def started_again(enrollments=None) -> models.Exists:
     )
 
 
+def superseded(enrollments=None) -> models.Q:
+    """A rejected application started again (`started_again`): settled, with nothing to
+    resubmit and no clock of its own."""
+    return models.Q(state=EnrollmentState.REJECTED) & models.Q(started_again(enrollments))
+
+
 def revalidation_clock_running(enrollments=None) -> models.Q:
     """The revalidations whose due date still runs (`Enrollment.revalidation_clock_runs`, as
-    a query): a date set, not submitted yet, and not a rejected one started again."""
-    return models.Q(state__in=Enrollment.REVALIDATION_CLOCK_STATES, deadline__isnull=False) & ~(
-        models.Q(state=EnrollmentState.REJECTED) & models.Q(started_again(enrollments))
-    )
+    a query): a date set, not submitted yet, and not superseded."""
+    return models.Q(
+        state__in=Enrollment.REVALIDATION_CLOCK_STATES, deadline__isnull=False
+    ) & ~superseded(enrollments)
 
 
 class AccessGrantState(models.TextChoices):

@@ -44,7 +44,7 @@ from .models import (
     OpenStep,
     SignatureRound,
     revalidation_clock_running,
-    started_again,
+    superseded,
 )
 
 logger = logging.getLogger(__name__)
@@ -81,67 +81,40 @@ def soonest_open_deadline(
     development response's, a denial's reconsideration window, a revalidation's due date, a
     credential's request or expiry), or NO_DEADLINE: the value Client.next_deadline keeps.
     The models can be a migration's."""
-    grant_deadline = Subquery(
-        grants.objects.filter(
-            profile__client=OuterRef("pk"),
-            state__in=AccessGrant.OPEN_STATES,
-            deadline__isnull=False,
-        )
-        .order_by("deadline")
-        .values("deadline")[:1],
-        output_field=DateTimeField(),
-    )
-    round_deadline = Subquery(
-        rounds.objects.filter(
-            enrollment__profile__client=OuterRef("pk"), state__in=SignatureRound.OPEN_STATES
-        )
-        .order_by("deadline")
-        .values("deadline")[:1],
-        output_field=DateTimeField(),
-    )
-    development_deadline = Subquery(
-        developments.objects.filter(
-            enrollment__profile__client=OuterRef("pk"),
-            state__in=DevelopmentRequest.OPEN_STATES,
-        )
-        .order_by("deadline")
-        .values("deadline")[:1],
-        output_field=DateTimeField(),
-    )
-    reconsideration_deadline = Subquery(
-        enrollments.objects.filter(
-            profile__client=OuterRef("pk"), reconsideration=Enrollment.Reconsideration.OPEN
-        )
-        .order_by("reconsideration_deadline")
-        .values("reconsideration_deadline")[:1],
-        output_field=DateTimeField(),
-    )
-    revalidation_deadline = Subquery(
-        enrollments.objects.filter(
-            revalidation_clock_running(enrollments), profile__client=OuterRef("pk")
-        )
-        .order_by("deadline")
-        .values("deadline")[:1],
-        output_field=DateTimeField(),
-    )
-    credential_deadline = Subquery(
-        credentials.objects.filter(
-            profile__client=OuterRef("pk"),
-            state__in=Credential.LIVE_STATES,
-            deadline__isnull=False,
-        )
-        .order_by("deadline")
-        .values("deadline")[:1],
-        output_field=DateTimeField(),
-    )
+
+    def soonest(steps: QuerySet, field: str = "deadline") -> Coalesce:
+        """The earliest `field` of the client's `steps`, or NO_DEADLINE."""
+        first = steps.filter(**{f"{field}__isnull": False}).order_by(field).values(field)[:1]
+        return Coalesce(Subquery(first, output_field=DateTimeField()), none)
+
+    client = OuterRef("pk")
     none = Value(NO_DEADLINE, output_field=DateTimeField())
     return Least(
-        Coalesce(grant_deadline, none),
-        Coalesce(round_deadline, none),
-        Coalesce(development_deadline, none),
-        Coalesce(reconsideration_deadline, none),
-        Coalesce(revalidation_deadline, none),
-        Coalesce(credential_deadline, none),
+        soonest(grants.objects.filter(profile__client=client, state__in=AccessGrant.OPEN_STATES)),
+        soonest(
+            rounds.objects.filter(
+                enrollment__profile__client=client, state__in=SignatureRound.OPEN_STATES
+            )
+        ),
+        soonest(
+            developments.objects.filter(
+                enrollment__profile__client=client, state__in=DevelopmentRequest.OPEN_STATES
+            )
+        ),
+        soonest(
+            enrollments.objects.filter(
+                profile__client=client, reconsideration=Enrollment.Reconsideration.OPEN
+            ),
+            "reconsideration_deadline",
+        ),
+        soonest(
+            enrollments.objects.filter(
+                revalidation_clock_running(enrollments), profile__client=client
+            )
+        ),
+        soonest(
+            credentials.objects.filter(profile__client=client, state__in=Credential.LIVE_STATES)
+        ),
     )
 
 
@@ -200,11 +173,11 @@ def refresh_read_models(clients: QuerySet, **also) -> None:
     refresh_open_steps(clients)
 
 
-def lock_in_order(clients: QuerySet) -> None:
-    """Lock these clients' rows in id order: every bulk write (the expiry scan, the
-    reconcile) takes them in this one order, so two of them over the same clients wait for
-    each other instead of deadlocking."""
-    list(clients.select_for_update().order_by("pk").values_list("pk", flat=True))
+def lock_in_order(rows: QuerySet) -> None:
+    """Lock these rows (clients, applications...) in id order: every bulk write (the expiry
+    scan, the reconcile, a released caseload) takes them in this one order, so two of them
+    over the same rows wait for each other instead of deadlocking."""
+    list(rows.select_for_update().order_by("pk").values_list("pk", flat=True))
 
 
 def refresh_open_steps(clients: QuerySet) -> None:
@@ -365,7 +338,7 @@ def open_steps_of(clients: QuerySet) -> QuerySet:
             ),
         ),
         of_enrollment(
-            enrollments.filter(state=Enrollment.State.REJECTED).exclude(started_again()),
+            enrollments.filter(state=Enrollment.State.REJECTED).exclude(superseded()),
             rule=Rule.REJECTED,
             holder=Holder.FIRM,
         ),

@@ -32,7 +32,7 @@ from portal.models import Firm, User, parse_day_list
 from . import services
 from .deadlines import end_of_day
 from .errors import TransitionError
-from .models import Enrollment, started_again
+from .models import Enrollment, superseded
 from .notify.common import Clock, _long_date, _staff_message, reminders
 from .notify.credentials import REVALIDATION_ALERT_KINDS
 from .open_steps import one_refresh
@@ -96,7 +96,7 @@ def revalidation_set_due(
         Enrollment.objects.select_for_update(of=("self",))
         .select_related("firm", "profile__client", "profile__organization")
         .filter(profile=profile, kind=Enrollment.Kind.REVALIDATION, state__in=CARRIER_STATES)
-        .exclude(Q(state=Enrollment.State.REJECTED) & Q(started_again()))
+        .exclude(superseded())
         .first()
     )
     if enrollment is not None and enrollment.due_on == due_on:
@@ -395,15 +395,15 @@ def plan(*, firm: Firm, parsed: ParsedList) -> RevalidationPlan:
     profiles = [profile for group in by_npi.values() for profile in group]
     open_due: dict[int, date | None] = {}
     closed_dates: dict[int, set[date]] = {}
-    # Oldest first, so that a profile's newest carrier is the one kept; a rejected one
-    # started again carries nothing.
-    for profile_id, state, due_on, replaced in (
+    # Oldest first, so that a profile's newest carrier is the one kept; a superseded
+    # rejection carries nothing.
+    for profile_id, state, due_on in (
         Enrollment.objects.filter(profile__in=profiles, kind=Enrollment.Kind.REVALIDATION)
-        .annotate(replaced=started_again())
+        .exclude(superseded())
         .order_by("created_at", "pk")
-        .values_list("profile_id", "state", "due_on", "replaced")
+        .values_list("profile_id", "state", "due_on")
     ):
-        if state in CARRIER_STATES and not (state == Enrollment.State.REJECTED and replaced):
+        if state in CARRIER_STATES:
             open_due[profile_id] = due_on
         elif due_on and state == DONE:
             closed_dates.setdefault(profile_id, set()).add(due_on)

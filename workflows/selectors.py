@@ -31,7 +31,7 @@ from .models import (
     Holder,
     SignatureRound,
     revalidation_clock_running,
-    started_again,
+    superseded,
 )
 
 PAGE_SIZE = 25
@@ -88,7 +88,7 @@ STAGE_FILTERS = {
     "rejected": lambda: Exists(
         Enrollment.objects.filter(
             profile__client=OuterRef("pk"), state=Enrollment.State.REJECTED
-        ).exclude(started_again())
+        ).exclude(superseded())
     ),
     "revalidation": lambda: Exists(
         Enrollment.objects.filter(revalidation_clock_running(), profile__client=OuterRef("pk"))

@@ -37,6 +37,7 @@ from .models import (
     SignatureRound,
     Signer,
     started_again,
+    superseded,
 )
 from .open_steps import client_changed, lock_in_order, one_refresh, refresh_read_models
 from .rules import (
@@ -560,10 +561,10 @@ def enrollment_create(
     _record("enrollment.created", enrollment, actor=actor, data={"to": enrollment.state})
     # A rejected application of this kind is now settled (`started_again`): a
     # revalidation's due date (CMS's, the provider's) moves to the new one, alerts and all.
+    revalidation = _revalidation()
     for replaced in (
-        Enrollment.objects.filter(profile=profile, kind=kind, state=Enrollment.State.REJECTED)
-        .annotate(started_again=started_again())
-        .filter(started_again=True)
+        Enrollment.objects.filter(superseded(), profile=profile, kind=kind)
+        .annotate(started_again=started_again())  # as the clock's alerts read it
         .order_by("-created_at")
     ):
         notify.revalidation_clock_moved(replaced)
@@ -571,9 +572,9 @@ def enrollment_create(
         if (
             due_on
             and enrollment.due_on is None
-            and not _revalidation().due_refusal(enrollment.firm, due_on)
+            and not revalidation.due_refusal(profile.firm, due_on)
         ):
-            enrollment = _revalidation().revalidation_set_due(
+            enrollment = revalidation.revalidation_set_due(
                 profile=profile, due_on=due_on, actor=actor
             )
     return enrollment
@@ -1122,7 +1123,7 @@ def round_open_revision(
         )
     if (
         enrollment.state == Enrollment.State.REJECTED
-        and Enrollment.objects.filter(started_again(), pk=enrollment.pk).exists()
+        and Enrollment.objects.filter(superseded(), pk=enrollment.pk).exists()
     ):
         raise TransitionError(
             f"{enrollment.profile.label} has a newer {enrollment.get_kind_display().lower()}, "
@@ -1762,7 +1763,7 @@ def member_caseload_release(*, firm: Firm, user: User, actor: User) -> int:
     # Parent rows first, each kind in id order (`_lock`, `lock_in_order`): no deadlock with
     # a transition, the expiry scan or the reconcile running meanwhile.
     enrollments = Enrollment.objects.filter(firm=firm, assigned_staff=user)
-    list(enrollments.select_for_update().order_by("pk").values_list("pk", flat=True))
+    lock_in_order(enrollments)
     clients = Client.objects.filter(firm=firm, assigned_staff=user)
     lock_in_order(clients)
     count = clients.update(assigned_staff=None)
